@@ -1,0 +1,1 @@
+"""Leaderboards: tables, plots and sample grids rendered from run records (never recomputed)."""

@@ -1,0 +1,44 @@
+"""Shared fixtures: the real sample data beside the repo and a small synthetic dataset ingested once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _real_root() -> Path:
+    # CI clones the repo with shared/ beside it; TRYON_REAL_DATA points elsewhere when needed.
+    env = os.environ.get("TRYON_REAL_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data" / "real"
+
+
+@pytest.fixture(scope="session")
+def real_root() -> Path:
+    root = _real_root()
+    if not (root / "SOURCES.md").is_file():
+        pytest.fail(f"real sample data not found at {root} (set TRYON_REAL_DATA to the shared/data/real folder)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic VITON-HD-layout dataset with every injected case (read-only for tests)."""
+    from curate.synth import generate
+
+    out = tmp_path_factory.mktemp("synth") / "src"
+    generate(out, n=120, size=(128, 96), seed=7)
+    return out
+
+
+@pytest.fixture(scope="session")
+def synth_ds(synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`synth_root` ingested into a manifest. Tests that write stage columns must copy it first."""
+    from curate.ingest import ingest
+
+    ds = tmp_path_factory.mktemp("synth_ds") / "ds"
+    ingest(synth_root, ds, layout="viton-hd")
+    return ds

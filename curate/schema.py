@@ -73,6 +73,7 @@ class RejectReason(str, enum.Enum):
     LABELMAP_UNKNOWN_IDS = "labelmap-unknown-ids"  # pixel ids outside the label set
     LABELMAP_SIZE_MISMATCH = "labelmap-size-mismatch"  # label map and image differ in size
     IMAGE_TOO_SMALL = "image-too-small"
+    PATH_NOT_UTF8 = "path-not-utf8"  # file name bytes are not UTF-8: cannot be stored or reopened by path
 
 
 # The keep policy of dedupe, recorded with every group (``dup_keep_policy`` column).

@@ -1,0 +1,299 @@
+"""The ingest engine: read every listed file once, decide each row's status, write the manifest.
+
+Rules, identical for every layout:
+
+* Every listed human/article becomes a row, even when its image is absent (``missing-file``) or bad
+  (``empty-file``, ``truncated-image``, ``unreadable-image``). When a row has several problems the first
+  one in the order image -> cloth mask / label map -> pose is the ``reject_reason`` and all of them are
+  in ``reject_detail``.
+* Annotation paths the reader proposes but that are not on disk are simply absent (null), not errors:
+  annotations are optional in every layout.
+* A pair is rejected when a member is: ``missing-file`` when that member's file is absent,
+  ``missing-partner`` when the member is present but rejected (or not in the dataset). The member rows
+  are kept as they are.
+* Row order is by id (humans, articles) and reader order (pairs); no timestamps are stored, so two runs
+  over the same source give byte-identical tables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence, TypeVar
+
+import pandas as pd
+
+from curate import schema
+from curate.imageio import ImageRead, path_is_utf8, printable_path, read_image, read_labelmap
+from curate.ingest.common import ArticleSpec, HumanSpec, PairSpec, Scan
+from curate.manifest import Manifest, atomic_write_bytes, status_summary, write_table
+from curate.poses import PoseFormatError, PoseFrameError, PoseUnreadableError, read_pose
+from curate.schema import RejectReason, Status
+
+REPORT_NAME = "ingest.json"  # DS/reports/ingest.json: layout decision, notes, unused files
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _existing(root: Path, relpath: str | None) -> str | None:
+    return relpath if relpath is not None and (root / relpath).is_file() else None
+
+
+def _image_fields(root: Path, relpath: str) -> tuple[dict[str, Any], ImageRead | None, list[tuple[RejectReason, str]]]:
+    """Columns shared by humans and articles, the read result and the problems found so far."""
+    fields: dict[str, Any] = {"path": printable_path(relpath)}
+    if not path_is_utf8(relpath):
+        # Arrow strings are UTF-8: such a name cannot be stored faithfully, so nothing downstream could
+        # reopen the file. It is recorded (with \xNN escapes) and rejected instead of crashing the write.
+        return fields, None, [(RejectReason.PATH_NOT_UTF8, f"file name is not UTF-8: {printable_path(relpath)}")]
+    read = read_image(root / relpath)
+    fields.update(size_bytes=read.size_bytes, sha256=read.sha256, width=read.width, height=read.height)
+    problems = [] if read.ok else [(read.reason, read.detail or read.reason.value)]
+    return fields, read, problems
+
+
+def _finish(row: dict[str, Any], problems: list[tuple[RejectReason, str]]) -> dict[str, Any]:
+    if problems:
+        row["status"] = Status.REJECTED.value
+        row["reject_reason"] = problems[0][0].value
+        row["reject_detail"] = "; ".join(detail for _, detail in problems)
+    else:
+        row["status"] = Status.OK.value
+        row["reject_reason"] = None
+        row["reject_detail"] = None
+    return row
+
+
+def _check_labelmap(root: Path, spec: HumanSpec | ArticleSpec, row: dict[str, Any], image_size: tuple[int, int] | None,
+                    problems: list[tuple[RejectReason, str]]) -> tuple[int, int] | None:
+    """Fill the label-map columns, record its problems (or the reader's preset one); return its size."""
+    labelmap = _existing(root, spec.labelmap_path)
+    row.update(labelmap_path=labelmap, label_set=spec.label_set if labelmap else None)
+    if spec.preset_reason is not None:
+        problems.append((spec.preset_reason, spec.preset_detail or spec.preset_reason.value))
+        return None
+    if labelmap is None or spec.label_set is None:
+        return None
+    lm = read_labelmap(root / labelmap, spec.label_set, expected_size=image_size)
+    if not lm.ok:
+        problems.append((lm.reason, lm.detail or lm.reason.value))
+    return (lm.width, lm.height) if lm.width is not None else None
+
+
+def human_row(root: Path, spec: HumanSpec, source_layout: str) -> dict[str, Any]:
+    """One humans-table row: image, label map (checked against set and size) and pose (to COCO-18)."""
+    row, read, problems = _image_fields(root, spec.path)
+    row.update(human_id=spec.human_id, category=spec.category, split=spec.split, source_layout=source_layout)
+    image_size = (read.width, read.height) if read is not None and read.ok else None
+
+    labelmap_size = _check_labelmap(root, spec, row, image_size, problems)
+    # When the image is missing/bad its label map has the same frame: poses that need a frame (DressCode)
+    # are still converted so the row stays informative.
+    reference_size = image_size or labelmap_size
+
+    pose_path = _existing(root, spec.pose_path)
+    row.update(pose_path=pose_path, pose_format=None, keypoints=None)
+    if pose_path is not None:
+        try:
+            pose = read_pose(root / pose_path, reference_size)
+            row.update(pose_format=pose.format.value, keypoints=pose.flat())
+        except PoseFrameError:
+            pass  # neither image nor label map gives the frame: the row is already rejected for that
+        except PoseUnreadableError as exc:
+            problems.append((RejectReason.POSE_UNREADABLE, str(exc)))
+        except PoseFormatError as exc:
+            problems.append((RejectReason.POSE_UNKNOWN_FORMAT, str(exc)))
+    return _finish(row, problems)
+
+
+def article_row(root: Path, spec: ArticleSpec, source_layout: str) -> dict[str, Any]:
+    """One articles-table row: image, cloth mask (decodes, same size) and article label map."""
+    row, read, problems = _image_fields(root, spec.path)
+    row.update(article_id=spec.article_id, category=spec.category, split=spec.split, source_layout=source_layout)
+    image_size = (read.width, read.height) if read is not None and read.ok else None
+
+    mask = _existing(root, spec.cloth_mask_path)
+    row["cloth_mask_path"] = mask
+    if mask is not None:
+        mask_read = read_image(root / mask)
+        if not mask_read.ok:
+            problems.append((mask_read.reason, f"cloth mask {mask_read.detail}"))
+        elif image_size is not None and (mask_read.width, mask_read.height) != image_size:
+            problems.append((
+                RejectReason.LABELMAP_SIZE_MISMATCH,
+                f"cloth mask {Path(mask).name} is {mask_read.width}x{mask_read.height} (WxH) but its image is "
+                f"{image_size[0]}x{image_size[1]}",
+            ))
+
+    _check_labelmap(root, spec, row, image_size, problems)
+    return _finish(row, problems)
+
+
+def _call_human(args: tuple[Path, HumanSpec, str]) -> dict[str, Any]:
+    return human_row(*args)
+
+
+def _call_article(args: tuple[Path, ArticleSpec, str]) -> dict[str, Any]:
+    return article_row(*args)
+
+
+def parallel_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
+    """``[fn(x) for x in items]``, in order, over a process pool when ``workers > 1``.
+
+    Decoding is CPU-bound and holds the GIL, hence processes; chunks keep the pickling overhead small.
+    """
+    if workers <= 1 or len(items) < 2 * workers:
+        return [fn(x) for x in items]
+    chunk = max(1, min(64, len(items) // (workers * 4)))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, items, chunksize=chunk))
+
+
+def _unique_ids(ids: Iterable[str], what: str, notes: list[str]) -> list[str]:
+    """Make ids unique with a ``#2``, ``#3`` suffix (and say so): two sources of one id must not collide."""
+    seen: Counter[str] = Counter()
+    out = []
+    for i in ids:
+        seen[i] += 1
+        if seen[i] > 1:
+            notes.append(f"{what} id {i!r} occurs more than once; occurrence {seen[i]} stored as {i}#{seen[i]}")
+            i = f"{i}#{seen[i]}"
+        out.append(i)
+    return out
+
+
+def _member_problem(kind: str, member_id: str | None, rows: dict[str, dict[str, Any]]) -> tuple[RejectReason, str] | None:
+    if member_id is None:
+        return None
+    row = rows.get(member_id)
+    if row is None:
+        return RejectReason.MISSING_PARTNER, f"{kind} {member_id} is not in the dataset"
+    if row["status"] == Status.OK.value:
+        return None
+    reason = (
+        RejectReason.MISSING_FILE if row["reject_reason"] == RejectReason.MISSING_FILE.value
+        else RejectReason.MISSING_PARTNER
+    )
+    return reason, f"{kind} {member_id} ({row['path']}) rejected: {row['reject_reason']}"
+
+
+def pair_rows(pairs: list[PairSpec], humans: dict[str, dict[str, Any]], articles: dict[str, dict[str, Any]],
+              source_layout: str, notes: list[str]) -> list[dict[str, Any]]:
+    ids = _unique_ids((p.pair_id for p in pairs), "pair", notes)
+    rows = []
+    for pair_id, spec in zip(ids, pairs):
+        problems = [
+            p for p in (
+                _member_problem("human", spec.human_id, humans),
+                _member_problem("article", spec.article_id, articles),
+                _member_problem("target human", spec.target_human_id, humans),
+            ) if p is not None
+        ]
+        # missing-file wins over missing-partner: "the file is not there" is the more specific fact.
+        problems.sort(key=lambda p: p[0] is not RejectReason.MISSING_FILE)
+        rows.append(_finish({
+            "pair_id": pair_id, "human_id": spec.human_id, "article_id": spec.article_id,
+            "target_human_id": spec.target_human_id, "paired": spec.paired, "category": spec.category,
+            "split": spec.split, "source_layout": source_layout, "pair_list": spec.pair_list,
+        }, problems))
+    return rows
+
+
+def _frame(rows: list[dict[str, Any]], table: str) -> pd.DataFrame:
+    names = [c.name for c in schema.columns(table) if c.stage == "ingest"]
+    return pd.DataFrame(rows, columns=names)
+
+
+def unused_files(src: Path, used: set[str]) -> dict[str, int]:
+    """Files under ``src`` that no row references, counted by folder (so nothing is dropped silently)."""
+    counts: Counter[str] = Counter()
+    for dirpath, dirnames, filenames in os.walk(src, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            relpath = Path(os.path.relpath(Path(dirpath) / name, src)).as_posix()
+            if relpath not in used:
+                counts[printable_path(Path(relpath).parent.as_posix())] += 1
+    return dict(sorted(counts.items()))
+
+
+@dataclasses.dataclass
+class IngestSummary:
+    """What an ingest did: the layout and why, counts by table/status/reason, notes, unused files."""
+
+    layout: str
+    layout_reason: str
+    counts: pd.DataFrame  # columns: table, status, reason, count
+    notes: list[str]
+    unused: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "layout": self.layout,
+            "layout_reason": self.layout_reason,
+            "counts": self.counts.to_dict(orient="records"),
+            "notes": self.notes,
+            "unused_files_by_folder": self.unused,
+        }
+
+
+def count_table(m: Manifest) -> pd.DataFrame:
+    """Counts by table, status and reason over a manifest."""
+    frames = []
+    for table in schema.TABLES:
+        df = m.table(table)
+        if len(df):
+            frames.append(status_summary(df).assign(table=table))
+    if not frames:
+        return pd.DataFrame(columns=["table", "status", "reason", "count"])
+    out = pd.concat(frames, ignore_index=True)[["table", "status", "reason", "count"]]
+    out["count"] = out["count"].astype(int)
+    return out
+
+
+def write_manifest(src: Path, out: Path, layout: str, layout_reason: str, scan: Scan, workers: int = 1) -> tuple[Manifest, IngestSummary]:
+    """Process a reader's :class:`Scan` into ``out/manifest`` and ``out/reports/ingest.json``."""
+    notes = list(scan.notes)
+    humans_specs = sorted(scan.humans, key=lambda s: s.human_id)
+    articles_specs = sorted(scan.articles, key=lambda s: s.article_id)
+    for specs, attr, what in ((humans_specs, "human_id", "human"), (articles_specs, "article_id", "article")):
+        for spec, new_id in zip(specs, _unique_ids((getattr(s, attr) for s in specs), what, notes)):
+            setattr(spec, attr, new_id)
+
+    human_list = parallel_map(_call_human, [(src, s, layout) for s in humans_specs], workers)
+    article_list = parallel_map(_call_article, [(src, s, layout) for s in articles_specs], workers)
+    humans = {r["human_id"]: r for r in human_list}
+    articles = {r["article_id"]: r for r in article_list}
+    pairs = pair_rows(scan.pairs, humans, articles, layout, notes)
+
+    for table, rows in (("humans", human_list), ("articles", article_list), ("pairs", pairs)):
+        write_table(out, table, _frame(rows, table), dataset_root=src, layout=layout)
+
+    used = set(scan.used_files)
+    for row in (*human_list, *article_list):
+        used.update(v for k in ("path", "labelmap_path", "pose_path", "cloth_mask_path") if (v := row.get(k)))
+    manifest = Manifest.load(out)
+    summary = IngestSummary(layout, layout_reason, count_table(manifest), notes, unused_files(src, used))
+    report = json.dumps(summary.to_json(), indent=2, sort_keys=True).encode()
+    atomic_write_bytes(Path(out) / "reports" / REPORT_NAME, report)
+    return manifest, summary
+
+
+def load_summary(ds: Path) -> IngestSummary:
+    """The summary of the last ingest into ``ds`` (recounted from the manifest, notes from the report)."""
+    manifest = Manifest.load(ds)
+    report_path = Path(ds) / "reports" / REPORT_NAME
+    report: dict[str, Any] = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    return IngestSummary(
+        layout=manifest.layout or report.get("layout", ""),
+        layout_reason=report.get("layout_reason", "(no ingest report found)"),
+        counts=count_table(manifest),
+        notes=list(report.get("notes", [])),
+        unused=dict(report.get("unused_files_by_folder", {})),
+    )

@@ -1,0 +1,246 @@
+"""Body geometry shared by the filters: COCO-18 keypoints, torso frame, label-group areas, colours.
+
+All functions are pure numpy over arrays the caller already holds (label map, keypoints, RGB image),
+so the same code serves the annotation path (the dataset's parsing and pose) and the detector path
+(MediaPipe keypoints and person mask).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Final
+
+import numpy as np
+
+from curate.labelsets import LabelSet
+
+# COCO-18 joint indices (the manifest's keypoint order, see curate/poses.py).
+NOSE, NECK, R_SHOULDER, R_ELBOW, R_WRIST, L_SHOULDER, L_ELBOW, L_WRIST = range(8)
+R_HIP, R_KNEE, R_ANKLE, L_HIP, L_KNEE, L_ANKLE, R_EYE, L_EYE, R_EAR, L_EAR = range(8, 18)
+FACE_JOINTS: Final[tuple[int, ...]] = (NOSE, R_EYE, L_EYE)
+# Keypoints this close (pixels) to the image border are treated as clamped, not seen: DressCode writes
+# joints outside the crop at y = 0 with a high score.
+BORDER_PX: Final[float] = 1.0
+
+
+def keypoints_array(flat: object) -> np.ndarray | None:
+    """The manifest's flat 54-float keypoints as ``[18, 3]``; None when absent or malformed."""
+    if flat is None:
+        return None
+    try:
+        arr = np.asarray(flat, dtype=np.float32)
+    except (TypeError, ValueError):
+        return None
+    if arr.size != 54 or not np.all(np.isfinite(arr)):
+        return None
+    return arr.reshape(18, 3)
+
+
+def seen(kps: np.ndarray, j: int, min_conf: float) -> bool:
+    """Joint detected with enough confidence (wherever it is)."""
+    return bool(kps[j, 2] >= min_conf)
+
+
+def in_frame(kps: np.ndarray, j: int, size: tuple[int, int]) -> bool:
+    """Joint strictly inside the image (W, H), away from the clamped border."""
+    w, h = size
+    x, y = float(kps[j, 0]), float(kps[j, 1])
+    return BORDER_PX < x < w - 1 - BORDER_PX and BORDER_PX < y < h - 1 - BORDER_PX
+
+
+@dataclasses.dataclass(frozen=True)
+class Torso:
+    """The torso frame from the shoulders (and hips when seen), in image pixels."""
+
+    neck: np.ndarray  # (x, y)
+    mid_hip: np.ndarray | None
+    length: float  # neck to mid-hip distance; estimated from the shoulder span when hips are unseen
+    signed_shoulder_span: float  # x(left shoulder) - x(right shoulder): > 0 in a front view
+    signed_hip_span: float | None
+    hips_seen: bool
+
+
+def torso(kps: np.ndarray, min_conf: float) -> Torso | None:
+    """Torso frame, or None when a shoulder is not seen (no view or region can be derived then)."""
+    if not (seen(kps, R_SHOULDER, min_conf) and seen(kps, L_SHOULDER, min_conf)):
+        return None
+    rs, ls = kps[R_SHOULDER, :2], kps[L_SHOULDER, :2]
+    neck = kps[NECK, :2] if seen(kps, NECK, min_conf) else (rs + ls) / 2
+    hips_seen = seen(kps, R_HIP, min_conf) and seen(kps, L_HIP, min_conf)
+    mid_hip = (kps[R_HIP, :2] + kps[L_HIP, :2]) / 2 if hips_seen else None
+    span = float(ls[0] - rs[0])
+    if mid_hip is not None and float(np.linalg.norm(mid_hip - neck)) > 1.0:
+        length = float(np.linalg.norm(mid_hip - neck))
+    else:
+        # Shoulder span is ~0.8 torso lengths in a frontal view; the 3-D span is what we need, and it is
+        # best estimated from the larger of the 2-D span and the shoulder-to-elbow segment.
+        arm = max(
+            (float(np.linalg.norm(kps[e, :2] - kps[s, :2])) for s, e in ((R_SHOULDER, R_ELBOW), (L_SHOULDER, L_ELBOW))
+             if seen(kps, e, min_conf)),
+            default=0.0,
+        )
+        length = max(abs(span) / 0.8, arm * 1.5, 1.0)
+    hip_span = float(kps[L_HIP, 0] - kps[R_HIP, 0]) if hips_seen else None
+    return Torso(neck=neck, mid_hip=mid_hip, length=length, signed_shoulder_span=span,
+                 signed_hip_span=hip_span, hips_seen=hips_seen)
+
+
+# ------------------------------------------------------------------------------------------------------
+# label maps
+# ------------------------------------------------------------------------------------------------------
+GARMENT_GROUPS: Final[tuple[str, ...]] = ("upper", "outer", "dress", "lower", "scarf")
+
+
+def label_counts(labelmap: np.ndarray, num_classes: int) -> np.ndarray:
+    """Pixel count per class id (ids >= num_classes are counted in the last bin's overflow and ignored)."""
+    counts = np.bincount(labelmap.ravel(), minlength=num_classes)
+    return counts[:num_classes]
+
+
+def group_area(counts: np.ndarray, label_set: LabelSet, group: str) -> int:
+    """Pixels of a semantic group; a group the set does not have (ACGPN has no coat) counts 0."""
+    ids = label_set.groups.get(group, frozenset())
+    return int(sum(int(counts[i]) for i in ids if i < len(counts)))
+
+
+def person_area(counts: np.ndarray, label_set: LabelSet) -> int:
+    return int(counts.sum()) - group_area(counts, label_set, "background")
+
+
+def garment_fractions(counts: np.ndarray, label_set: LabelSet) -> dict[str, float]:
+    """Area of each garment group as a fraction of the person's pixels."""
+    person = max(person_area(counts, label_set), 1)
+    return {g: group_area(counts, label_set, g) / person for g in GARMENT_GROUPS}
+
+
+def centroid_x(labelmap: np.ndarray, ids: frozenset[int]) -> float | None:
+    """Mean column of the pixels whose id is in ``ids`` (None when there are none)."""
+    if not ids:
+        return None
+    mask = np.isin(labelmap, list(ids))
+    cols = mask.sum(axis=0)
+    total = int(cols.sum())
+    if total == 0:
+        return None
+    return float((cols * np.arange(labelmap.shape[1])).sum() / total)
+
+
+# ------------------------------------------------------------------------------------------------------
+# colour
+# ------------------------------------------------------------------------------------------------------
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """uint8 RGB ``[..., 3]`` -> float32 CIELAB (L 0-100, a/b about -128..127), D65, via OpenCV."""
+    import cv2
+
+    arr = np.ascontiguousarray(rgb.reshape(-1, 1, 3).astype(np.float32) / 255.0)
+    return cv2.cvtColor(arr, cv2.COLOR_RGB2LAB).reshape(rgb.shape[:-1] + (3,))
+
+
+def skin_mask(rgb: np.ndarray) -> np.ndarray:
+    """Skin-coloured pixels by the classic YCrCb box (Chai and Ngan, 1999): Cr 135-175, Cb 80-130.
+
+    A coarse rule: it misses very dark and very pale skin and catches some beige cloth. It is only
+    used to discount bare arms and chest in the detector path, never as the sole evidence for a reject.
+    """
+    r, g, b = (rgb[..., i].astype(np.float32) for i in range(3))
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cr = (r - y) * 0.713 + 128
+    cb = (b - y) * 0.564 + 128
+    return (cr >= 135) & (cr <= 175) & (cb >= 80) & (cb <= 130) & (y > 40)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayeringScore:
+    """How much the torso looks like an open outer garment over a differently coloured inner one."""
+
+    rows_checked: int
+    layered_row_fraction: float
+    median_centre_side_delta_e: float
+    median_side_side_delta_e: float
+
+
+def layering_score(
+    rgb: np.ndarray,
+    garment: np.ndarray,
+    kps: np.ndarray,
+    min_conf: float,
+    centre_side_min_de: float,
+    side_side_max_de: float,
+) -> LayeringScore | None:
+    """Compare, row by row down the torso, the colour of the central band with the two side bands.
+
+    An open coat, jacket or cardigan over a top shows the inner garment in a vertical band around the
+    body's centre line and the outer one on both sides, from the neck to the hem: centre differs from
+    both sides, the sides agree. A print on a tee makes a few rows look like that, stripes average out
+    over the bands, a colour-blocked tee changes colour between rows, not across them.
+
+    ``garment`` is the pixels to compare (the upper-garment label, or the person mask minus skin);
+    ``kps`` are COCO-18 keypoints in ``rgb``'s pixel frame. Returns None when the torso frame is unknown
+    or too few rows have garment pixels in all three bands.
+    """
+    t = torso(kps, min_conf)
+    if t is None:
+        return None
+    half = abs(t.signed_shoulder_span) / 2
+    if half < 3:
+        return None  # side view or tiny person: bands would be a pixel wide
+    h, w = garment.shape
+    bottom = t.mid_hip if t.mid_hip is not None else t.neck + np.array([0.0, t.length])
+    y0 = int(round(t.neck[1] + 0.15 * t.length))
+    y1 = int(round(min(bottom[1] - 0.05 * t.length, h - 1)))
+    if y1 - y0 < 4:
+        return None
+    ys = np.arange(max(y0, 0), y1)
+    # the body's centre line, interpolated from the neck to the mid-hip, one x per row
+    frac = (ys - t.neck[1]) / max(bottom[1] - t.neck[1], 1.0)
+    cx = t.neck[0] + frac * (bottom[0] - t.neck[0])
+    xs = np.arange(w)[None, :]
+    d = xs - cx[:, None]  # signed distance of each column to the centre line, per row
+    sub_mask = garment[ys]
+    centre = (np.abs(d) < 0.2 * half) & sub_mask
+    left = (d < -0.45 * half) & (d > -0.95 * half) & sub_mask
+    right = (d > 0.45 * half) & (d < 0.95 * half) & sub_mask
+    lab = rgb_to_lab(rgb[ys])
+    min_px = max(2, int(0.1 * half))
+
+    def band_mean(sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = sel.sum(axis=1)
+        s = (lab * sel[..., None]).sum(axis=1)
+        return s / np.maximum(n, 1)[:, None], n >= min_px
+
+    c, ok_c = band_mean(centre)
+    lft, ok_l = band_mean(left)
+    rgt, ok_r = band_mean(right)
+    ok = ok_c & ok_l & ok_r
+    if ok.sum() < 4:
+        return None
+    d_cl = np.linalg.norm(c - lft, axis=1)[ok]
+    d_cr = np.linalg.norm(c - rgt, axis=1)[ok]
+    d_lr = np.linalg.norm(lft - rgt, axis=1)[ok]
+    layered = (np.minimum(d_cl, d_cr) > centre_side_min_de) & (d_lr < side_side_max_de)
+    return LayeringScore(
+        rows_checked=int(ok.sum()),
+        layered_row_fraction=float(layered.mean()),
+        median_centre_side_delta_e=float(np.median(np.minimum(d_cl, d_cr))),
+        median_side_side_delta_e=float(np.median(d_lr)),
+    )
+
+
+def torso_polygon_mask(kps: np.ndarray, size: tuple[int, int], min_conf: float) -> np.ndarray | None:
+    """Boolean ``[H, W]`` mask of the quadrilateral shoulders -> hips (the upper garment's core area)."""
+    import cv2
+
+    t = torso(kps, min_conf)
+    if t is None:
+        return None
+    w, h = size
+    rs, ls = kps[R_SHOULDER, :2], kps[L_SHOULDER, :2]
+    if t.hips_seen:
+        rh, lh = kps[R_HIP, :2], kps[L_HIP, :2]
+    else:
+        down = np.array([0.0, t.length])
+        rh, lh = rs + down, ls + down
+    poly = np.round(np.stack([rs, ls, lh, rh])).astype(np.int32)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(mask, poly, 1)
+    return mask.astype(bool)

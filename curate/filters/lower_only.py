@@ -1,0 +1,169 @@
+"""Lower-body-only products: the article is trousers/shorts/a skirt while the person also wears a top.
+
+A generator trained on such a pair must invent the top from a photo of trousers. Two questions:
+
+1. **Is the product lower-body?** From the category metadata when the layout asserts one (DressCode's
+   folders, ``--category``), otherwise from the *shape* of the product's mask (the cloth mask file, or
+   the product photo segmented from its plain background):
+   - trousers and shorts split into two legs: the lower rows of the mask are two runs with a gap near
+     the middle (a top with its sleeves hanging down gives three runs, not two);
+   - a skirt has a straight, full waistband at the top, no shoulders/straps (the top rows are one run)
+     and widens downwards;
+   - a tall single piece is a dress, anything else a top.
+2. **Does the person wear an upper garment?** From the parsing (upper/coat/dress labels), or in the
+   detector path from the torso quadrilateral (pose) inside the person mask that is not skin-coloured.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from curate.filters import body
+from curate.filters.evidence import LowerOnly, Source, Verdict
+from curate.filters.thresholds import Thresholds
+from curate.labelsets import LabelSet
+from curate.schema import Category
+
+
+def _runs(row: np.ndarray, min_len: int) -> list[tuple[int, int]]:
+    """(start, end) of the runs of True in a boolean row at least ``min_len`` long."""
+    padded = np.concatenate(([False], row, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    starts, ends = edges[0::2], edges[1::2]
+    return [(int(s), int(e)) for s, e in zip(starts, ends) if e - s >= min_len]
+
+
+def mask_shape_features(mask: np.ndarray) -> dict[str, float] | None:
+    """Shape numbers of a product mask (bool ``[H, W]``); None when the mask is (nearly) empty."""
+    ys, xs = np.nonzero(mask)
+    if ys.size < 50:
+        return None
+    crop = mask[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+    h, w = crop.shape
+    min_run = max(1, int(0.04 * w))
+    centre = w / 2
+
+    def rows(a: float, b: float) -> np.ndarray:
+        return crop[int(a * h): max(int(b * h), int(a * h) + 1)]
+
+    # two legs: exactly two runs and the gap between them straddles the middle third of the width
+    leg_rows = rows(0.6, 0.97)
+    two_legs = 0
+    for r in leg_rows:
+        runs = _runs(r, min_run)
+        if len(runs) == 2 and runs[0][1] < centre + 0.2 * w and runs[1][0] > centre - 0.2 * w:
+            two_legs += 1
+    top_rows = rows(0.0, 0.08)
+    top_split = float(np.mean([len(_runs(r, min_run)) >= 2 for r in top_rows]))
+    top_extent_fill = []
+    for r in top_rows:
+        idx = np.flatnonzero(r)
+        if idx.size:
+            top_extent_fill.append(idx.size / (idx[-1] - idx[0] + 1))
+
+    def width(a: float, b: float) -> float:
+        return float(rows(a, b).sum(axis=1).mean()) / w
+
+    return {
+        "aspect": h / w,
+        "leg_rows": two_legs / max(len(leg_rows), 1),
+        "top_split": top_split,
+        "top_fill": float(np.mean(top_extent_fill)) if top_extent_fill else 0.0,
+        "width_top": width(0.02, 0.12),
+        "width_shoulder": width(0.12, 0.3),
+        "width_mid": width(0.45, 0.55),
+        "width_bottom": width(0.85, 0.97),
+    }
+
+
+def category_from_mask(mask: np.ndarray, th: Thresholds) -> Verdict:
+    """Product category from the mask's shape (``Verdict.verdict`` is a ``Category`` value)."""
+    f = mask_shape_features(mask)
+    if f is None:
+        return Verdict(Category.UNKNOWN.value, Source.MASK_SHAPE, detail="empty product mask")
+    scores: dict[str, float | int | None] = dict(f)
+    if f["leg_rows"] >= th.legs_min_row_fraction and f["top_split"] < 0.5:
+        return Verdict(Category.LOWER.value, Source.MASK_SHAPE, scores=scores, signals=["two-legs"])
+    # A skirt: its top edge is a full straight waistband (one run, filled), there are no shoulders or
+    # sleeves sticking out below it, and it flares (or at least does not narrow) towards the hem.
+    waistband = f["top_split"] < 0.2 and f["top_fill"] > 0.9 and f["width_top"] > 0.5
+    no_sleeves = f["width_shoulder"] <= f["width_mid"] * 1.08 and f["width_top"] <= f["width_mid"] * 1.05
+    flares = f["width_bottom"] >= f["width_top"] * 1.05
+    if waistband and no_sleeves and flares and f["aspect"] < th.dress_min_aspect * 1.2:
+        return Verdict(Category.LOWER.value, Source.MASK_SHAPE, scores=scores, signals=["waistband", "no-sleeves", "flares"])
+    if f["aspect"] >= th.dress_min_aspect:
+        return Verdict(Category.DRESSES.value, Source.MASK_SHAPE, scores=scores, signals=["tall-single-piece"])
+    return Verdict(Category.UPPER.value, Source.MASK_SHAPE, scores=scores)
+
+
+def product_mask_from_photo(rgb: np.ndarray, min_delta_e: float = 10.0) -> np.ndarray:
+    """Segment a product photographed on a plain background (in-shop images): bool ``[H, W]``.
+
+    The background colour is the median of the image border; pixels further than ``min_delta_e`` (CIELAB)
+    from it are the product. Holes (white prints on a white background) are filled and only the largest
+    connected piece is kept, so a detached tag or shadow speck does not change the shape.
+    """
+    import cv2
+    from scipy import ndimage
+
+    lab = body.rgb_to_lab(rgb)
+    border = np.concatenate([lab[:2].reshape(-1, 3), lab[-2:].reshape(-1, 3), lab[:, :2].reshape(-1, 3), lab[:, -2:].reshape(-1, 3)])
+    bg = np.median(border, axis=0)
+    fg = np.linalg.norm(lab - bg, axis=-1) > min_delta_e
+    # A white garment on a white background differs from it only along its outline (a faint shadow):
+    # the outline's edges, closed and hole-filled, recover the garment where the colour test cannot.
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    edges = cv2.Canny(cv2.GaussianBlur(grey, (3, 3), 0), 20, 60) > 0
+    fg |= edges
+    fg = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)).astype(bool)
+    fg = ndimage.binary_fill_holes(fg)
+    labels, n = ndimage.label(fg)
+    if n == 0:
+        return fg
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels == int(sizes.argmax())
+
+
+def upper_worn_from_parsing(labelmap: np.ndarray, label_set: LabelSet, th: Thresholds) -> Verdict:
+    """Does the person wear something on the upper body (top, coat or dress) per the label map?"""
+    counts = body.label_counts(labelmap, label_set.num_classes)
+    fr = body.garment_fractions(counts, label_set)
+    covered = fr["upper"] + fr["outer"] + fr["dress"]
+    worn = covered >= th.garment_min_area
+    scores = {f"area_{g}": fr[g] for g in ("upper", "outer", "dress")}
+    return Verdict("worn" if worn else "not-worn", Source.PARSING, scores=scores)
+
+
+def upper_worn_from_pixels(
+    rgb: np.ndarray, person: np.ndarray, kps: np.ndarray, th: Thresholds, source: Source
+) -> Verdict:
+    """Detector path: the torso (shoulder-hip quadrilateral) inside the person mask that is not skin."""
+    h, w = person.shape
+    region = body.torso_polygon_mask(kps, (w, h), th.min_keypoint_conf)
+    if region is None:
+        return Verdict("unknown", source, detail="torso not located (shoulders not seen)")
+    region &= person
+    n = int(region.sum())
+    if n < 20:
+        return Verdict("unknown", source, detail="torso outside the person mask")
+    clothed = 1.0 - float(body.skin_mask(rgb)[region].mean())
+    worn = clothed >= th.upper_clothed_min_fraction
+    return Verdict("worn" if worn else "not-worn", source, scores={"torso_not_skin": clothed, "torso_px": n})
+
+
+def lower_only_verdict(category: Verdict, upper: Verdict) -> Verdict:
+    """Combine the product category and the person's upper garment into the filter's verdict."""
+    scores = {**{f"product.{k}": v for k, v in category.scores.items()}, **{f"person.{k}": v for k, v in upper.scores.items()}}
+    signals = [f"product={category.verdict} ({category.source.value})", f"upper-garment={upper.verdict} ({upper.source.value})"]
+    signals += [f"product:{s}" for s in category.signals]
+    if category.verdict == Category.UNKNOWN.value:
+        return Verdict(LowerOnly.UNKNOWN.value, category.source, scores, signals, detail=category.detail or "product category unknown")
+    if category.verdict != Category.LOWER.value:
+        return Verdict(LowerOnly.OK.value, category.source, scores, signals)
+    # the product is lower-body: the person's upper garment decides
+    if upper.verdict == "worn":
+        return Verdict(LowerOnly.LOWER_ONLY.value, category.source, scores, signals)
+    if upper.verdict == "not-worn":
+        return Verdict(LowerOnly.OK.value, category.source, scores, signals)
+    return Verdict(LowerOnly.UNKNOWN.value, category.source, scores, signals, detail=upper.detail)

@@ -1,0 +1,310 @@
+"""One pair in, three verdicts out: load what the manifest points at, pick the best evidence, decide.
+
+Evidence order (most trusted first): the dataset's parsing and pose, the category metadata, the
+article's mask shape, then the detectors (MediaPipe pose + person segmentation) — which run only when
+the annotations cannot decide, and at most once per pair. Every failure to read an input becomes a line
+in the evidence and a weaker source (or ``unknown``), never an exception: one bad file must not stop a
+15,000-pair run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curate.filters import back_view, body, extra_garments, lower_only
+from curate.filters.detectors import DEFAULT_MAX_SIDE, Detection, PoseDetector
+from curate.filters.evidence import (
+    ExtraGarments,
+    FilterReason,
+    LowerOnly,
+    Source,
+    Verdict,
+    View,
+    evidence_json,
+)
+from curate.filters.thresholds import Thresholds
+from curate.labelsets import LabelSet, get_label_set
+from curate.schema import Category
+
+# Label maps are analysed at most this large (longer side): the areas and centroids the filters compare
+# are fractions, which a nearest-neighbour subsample preserves, and PNG decoding dominates the cost anyway.
+ANALYSIS_MAX_SIDE = 512
+
+
+@dataclasses.dataclass(frozen=True)
+class FilterOptions:
+    back_views: bool = True
+    lower_only_products: bool = True
+    extra_garments: bool = True
+    reject_side_views: bool = False
+    detectors: bool = True  # fall back to MediaPipe when the annotations cannot decide
+    detector_max_side: int = DEFAULT_MAX_SIDE
+    thresholds: Thresholds = dataclasses.field(default_factory=Thresholds)
+
+
+@dataclasses.dataclass(frozen=True)
+class PairTask:
+    """Everything one pair needs, as plain picklable values (absolute paths)."""
+
+    pair_id: str
+    human_path: str | None
+    human_size: tuple[int, int] | None  # (W, H) as ingested; the keypoints are in this frame
+    labelmap_path: str | None
+    label_set: str | None
+    keypoints: tuple[float, ...] | None
+    article_path: str | None
+    cloth_mask_path: str | None
+    article_category: str
+    pair_category: str
+    paired: bool
+
+
+@dataclasses.dataclass
+class PairResult:
+    pair_id: str
+    back_view: Verdict | None
+    lower_only: Verdict | None
+    extra_garments: Verdict | None
+    reason: str | None
+    notes: list[str]
+
+    def verdicts(self) -> dict[str, Verdict]:
+        named = (("back_view", self.back_view), ("lower_only", self.lower_only), ("extra_garments", self.extra_garments))
+        return {k: v for k, v in named if v is not None}
+
+    def evidence(self) -> str:
+        """The ``filter_evidence`` JSON: each enabled filter's verdict, plus the input notes and the reason."""
+        return evidence_json(self.verdicts(), notes=self.notes, reason=self.reason)
+
+
+class _Inputs:
+    """Lazily loaded inputs of one pair; each loader runs once and records why it failed."""
+
+    def __init__(self, task: PairTask, opts: FilterOptions, detector: PoseDetector | None) -> None:
+        self.task, self.opts, self.detector = task, opts, detector
+        self.notes: list[str] = []
+        self._lm: Any = ...
+        self._rgb_for_lm: Any = ...
+        self._det: Any = ...
+        self._article: Any = ...
+
+    # ---- annotations ------------------------------------------------------------------------------
+    @property
+    def label_set(self) -> LabelSet | None:
+        if self.task.label_set is None:
+            return None
+        try:
+            return get_label_set(self.task.label_set)
+        except KeyError as exc:
+            self.notes.append(f"label set: {exc.args[0]}")
+            return None
+
+    def labelmap(self) -> np.ndarray | None:
+        """The label map's ids, subsampled to at most ANALYSIS_MAX_SIDE; None when absent or unusable."""
+        if self._lm is ...:
+            self._lm = None
+            path, ls = self.task.labelmap_path, self.label_set
+            if path is not None and ls is not None:
+                self._lm = self._read_labelmap(Path(path), ls)
+        return self._lm
+
+    def _read_labelmap(self, path: Path, ls: LabelSet) -> np.ndarray | None:
+        from PIL import Image
+
+        from curate.imageio import labelmap_ids
+
+        try:
+            with Image.open(path) as img:
+                ids, why = labelmap_ids(img)
+        except (OSError, ValueError, SyntaxError) as exc:  # PIL raises these for missing/corrupt files
+            self.notes.append(f"label map {path.name} unreadable: {exc}")
+            return None
+        if ids is None:
+            self.notes.append(f"label map {path.name}: {why}")
+            return None
+        if ids.size and int(ids.max()) >= ls.num_classes:
+            self.notes.append(f"label map {path.name} has id {int(ids.max())} outside {ls.name}")
+            return None
+        step = int(np.ceil(max(ids.shape) / ANALYSIS_MAX_SIDE))
+        return ids[::step, ::step] if step > 1 else ids
+
+    def keypoints(self) -> np.ndarray | None:
+        """Dataset keypoints in the original image's pixels (None when absent or malformed)."""
+        return body.keypoints_array(self.task.keypoints)
+
+    def keypoints_in(self, shape: tuple[int, int]) -> np.ndarray | None:
+        """Dataset keypoints rescaled to an array of ``shape`` (H, W)."""
+        kps = self.keypoints()
+        if kps is None or self.task.human_size is None:
+            return None
+        w0, h0 = self.task.human_size
+        out = kps.copy()
+        out[:, 0] *= shape[1] / w0
+        out[:, 1] *= shape[0] / h0
+        return out
+
+    def rgb_like_labelmap(self) -> np.ndarray | None:
+        """The person image resized to the analysed label map's shape (for colour tests on the parsing)."""
+        if self._rgb_for_lm is ...:
+            self._rgb_for_lm = None
+            lm = self.labelmap()
+            if lm is not None and self.task.human_path is not None:
+                self._rgb_for_lm = _read_rgb(Path(self.task.human_path), (lm.shape[1], lm.shape[0]), self.notes)
+        return self._rgb_for_lm
+
+    # ---- detectors ----------------------------------------------------------------------------------
+    def detection(self) -> Detection | None:
+        if self._det is ...:
+            self._det = None
+            if self.detector is None or self.task.human_path is None:
+                return None
+            rgb = _read_rgb(Path(self.task.human_path), None, self.notes)
+            if rgb is None:
+                return None
+            self._det = self.detector.detect(rgb)
+            if self._det is None:
+                self.notes.append("detector found no person")
+        return self._det
+
+    # ---- article ------------------------------------------------------------------------------------
+    def article(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(product RGB or None, product mask or None): the cloth mask file when present, else segmented."""
+        if self._article is ...:
+            rgb = mask = None
+            t = self.task
+            if t.article_path is not None:
+                rgb = _read_rgb(Path(t.article_path), None, self.notes, max_side=256)
+            if t.cloth_mask_path is not None:
+                m = _read_rgb(Path(t.cloth_mask_path), None, self.notes, max_side=256)
+                if m is not None:
+                    mask = m.mean(axis=-1) > 127
+                    if rgb is not None and rgb.shape[:2] != mask.shape:
+                        rgb = None  # mismatched sizes: keep the mask (the shape) and drop the colours
+            if mask is None and rgb is not None:
+                mask = lower_only.product_mask_from_photo(rgb)
+            self._article = (rgb, mask)
+        return self._article
+
+
+def _read_rgb(path: Path, size: tuple[int, int] | None, notes: list[str], max_side: int | None = None) -> np.ndarray | None:
+    """Decode an image as uint8 RGB, resized to ``size`` (W, H) or down to ``max_side``; None + a note on failure.
+
+    JPEGs are decoded at a reduced scale directly (``Image.draft``), which is several times faster than
+    decoding at full size and resizing.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            target = size
+            if target is None and max_side is not None and max(img.size) > max_side:
+                s = max_side / max(img.size)
+                target = (max(1, round(img.size[0] * s)), max(1, round(img.size[1] * s)))
+            if target is not None:
+                img.draft("RGB", target)
+            img = img.convert("RGB")
+            if target is not None and img.size != tuple(target):
+                img = img.resize(target, Image.BILINEAR)
+            return np.asarray(img)
+    except (OSError, ValueError, SyntaxError) as exc:
+        notes.append(f"image {path.name} unreadable: {exc}")
+        return None
+
+
+# --------------------------------------------------------------------------------------------------------
+# the three filters
+# --------------------------------------------------------------------------------------------------------
+def _back_view(inp: _Inputs) -> Verdict:
+    th = inp.opts.thresholds
+    lm, ls = inp.labelmap(), inp.label_set
+    kps = inp.keypoints()
+    parsing = back_view.view_from_parsing(lm, ls, th) if lm is not None and ls is not None else None
+    pose = None
+    if kps is not None and inp.task.human_size is not None:
+        pose = back_view.view_from_pose(kps, inp.task.human_size, th)
+    v = back_view.combine_views(parsing, pose)
+    if v.verdict == View.UNKNOWN.value and inp.opts.detectors:
+        det = inp.detection()
+        if det is not None:
+            h, w = det.person.shape
+            dv = back_view.view_from_pose(det.keypoints, (w, h), th, depth=det.depth, source=Source.DETECTOR_POSE)
+            if v.detail:
+                dv.signals.append(f"annotations undecided: {v.detail}")
+            return dv
+    return v
+
+
+def _category(inp: _Inputs) -> Verdict:
+    t = inp.task
+    for value, where in ((t.article_category, "article"), (t.pair_category, "pair")):
+        if value and value != Category.UNKNOWN.value:
+            return Verdict(value, Source.METADATA, signals=[f"{where} category"])
+    _, mask = inp.article()
+    if mask is None:
+        return Verdict(Category.UNKNOWN.value, Source.NONE, detail="no category metadata and no readable article image or mask")
+    return lower_only.category_from_mask(mask, inp.opts.thresholds)
+
+
+def _upper_worn(inp: _Inputs) -> Verdict:
+    th = inp.opts.thresholds
+    lm, ls = inp.labelmap(), inp.label_set
+    if lm is not None and ls is not None:
+        return lower_only.upper_worn_from_parsing(lm, ls, th)
+    if inp.opts.detectors:
+        det = inp.detection()
+        if det is not None:
+            return lower_only.upper_worn_from_pixels(det.rgb, det.person, det.keypoints, th, Source.DETECTOR_SEGMENTATION)
+    return Verdict("unknown", Source.NONE, detail="no parsing and no detector result")
+
+
+def _lower_only(inp: _Inputs, category: Verdict) -> Verdict:
+    if category.verdict != Category.LOWER.value:
+        # the person's garments do not matter when the product is not lower-body
+        return lower_only.lower_only_verdict(category, Verdict("not-needed", Source.NONE))
+    return lower_only.lower_only_verdict(category, _upper_worn(inp))
+
+
+def _extra(inp: _Inputs, category: Verdict) -> Verdict:
+    th = inp.opts.thresholds
+    lm, ls = inp.labelmap(), inp.label_set
+    trusted = category.source is Source.METADATA
+    if lm is not None and ls is not None:
+        rgb = inp.rgb_like_labelmap()
+        kps = inp.keypoints_in(lm.shape) if rgb is not None else None
+        v = extra_garments.extra_from_parsing(lm, ls, category.verdict, trusted, th, rgb=rgb, kps=kps)
+    elif inp.opts.detectors and inp.detection() is not None:
+        det = inp.detection()
+        assert det is not None
+        palette = None
+        if inp.task.paired:
+            rgb_a, mask_a = inp.article()
+            if rgb_a is not None and mask_a is not None:
+                palette = extra_garments.product_palette(rgb_a, mask_a)
+        v = extra_garments.extra_from_pixels(det.rgb, det.person, det.keypoints, th, palette=palette)
+    else:
+        return Verdict(ExtraGarments.UNKNOWN.value, Source.NONE, detail="no parsing and no detector result")
+    v.signals.append(f"product category {category.verdict} ({category.source.value})")
+    return v
+
+
+def evaluate_pair(task: PairTask, opts: FilterOptions, detector: PoseDetector | None = None) -> PairResult:
+    """Run the enabled filters on one pair and pick the one rejecting reason (back > side > lower > extra)."""
+    inp = _Inputs(task, opts, detector if opts.detectors else None)
+    bv = _back_view(inp) if opts.back_views else None
+    category = _category(inp) if (opts.lower_only_products or opts.extra_garments) else None
+    lo = _lower_only(inp, category) if opts.lower_only_products and category is not None else None
+    ex = _extra(inp, category) if opts.extra_garments and category is not None else None
+    reason = None
+    if bv is not None and bv.verdict == View.BACK.value:
+        reason = FilterReason.BACK_VIEW.value
+    elif bv is not None and bv.verdict == View.SIDE.value and opts.reject_side_views:
+        reason = FilterReason.SIDE_VIEW.value
+    elif lo is not None and lo.verdict == LowerOnly.LOWER_ONLY.value:
+        reason = FilterReason.LOWER_ONLY.value
+    elif ex is not None and ex.verdict == ExtraGarments.EXTRA.value:
+        reason = FilterReason.EXTRA_GARMENTS.value
+    return PairResult(task.pair_id, bv, lo, ex, reason, inp.notes)

@@ -1,0 +1,54 @@
+"""Every threshold the filters compare against, with the reasoning behind each default.
+
+Lengths are relative to the *torso length* (neck to mid-hip distance) so that they hold at any image
+size and framing; areas are fractions of the person's pixels (label map non-background), so a
+small or cropped person is judged like a large one. The CLI exposes each field as an option.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+    # --- pose --------------------------------------------------------------------------------------
+    # A keypoint counts as seen at or above this confidence (OpenPose scores / MediaPipe visibility).
+    min_keypoint_conf: float = 0.3
+    # |x(left shoulder) - x(right shoulder)| / torso length. A frontal or back torso measures 0.55-0.9
+    # (shoulder span is roughly 0.8 torso lengths); turned 90 degrees it collapses towards 0. Below this
+    # the view is "side".
+    side_max_shoulder_ratio: float = 0.35
+    # The face keypoints (nose, eyes) only count as "absent" when the head should be inside the frame:
+    # the nose sits about 0.3 torso lengths above the neck, so the neck must be at least this far below the
+    # top edge. Otherwise the head is cropped (DressCode crops at the nose) and absence says nothing.
+    head_room_min: float = 0.3
+    # MediaPipe's z (depth, smaller = nearer the camera): a nose this much (in MediaPipe's hip-width units)
+    # behind the shoulders' mean depth means the face points away from the camera.
+    nose_behind_shoulders_z: float = 0.25
+    # --- parsing -----------------------------------------------------------------------------------
+    # face / (face + hair) pixels. A back view shows hair and no face; a front view shows ~0.3-0.7.
+    back_max_face_fraction: float = 0.05
+    # face + hair pixels (fraction of the person) below which the head is treated as out of frame.
+    head_min_area: float = 0.01
+    # A garment label counts as worn when it covers at least this fraction of the person's pixels.
+    garment_min_area: float = 0.02
+    # Scarves are small; this lower bound keeps a few stray scarf pixels from counting.
+    scarf_min_area: float = 0.008
+    # --- layering inside one garment label / person mask ------------------------------------------
+    # CIELAB distance (Delta E 76) between the torso's central band and its two side bands above which a
+    # row looks like an open outer garment over an inner one (0-100 scale; 10 is a clearly visible change).
+    layer_min_delta_e: float = 20.0
+    # ... while the two side bands agree with each other (the same coat on both sides) within this.
+    layer_max_side_delta_e: float = 14.0
+    # Fraction of the torso rows that must look layered: an open coat spans the whole torso, a printed
+    # motif on a tee covers a band of it.
+    layer_min_row_fraction: float = 0.6
+    # --- product category from the article mask ---------------------------------------------------
+    # Rows in the lower part of the mask that split into two legs (two runs with a gap near the middle).
+    legs_min_row_fraction: float = 0.45
+    # A tall single-piece mask (height / width) above this is a dress rather than a top.
+    dress_min_aspect: float = 1.45
+    # --- person wears an upper garment (detector path) --------------------------------------------
+    # Fraction of the torso (inside the person mask) that is not skin for the torso to count as clothed.
+    upper_clothed_min_fraction: float = 0.5

@@ -1,0 +1,273 @@
+"""Filters as pure functions on hand-made arrays: each decision against a constructed ground truth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from curate.filters import back_view, body, extra_garments, lower_only
+from curate.filters.evidence import Source, Verdict, evidence_json
+from curate.filters.thresholds import Thresholds
+from curate.labelsets import get_label_set
+
+TH = Thresholds()
+LIP = get_label_set("lip-20")
+SIZE = (192, 256)  # (W, H) of the hand-made person
+
+
+def person_keypoints(mirror: bool = False, face: bool = True, turn: float = 1.0, dy: float = 0.0) -> np.ndarray:
+    """COCO-18 keypoints of a standing person 256 px tall; ``turn`` scales the shoulder/hip span
+    (1 frontal, ~0 side); ``mirror`` swaps left/right in image space (a back view)."""
+    k = np.zeros((18, 3), np.float32)
+    cx = 96.0
+    pts = {
+        body.NOSE: (cx, 40), body.NECK: (cx, 70), body.R_SHOULDER: (cx - 30 * turn, 72), body.L_SHOULDER: (cx + 30 * turn, 72),
+        body.R_ELBOW: (cx - 36 * turn, 110), body.L_ELBOW: (cx + 36 * turn, 110), body.R_WRIST: (cx - 38 * turn, 145),
+        body.L_WRIST: (cx + 38 * turn, 145), body.R_HIP: (cx - 18 * turn, 150), body.L_HIP: (cx + 18 * turn, 150),
+        body.R_KNEE: (cx - 18 * turn, 195), body.L_KNEE: (cx + 18 * turn, 195), body.R_ANKLE: (cx - 18 * turn, 240),
+        body.L_ANKLE: (cx + 18 * turn, 240), body.R_EYE: (cx - 6, 34), body.L_EYE: (cx + 6, 34), body.R_EAR: (cx - 12, 38),
+        body.L_EAR: (cx + 12, 38),
+    }
+    for j, (x, y) in pts.items():
+        if mirror:
+            x = 2 * cx - x
+        k[j] = (x, y + dy, 0.9)
+    if not face:
+        k[[body.NOSE, body.R_EYE, body.L_EYE]] = 0
+    return k
+
+
+# --------------------------------------------------------------------------------------------- back view
+def test_pose_front_back_side() -> None:
+    assert back_view.view_from_pose(person_keypoints(), SIZE, TH).verdict == "front"
+    mirrored = back_view.view_from_pose(person_keypoints(mirror=True, face=False), SIZE, TH)
+    assert mirrored.verdict == "back"
+    assert "face-absent-head-in-frame" in mirrored.signals and any("mirrored" in s for s in mirrored.signals)
+    side = back_view.view_from_pose(person_keypoints(turn=0.2), SIZE, TH)
+    assert side.verdict == "side" and abs(side.scores["shoulder_ratio"]) < TH.side_max_shoulder_ratio
+
+
+def test_pose_each_back_cue_alone_suffices() -> None:
+    assert back_view.view_from_pose(person_keypoints(mirror=True), SIZE, TH).verdict == "back"
+    assert back_view.view_from_pose(person_keypoints(face=False), SIZE, TH).verdict == "back"
+
+
+def test_pose_cropped_head_is_not_a_back_view() -> None:
+    # DressCode crops at the nose and writes the face joints clamped to y = 0 with a high score
+    k = person_keypoints(dy=-60)
+    k[[body.NOSE, body.R_EYE, body.L_EYE, body.R_EAR, body.L_EAR], 1] = 0.0
+    v = back_view.view_from_pose(k, SIZE, TH)
+    assert v.verdict == "front" and "face-out-of-frame" in v.signals
+    # the same crop with the face joints missing: head not in frame, so absence is not evidence either
+    k[[body.NOSE, body.R_EYE, body.L_EYE], 2] = 0
+    assert back_view.view_from_pose(k, SIZE, TH).verdict == "front"
+
+
+def test_pose_depth_cue_from_detector() -> None:
+    depth = np.zeros(18, np.float32)
+    depth[body.NOSE] = 0.6  # nose behind the shoulders
+    v = back_view.view_from_pose(person_keypoints(), SIZE, TH, depth=depth, source=Source.DETECTOR_POSE)
+    assert v.verdict == "back" and "nose-behind-shoulders" in v.signals and v.source is Source.DETECTOR_POSE
+
+
+def test_pose_one_shoulder_hidden_is_side_and_none_is_unknown() -> None:
+    k = person_keypoints()
+    k[body.L_SHOULDER] = 0
+    assert back_view.view_from_pose(k, SIZE, TH).verdict == "side"
+    k[body.R_SHOULDER] = 0
+    assert back_view.view_from_pose(k, SIZE, TH).verdict == "unknown"
+
+
+def lip_person(face: bool = True, arms_mirrored: bool = False) -> np.ndarray:
+    lm = np.zeros((256, 192), np.uint8)
+    lm[10:60, 70:122] = 2  # hair
+    if face:
+        lm[25:60, 80:112] = 13
+    lm[70:150, 66:126] = 5  # top
+    lm[150:240, 70:122] = 9  # pants
+    right, left = (15, 14) if not arms_mirrored else (14, 15)
+    lm[75:150, 56:66] = right  # the person's right arm is on the image's left in a front view
+    lm[75:150, 126:136] = left
+    return lm
+
+
+def test_parsing_front_and_back() -> None:
+    front = back_view.view_from_parsing(lip_person(), LIP, TH)
+    assert front.verdict == "front" and front.source is Source.PARSING
+    back = back_view.view_from_parsing(lip_person(face=False, arms_mirrored=True), LIP, TH)
+    assert back.verdict == "back" and "hair-without-face" in back.signals and "arms-mirrored" in back.signals
+
+
+def test_parsing_head_out_of_frame_is_unknown() -> None:
+    lm = lip_person()
+    lm[:65] = 0
+    assert back_view.view_from_parsing(lm, LIP, TH).verdict == "unknown"
+
+
+def test_combine_views_priorities() -> None:
+    f = Verdict("front", Source.PARSING)
+    b = Verdict("back", Source.POSE)
+    s = Verdict("side", Source.POSE)
+    u = Verdict("unknown", Source.POSE, detail="shoulders not seen")
+    assert back_view.combine_views(f, b).verdict == "back"
+    assert back_view.combine_views(f, s).verdict == "side"
+    assert back_view.combine_views(f, u).verdict == "front"
+    assert back_view.combine_views(None, u).verdict == "unknown"
+    assert back_view.combine_views(None, None).detail == "no parsing and no pose"
+
+
+# ------------------------------------------------------------------------------------- product category
+def draw(shape: str) -> np.ndarray:
+    m = np.zeros((200, 200), bool)
+    if shape == "pants":
+        m[20:40, 60:140] = True  # waistband
+        m[40:190, 60:96] = True
+        m[40:190, 104:140] = True
+    elif shape == "shorts":
+        m[60:80, 50:150] = True
+        m[80:130, 50:96] = True
+        m[80:130, 104:150] = True
+    elif shape == "tee":
+        m[40:170, 60:140] = True  # body
+        m[40:90, 20:60] = True  # sleeves
+        m[40:90, 140:180] = True
+        m[40:50, 88:112] = False  # neckline
+    elif shape == "long-sleeves-down":
+        m[30:170, 70:130] = True
+        m[30:170, 45:62] = True  # sleeves hang beside the body with a gap
+        m[30:170, 138:155] = True
+        m[30:40, 45:155] = True
+    elif shape == "skirt":
+        for y in range(30, 170):
+            half = 40 + (y - 30) * 0.25
+            m[y, int(100 - half): int(100 + half)] = True
+    elif shape == "dress":
+        m[10:30, 75:82] = True  # straps
+        m[10:30, 118:125] = True
+        for y in range(30, 195):
+            half = 25 + (y - 30) * 0.12
+            m[y, int(100 - half): int(100 + half)] = True
+    return m
+
+
+@pytest.mark.parametrize(
+    "shape,category",
+    [("pants", "lower_body"), ("shorts", "lower_body"), ("skirt", "lower_body"), ("tee", "upper_body"),
+     ("long-sleeves-down", "upper_body"), ("dress", "dresses")],
+)
+def test_category_from_mask_shapes(shape: str, category: str) -> None:
+    v = lower_only.category_from_mask(draw(shape), TH)
+    assert v.verdict == category, v.scores
+    assert v.source is Source.MASK_SHAPE
+
+
+def test_category_from_empty_mask_is_unknown() -> None:
+    assert lower_only.category_from_mask(np.zeros((50, 50), bool), TH).verdict == "unknown"
+
+
+def test_product_mask_from_photo_recovers_a_shape_on_white() -> None:
+    rgb = np.full((200, 200, 3), 245, np.uint8)
+    rgb[draw("pants")] = (30, 60, 150)
+    mask = lower_only.product_mask_from_photo(rgb)
+    truth = draw("pants")
+    iou = (mask & truth).sum() / (mask | truth).sum()
+    assert iou > 0.95
+    assert lower_only.category_from_mask(mask, TH).verdict == "lower_body"
+
+
+def test_lower_only_verdict_matrix() -> None:
+    lower = Verdict("lower_body", Source.METADATA)
+    upper = Verdict("upper_body", Source.MASK_SHAPE)
+    worn = Verdict("worn", Source.PARSING)
+    bare = Verdict("not-worn", Source.PARSING)
+    assert lower_only.lower_only_verdict(lower, worn).verdict == "lower-only-product"
+    assert lower_only.lower_only_verdict(lower, bare).verdict == "ok"
+    assert lower_only.lower_only_verdict(upper, worn).verdict == "ok"
+    assert lower_only.lower_only_verdict(Verdict("unknown", Source.NONE), worn).verdict == "unknown"
+    assert lower_only.lower_only_verdict(lower, Verdict("unknown", Source.NONE)).verdict == "unknown"
+
+
+def test_upper_worn_from_parsing_on_every_label_set() -> None:
+    lm = lip_person()
+    assert lower_only.upper_worn_from_parsing(lm, LIP, TH).verdict == "worn"
+    bare = lm.copy()
+    bare[bare == 5] = 10  # torso skin instead of a top
+    assert lower_only.upper_worn_from_parsing(bare, LIP, TH).verdict == "not-worn"
+    from curate.labelsets import convert
+
+    for target in ("dresscode-18", "acgpn-14", "smis-8"):
+        assert lower_only.upper_worn_from_parsing(convert(lm, "lip-20", target), get_label_set(target), TH).verdict == "worn"
+
+
+# ------------------------------------------------------------------------------------------ extra garments
+def test_extra_from_parsing_groups() -> None:
+    lm = lip_person()
+    assert extra_garments.extra_from_parsing(lm, LIP, "upper_body", True, TH).verdict == "ok"
+    coat = lm.copy()
+    coat[70:150, 66:80] = 7
+    coat[70:150, 112:126] = 7
+    v = extra_garments.extra_from_parsing(coat, LIP, "upper_body", False, TH)
+    assert v.verdict == "extra-garments" and any("upper+outer" in s for s in v.signals)
+    scarf = lm.copy()
+    scarf[66:80, 80:112] = 11
+    assert "scarf" in extra_garments.extra_from_parsing(scarf, LIP, "unknown", False, TH).signals
+    # a dress product on a person in a dress *and* trousers: only with a trusted category
+    dress = lm.copy()
+    dress[dress == 5] = 6
+    assert extra_garments.extra_from_parsing(dress, LIP, "dresses", True, TH).verdict == "extra-garments"
+    assert extra_garments.extra_from_parsing(dress, LIP, "dresses", False, TH).verdict == "ok"
+
+
+def torso_image(centre: tuple[int, int, int], sides: tuple[int, int, int], stripes: bool = False) -> np.ndarray:
+    rgb = np.full((256, 192, 3), 240, np.uint8)
+    rgb[70:150, 66:126] = sides
+    rgb[70:150, 90:102] = centre
+    if stripes:  # horizontal stripes across the whole torso: a tee, not a layer
+        rgb[70:150:8, 66:126] = centre
+        rgb[74:150:8, 66:126] = sides
+    return rgb
+
+
+def test_layering_inside_one_label() -> None:
+    lm = lip_person()
+    kps = person_keypoints()
+    coat = extra_garments.extra_from_parsing(lm, LIP, "lower_body", True, TH, rgb=torso_image((20, 20, 20), (140, 140, 150)), kps=kps)
+    assert coat.verdict == "extra-garments" and any("open-layer" in s for s in coat.signals)
+    assert coat.scores["layer_row_fraction"] >= TH.layer_min_row_fraction
+    plain = extra_garments.extra_from_parsing(lm, LIP, "lower_body", True, TH, rgb=torso_image((140, 140, 150), (140, 140, 150)), kps=kps)
+    assert plain.verdict == "ok"
+    stripes = torso_image((20, 20, 20), (140, 140, 150), stripes=True)
+    stripes[70:150, 90:102] = stripes[70:150, 70:82]  # the centre band shows the same stripes as the sides
+    assert extra_garments.extra_from_parsing(lm, LIP, "lower_body", True, TH, rgb=stripes, kps=kps).verdict == "ok"
+
+
+def test_extra_from_pixels_product_colours() -> None:
+    rgb = torso_image((200, 30, 30), (200, 30, 30))  # a red top
+    person = np.zeros((256, 192), bool)
+    person[10:250, 56:136] = True
+    kps = person_keypoints()
+    red = np.array([body.rgb_to_lab(np.array([[200, 30, 30]], np.uint8))[0]])
+    blue = np.array([body.rgb_to_lab(np.array([[30, 30, 200]], np.uint8))[0]])
+    assert extra_garments.extra_from_pixels(rgb, person, kps, TH, palette=red).verdict == "ok"
+    v = extra_garments.extra_from_pixels(rgb, person, kps, TH, palette=blue)
+    assert v.verdict == "extra-garments" and v.source is Source.PRODUCT_COLOURS
+
+
+# ------------------------------------------------------------------------------------------------ evidence
+def test_evidence_json_is_valid_and_complete() -> None:
+    v = Verdict("back", Source.POSE, scores={"ratio": -0.71234567, "bad": float("nan")}, signals=["shoulders-mirrored"])
+    obj = json.loads(evidence_json({"back_view": v}, notes=["x"], reason="back-view"))
+    assert obj["back_view"] == {
+        "verdict": "back", "source": "annotations/pose", "scores": {"ratio": -0.7123, "bad": None},
+        "signals": ["shoulders-mirrored"], "detail": "",
+    }
+    assert obj["reason"] == "back-view" and obj["notes"] == ["x"]
+
+
+def test_keypoints_array_rejects_malformed() -> None:
+    assert body.keypoints_array(None) is None
+    assert body.keypoints_array([1.0] * 53) is None
+    assert body.keypoints_array([float("nan")] * 54) is None
+    assert body.keypoints_array([0.0] * 54).shape == (18, 3)

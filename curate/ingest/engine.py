@@ -260,6 +260,15 @@ def count_table(m: Manifest) -> pd.DataFrame:
 def write_manifest(src: Path, out: Path, layout: str, layout_reason: str, scan: Scan, workers: int = 1) -> tuple[Manifest, IngestSummary]:
     """Process a reader's :class:`Scan` into ``out/manifest`` and ``out/reports/ingest.json``."""
     notes = list(scan.notes)
+    # Ids come from file names; one that is not UTF-8 is stored in its \xNN spelling (arrow needs UTF-8).
+    for spec in scan.humans:
+        spec.human_id = printable_path(spec.human_id)
+    for spec in scan.articles:
+        spec.article_id = printable_path(spec.article_id)
+    for pair in scan.pairs:
+        pair.pair_id, pair.human_id = printable_path(pair.pair_id), printable_path(pair.human_id)
+        pair.article_id = printable_path(pair.article_id) if pair.article_id is not None else None
+        pair.target_human_id = printable_path(pair.target_human_id) if pair.target_human_id is not None else None
     humans_specs = sorted(scan.humans, key=lambda s: s.human_id)
     articles_specs = sorted(scan.articles, key=lambda s: s.article_id)
     for specs, attr, what in ((humans_specs, "human_id", "human"), (articles_specs, "article_id", "article")):

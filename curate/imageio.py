@@ -194,9 +194,10 @@ def read_labelmap(
             f"{expected_size[0]}x{expected_size[1]}"
         )
         return out
-    bad = unknown_ids(ids, label_set)
+    n = get_label_set(label_set).num_classes
+    # max() is a single pass; the full list of unknown ids (a sort) is only computed when one exists.
+    bad = unknown_ids(ids, label_set) if ids.size and int(ids.max()) >= n else []
     if bad:
-        n = get_label_set(label_set).num_classes
         shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
         out.reason = RejectReason.LABELMAP_UNKNOWN_IDS
         out.detail = f"label map {path.name} has ids {shown} outside {label_set} (0..{n - 1})"

@@ -17,7 +17,7 @@ import dataclasses
 import os
 import re
 from pathlib import Path
-from typing import Final
+from typing import Final, Iterable, Iterator
 
 from curate.imageio import is_image_name
 from curate.schema import Category, RejectReason, Split
@@ -98,15 +98,32 @@ def rel(path: Path, root: Path) -> str:
     return Path(os.path.relpath(path, root)).as_posix()
 
 
+def walk_files(root: Path) -> Iterator[Path]:
+    """Every file below ``root`` in sorted order, following folder links (datasets are often assembled
+    from links) but never entering the same real folder twice, so a link cycle cannot loop forever.
+    Hidden files and folders (``.git``, ``.ipynb_checkpoints``) are skipped."""
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield Path(dirpath) / name
+
+
 def list_images(folder: Path, *, recursive: bool = False) -> list[Path]:
     """Image files in ``folder`` sorted by name (deterministic across file systems); none if absent."""
     if not folder.is_dir():
         return []
     if recursive:
-        found = [Path(d) / f for d, _, files in os.walk(folder, followlinks=True) for f in files]
+        found: Iterable[Path] = walk_files(folder)
     else:
-        found = [p for p in folder.iterdir() if p.is_file()]
-    return sorted((p for p in found if is_image_name(p) and not p.name.startswith(".")), key=lambda p: os.fsencode(p))
+        found = (p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    return sorted((p for p in found if is_image_name(p)), key=lambda p: os.fsencode(p))
 
 
 def first_dir(parent: Path, *names: str) -> Path | None:

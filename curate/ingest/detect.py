@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from curate.imageio import is_image_name
-from curate.ingest.common import LAYOUT_NAMES, IngestError
+from curate.ingest.common import LAYOUT_NAMES, IngestError, walk_files
 from curate.ingest.dresscode import CATEGORY_DIRS
 from curate.ingest.fgvc6 import CSV_NAME, csv_header
 
@@ -35,11 +35,9 @@ def _has_dir(root: Path, *parts: str) -> bool:
 
 
 def _any_image(root: Path) -> str | None:
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if is_image_name(name):
-                return os.path.relpath(os.path.join(dirpath, name), root)
+    for path in walk_files(root):
+        if is_image_name(path):
+            return os.path.relpath(path, root)
     return None
 
 

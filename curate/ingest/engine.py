@@ -29,7 +29,7 @@ import pandas as pd
 
 from curate import schema
 from curate.imageio import ImageRead, path_is_utf8, printable_path, read_image, read_labelmap
-from curate.ingest.common import ArticleSpec, HumanSpec, PairSpec, Scan
+from curate.ingest.common import ArticleSpec, HumanSpec, PairSpec, Scan, walk_files
 from curate.manifest import Manifest, atomic_write_bytes, status_summary, write_table
 from curate.poses import PoseFormatError, PoseFrameError, PoseUnreadableError, read_pose
 from curate.schema import RejectReason, Status
@@ -212,14 +212,10 @@ def _frame(rows: list[dict[str, Any]], table: str) -> pd.DataFrame:
 def unused_files(src: Path, used: set[str]) -> dict[str, int]:
     """Files under ``src`` that no row references, counted by folder (so nothing is dropped silently)."""
     counts: Counter[str] = Counter()
-    for dirpath, dirnames, filenames in os.walk(src, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            if name.startswith("."):
-                continue
-            relpath = Path(os.path.relpath(Path(dirpath) / name, src)).as_posix()
-            if relpath not in used:
-                counts[printable_path(Path(relpath).parent.as_posix())] += 1
+    for path in walk_files(src):
+        relpath = Path(os.path.relpath(path, src)).as_posix()
+        if relpath not in used:
+            counts[printable_path(Path(relpath).parent.as_posix())] += 1
     return dict(sorted(counts.items()))
 
 

@@ -171,3 +171,12 @@ def test_workers_give_the_same_manifest(tmp_path: Path):
         assert (tmp_path / "one/manifest" / f"{table}.parquet").read_bytes() == (
             tmp_path / "three/manifest" / f"{table}.parquet"
         ).read_bytes()
+
+
+def test_link_cycle_and_hidden_folders_do_not_loop_or_count(tmp_path: Path):
+    src = tmp_path / "tree"
+    img(src / "a/x.jpg")
+    img(src / ".thumbs/x.jpg")  # hidden: not a row
+    (src / "a/loop").symlink_to(src, target_is_directory=True)  # a link back to the root
+    result = ingest(src, tmp_path / "ds", layout="images")
+    assert list(result.manifest.articles["article_id"]) == ["a/x"]

@@ -195,6 +195,19 @@ def test_non_utf8_file_name(tmp_path: Path):
     bad = rows[rows["reject_reason"] == "path-not-utf8"]
     assert len(bad) == 1 and bad.iloc[0]["path"] == "caf\\xe9.jpg"
 
+    # The same name in a layout with annotations: their paths are stored escaped too, no crash.
+    vhd = tmp_path / "vhd/test"
+    stem = os.fsdecode(b"\xe9t\xe9")
+    for sub in ("image", "image-parse-v3", "openpose_json"):
+        (vhd / sub).mkdir(parents=True)
+    (vhd / "image" / f"{stem}.jpg").write_bytes(jpeg_bytes(5))
+    parse_png(vhd / "image-parse-v3" / f"{stem}.png", good_ids())
+    pose_json(vhd / "openpose_json" / f"{stem}_keypoints.json", body25(5))
+    humans = ingest(tmp_path / "vhd", tmp_path / "ds2").manifest.humans
+    assert list(humans["human_id"]) == ["test/\\xe9t\\xe9"]
+    assert list(humans["reject_reason"]) == ["path-not-utf8"]
+    assert humans["labelmap_path"].iloc[0] == "test/image-parse-v3/\\xe9t\\xe9.png"
+
 
 def test_out_inside_source_is_refused(bad_src: Path):
     from curate.ingest import IngestError

@@ -57,6 +57,9 @@ def _image_fields(root: Path, relpath: str) -> tuple[dict[str, Any], ImageRead |
     return fields, read, problems
 
 
+_TEXT_COLUMNS = ("path", "labelmap_path", "pose_path", "cloth_mask_path", "pair_list", "reject_detail")
+
+
 def _finish(row: dict[str, Any], problems: list[tuple[RejectReason, str]]) -> dict[str, Any]:
     if problems:
         row["status"] = Status.REJECTED.value
@@ -66,6 +69,9 @@ def _finish(row: dict[str, Any], problems: list[tuple[RejectReason, str]]) -> di
         row["status"] = Status.OK.value
         row["reject_reason"] = None
         row["reject_detail"] = None
+    for key in _TEXT_COLUMNS:  # file names reach these columns; arrow needs them as valid UTF-8
+        if row.get(key) is not None:
+            row[key] = printable_path(row[key])
     return row
 
 
@@ -255,7 +261,7 @@ def count_table(m: Manifest) -> pd.DataFrame:
 
 def write_manifest(src: Path, out: Path, layout: str, layout_reason: str, scan: Scan, workers: int = 1) -> tuple[Manifest, IngestSummary]:
     """Process a reader's :class:`Scan` into ``out/manifest`` and ``out/reports/ingest.json``."""
-    notes = list(scan.notes)
+    notes = [printable_path(n) for n in scan.notes]
     # Ids come from file names; one that is not UTF-8 is stored in its \xNN spelling (arrow needs UTF-8).
     for spec in scan.humans:
         spec.human_id = printable_path(spec.human_id)

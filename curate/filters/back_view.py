@@ -65,7 +65,8 @@ def view_from_pose(
     face_absent = not face_seen and head_room >= th.head_room_min
     if face_absent:
         signals.append("face-absent-head-in-frame")
-    elif face_seen and not face_in_frame:
+    face_cropped = bool(face_seen) and not face_in_frame
+    if face_cropped:
         signals.append("face-out-of-frame")
     nose_behind = False
     if depth is not None and body.seen(kps, body.NOSE, mc):
@@ -77,7 +78,9 @@ def view_from_pose(
     if abs(ratio) < th.side_max_shoulder_ratio:
         view = View.SIDE
         signals.append("shoulder-span-collapsed")
-    elif mirrored or face_absent or nose_behind:
+    elif (mirrored and not face_cropped) or face_absent or nose_behind:
+        # With the face cropped out the estimator has nothing to orient left/right by (MediaPipe mirrors
+        # some head-cropped DressCode fronts), so mirroring alone only counts with the head in view.
         view = View.BACK
     else:
         view = View.FRONT

@@ -8,11 +8,14 @@ so the same code serves the annotation path (the dataset's parsing and pose) and
 from __future__ import annotations
 
 import dataclasses
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
 from curate.labelsets import LabelSet
+
+if TYPE_CHECKING:
+    from curate.filters.thresholds import Thresholds
 
 # COCO-18 joint indices (the manifest's keypoint order, see curate/poses.py).
 NOSE, NECK, R_SHOULDER, R_ELBOW, R_WRIST, L_SHOULDER, L_ELBOW, L_WRIST = range(8)
@@ -154,75 +157,86 @@ class LayeringScore:
     """How much the torso looks like an open outer garment over a differently coloured inner one."""
 
     rows_checked: int
-    layered_row_fraction: float
-    median_centre_side_delta_e: float
-    median_side_side_delta_e: float
+    layered_row_fraction: float  # rows whose inside shows a colour the garment's two edges do not have
+    median_inner_fraction: float  # per row, the share of inside pixels that differ from the edges
+    inner_colour_spread: float  # CIELAB spread of the differing pixels: low = one coherent inner garment
+    median_edge_delta_e: float  # left edge vs right edge: low = the same outer garment on both sides
 
 
 def layering_score(
     rgb: np.ndarray,
     garment: np.ndarray,
     kps: np.ndarray,
-    min_conf: float,
-    centre_side_min_de: float,
-    side_side_max_de: float,
+    th: "Thresholds",
 ) -> LayeringScore | None:
-    """Compare, row by row down the torso, the colour of the central band with the two side bands.
+    """Look for an open outer garment (coat, jacket, cardigan) over an inner one, row by row down the torso.
 
-    An open coat, jacket or cardigan over a top shows the inner garment in a vertical band around the
-    body's centre line and the outer one on both sides, from the neck to the hem: centre differs from
-    both sides, the sides agree. A print on a tee makes a few rows look like that, stripes average out
-    over the bands, a colour-blocked tee changes colour between rows, not across them.
+    In each row, inside a window spanning the shoulders, the garment's outermost pixels on both sides are
+    the *outer* layer; an open coat shows, between them, a run of another colour (the inner garment),
+    from the neck towards the hem and whatever side the opening falls on. A row is *layered* when
+    between ``layer_min_inner_fraction`` and 90 % of its inside pixels are more than ``layer_min_delta_e``
+    (CIELAB Delta E 76) from the edges' colour while the two edges agree with each other. A printed motif
+    makes a band of rows look like that; an open layer, most of the torso. The differing pixels must also
+    be one coherent colour (``inner_colour_spread``): multicolour embroidery or a print down the front of
+    a top is not an inner garment.
 
-    ``garment`` is the pixels to compare (the upper-garment label, or the person mask minus skin);
-    ``kps`` are COCO-18 keypoints in ``rgb``'s pixel frame. Returns None when the torso frame is unknown
-    or too few rows have garment pixels in all three bands.
+    ``garment`` is the pixels to compare (the upper-garment label, or the person mask minus skin), ``kps``
+    COCO-18 keypoints in ``rgb``'s pixel frame. Returns None when the torso frame is unknown or fewer than
+    4 rows have enough garment pixels.
     """
-    t = torso(kps, min_conf)
+    t = torso(kps, th.min_keypoint_conf)
     if t is None:
         return None
-    half = abs(t.signed_shoulder_span) / 2
-    if half < 3:
-        return None  # side view or tiny person: bands would be a pixel wide
+    span = abs(t.signed_shoulder_span)
+    if span < 6:
+        return None  # side view or a tiny person: nothing to compare across
     h, w = garment.shape
     bottom = t.mid_hip if t.mid_hip is not None else t.neck + np.array([0.0, t.length])
-    y0 = int(round(t.neck[1] + 0.15 * t.length))
-    y1 = int(round(min(bottom[1] - 0.05 * t.length, h - 1)))
-    if y1 - y0 < 4:
+    y0 = max(int(round(t.neck[1] + 0.15 * t.length)), 0)
+    y1 = min(int(round(bottom[1] - 0.05 * t.length)), h)
+    xs = sorted((float(kps[R_SHOULDER, 0]), float(kps[L_SHOULDER, 0])))
+    x0, x1 = max(int(xs[0] - 0.15 * span), 0), min(int(xs[1] + 0.15 * span) + 1, w)
+    if y1 - y0 < 4 or x1 - x0 < 6:
         return None
-    ys = np.arange(max(y0, 0), y1)
-    # the body's centre line, interpolated from the neck to the mid-hip, one x per row
-    frac = (ys - t.neck[1]) / max(bottom[1] - t.neck[1], 1.0)
-    cx = t.neck[0] + frac * (bottom[0] - t.neck[0])
-    xs = np.arange(w)[None, :]
-    d = xs - cx[:, None]  # signed distance of each column to the centre line, per row
-    sub_mask = garment[ys]
-    centre = (np.abs(d) < 0.2 * half) & sub_mask
-    left = (d < -0.45 * half) & (d > -0.95 * half) & sub_mask
-    right = (d > 0.45 * half) & (d < 0.95 * half) & sub_mask
-    lab = rgb_to_lab(rgb[ys])
-    min_px = max(2, int(0.1 * half))
+    import cv2
 
-    def band_mean(sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n = sel.sum(axis=1)
-        s = (lab * sel[..., None]).sum(axis=1)
-        return s / np.maximum(n, 1)[:, None], n >= min_px
-
-    c, ok_c = band_mean(centre)
-    lft, ok_l = band_mean(left)
-    rgt, ok_r = band_mean(right)
-    ok = ok_c & ok_l & ok_r
-    if ok.sum() < 4:
+    # a light blur averages out weave and tweed texture, which would otherwise read as colour changes
+    lab = cv2.blur(rgb_to_lab(rgb[y0:y1, x0:x1]), (5, 5))
+    sub = garment[y0:y1, x0:x1]
+    min_px = max(6, int(0.3 * span))
+    layered, inner_fracs, edge_des = [], [], []
+    differing: list[np.ndarray] = []
+    for row_lab, row_mask in zip(lab, sub):
+        idx = np.flatnonzero(row_mask)
+        if idx.size < min_px:
+            continue
+        k = max(2, int(0.1 * idx.size))
+        left, right, inside = row_lab[idx[:k]].mean(0), row_lab[idx[-k:]].mean(0), row_lab[idx[k:-k]]
+        if inside.shape[0] == 0:
+            continue
+        edge_de = float(np.linalg.norm(left - right))
+        far = np.linalg.norm(inside - (left + right) / 2, axis=1) > th.layer_min_delta_e
+        frac = float(far.mean())
+        edge_des.append(edge_de)
+        inner_fracs.append(frac)
+        ok = edge_de < th.layer_max_side_delta_e and th.layer_min_inner_fraction <= frac <= 0.9
+        layered.append(ok)
+        if ok:
+            differing.append(inside[far])
+    if len(layered) < 4:
         return None
-    d_cl = np.linalg.norm(c - lft, axis=1)[ok]
-    d_cr = np.linalg.norm(c - rgt, axis=1)[ok]
-    d_lr = np.linalg.norm(lft - rgt, axis=1)[ok]
-    layered = (np.minimum(d_cl, d_cr) > centre_side_min_de) & (d_lr < side_side_max_de)
+    spread = 0.0
+    if differing:
+        # robust spread (1.4826 * median absolute deviation ~ std for a normal distribution): the blurred
+        # boundary pixels between the two layers are a minority and must not count as a second colour
+        px = np.concatenate(differing)
+        spread = float(np.linalg.norm(1.4826 * np.median(np.abs(px - np.median(px, axis=0)), axis=0)))
     return LayeringScore(
-        rows_checked=int(ok.sum()),
-        layered_row_fraction=float(layered.mean()),
-        median_centre_side_delta_e=float(np.median(np.minimum(d_cl, d_cr))),
-        median_side_side_delta_e=float(np.median(d_lr)),
+        rows_checked=len(layered),
+        layered_row_fraction=float(np.mean(layered)),
+        median_inner_fraction=float(np.median(inner_fracs)),
+        inner_colour_spread=spread,
+        median_edge_delta_e=float(np.median(edge_des)),
     )
 
 

@@ -222,8 +222,8 @@ def filter_command(
     back_max_face_fraction: float = typer.Option(0.05, help="face/(face+hair) pixels below which parsing says back"),
     garment_min_area: float = typer.Option(0.02, help="fraction of the person's pixels for a garment label to count"),
     scarf_min_area: float = typer.Option(0.008, help="fraction of the person's pixels for a scarf to count"),
-    layer_min_delta_e: float = typer.Option(20.0, help="CIELAB distance centre vs sides of the torso for an open outer layer"),
-    layer_min_row_fraction: float = typer.Option(0.6, help="fraction of torso rows that must look layered"),
+    layer_min_delta_e: float = typer.Option(15.0, help="CIELAB distance from the garment edges for an open outer layer"),
+    layer_min_row_fraction: float = typer.Option(0.5, help="fraction of torso rows that must look layered"),
     legs_min_row_fraction: float = typer.Option(0.45, help="fraction of the product mask's lower rows split into two legs"),
 ) -> None:
     """Flag back/side views, lower-body-only products and extra garments; write filter_* columns, drop nothing.

@@ -10,7 +10,7 @@ learn from the product photo:
 * with a dress product (category asserted by metadata): trousers/shorts or a coat as well;
 * one upper-garment label that is really two layers: DressCode's parsing has no coat class, so an open
   overcoat over a turtleneck is all "upper_clothes". :func:`curate.filters.body.layering_score` reads the
-  colours across the torso (centre band vs side bands) to find the open outer garment;
+  colours across the torso (the garment's two edges vs its inside) to find the open outer garment;
 * detector path (no parsing): the same layering test on the person mask's torso minus skin, and, for a
   paired product, the torso's colours against the product's palette.
 """
@@ -31,16 +31,17 @@ UPPER_KINDS = ("upper", "outer", "dress")
 def _layering_signal(
     rgb: np.ndarray, garment: np.ndarray, kps: np.ndarray, th: Thresholds, scores: dict[str, float | int | None]
 ) -> bool:
-    ls = body.layering_score(rgb, garment, kps, th.min_keypoint_conf, th.layer_min_delta_e, th.layer_max_side_delta_e)
+    ls = body.layering_score(rgb, garment, kps, th)
     if ls is None:
         return False
     scores.update(
         layer_rows=ls.rows_checked,
         layer_row_fraction=ls.layered_row_fraction,
-        layer_centre_side_delta_e=ls.median_centre_side_delta_e,
-        layer_side_side_delta_e=ls.median_side_side_delta_e,
+        layer_inner_fraction=ls.median_inner_fraction,
+        layer_inner_spread=ls.inner_colour_spread,
+        layer_edge_delta_e=ls.median_edge_delta_e,
     )
-    return ls.layered_row_fraction >= th.layer_min_row_fraction
+    return ls.layered_row_fraction >= th.layer_min_row_fraction and ls.inner_colour_spread <= th.layer_max_inner_spread
 
 
 def extra_from_parsing(

@@ -82,7 +82,7 @@ def category_from_mask(mask: np.ndarray, th: Thresholds) -> Verdict:
     if f is None:
         return Verdict(Category.UNKNOWN.value, Source.MASK_SHAPE, detail="empty product mask")
     scores: dict[str, float | int | None] = dict(f)
-    if f["leg_rows"] >= th.legs_min_row_fraction and f["top_split"] < 0.5:
+    if f["leg_rows"] >= th.legs_min_row_fraction and f["top_split"] < 0.6:  # a split top = straps
         return Verdict(Category.LOWER.value, Source.MASK_SHAPE, scores=scores, signals=["two-legs"])
     # A skirt: its top edge is a full straight waistband (one run, filled), there are no shoulders or
     # sleeves sticking out below it, and it flares (or at least does not narrow) towards the hem.

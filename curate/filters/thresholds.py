@@ -35,15 +35,21 @@ class Thresholds:
     garment_min_area: float = 0.02
     # Scarves are small; this lower bound keeps a few stray scarf pixels from counting.
     scarf_min_area: float = 0.008
-    # --- layering inside one garment label / person mask ------------------------------------------
-    # CIELAB distance (Delta E 76) between the torso's central band and its two side bands above which a
-    # row looks like an open outer garment over an inner one (0-100 scale; 10 is a clearly visible change).
-    layer_min_delta_e: float = 20.0
-    # ... while the two side bands agree with each other (the same coat on both sides) within this.
-    layer_max_side_delta_e: float = 14.0
-    # Fraction of the torso rows that must look layered: an open coat spans the whole torso, a printed
-    # motif on a tee covers a band of it.
-    layer_min_row_fraction: float = 0.6
+    # --- layering inside one garment label / person mask (see body.layering_score) ------------------
+    # CIELAB distance (Delta E 76, 0-100) between a pixel inside the torso row and the garment's edge colour
+    # for the pixel to count as another garment; 15 is a clearly visible change (grey tweed vs black is ~19).
+    layer_min_delta_e: float = 15.0
+    # The two edges of a row (left and right part of the outer garment) must agree within this.
+    layer_max_side_delta_e: float = 20.0
+    # Share of a row's inside that must differ for the row to show an inner layer.
+    layer_min_inner_fraction: float = 0.2
+    # Fraction of the torso rows that must look layered: an open coat spans the torso, a motif a band of it.
+    layer_min_row_fraction: float = 0.5
+    # The differing pixels' robust CIELAB spread (norm of 1.4826 x MAD per channel): one inner garment is
+    # one colour (1.6 for the real overcoat-over-turtleneck sample), while prints and embroidery down the
+    # front of a top measured 10-25 on the real samples. Set between the two, nearer the coherent side.
+    layer_max_inner_spread: float = 6.0
+
     # --- product category from the article mask ---------------------------------------------------
     # Rows in the lower part of the mask that split into two legs (two runs with a gap near the middle).
     legs_min_row_fraction: float = 0.45

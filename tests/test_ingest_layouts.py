@@ -66,6 +66,10 @@ def test_viton_cp_vton_layout(viton_src: Path, tmp_path: Path):
     assert sorted(set(m.pairs["split"])) == ["test", "train"]
     assert any("image-parse-new" in n for n in result.summary.notes)
     assert result.summary.unused == {"data/test/image-parse": 1, "data/train/image-parse": 2}
+    assert result.summary.usable_pairs == 4
+    usable = result.summary.usable.set_index(["table", "split"])["count"].to_dict()
+    assert usable == {("humans", "test"): 1, ("humans", "train"): 2, ("articles", "test"): 1,
+                      ("articles", "train"): 2, ("pairs", "test"): 2, ("pairs", "train"): 2}
 
 
 def test_deepfashion_smis(tmp_path: Path):

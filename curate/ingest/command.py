@@ -34,6 +34,16 @@ def render_summary(summary: "IngestSummary", ds: Path, *, max_notes: int = 20) -
     if not len(summary.counts):
         table.add_row("(all)", "", "no rows", "0")
     console.print(table)
+    if len(summary.usable):
+        usable = Table(title="ok rows by split, category")
+        for col in ("table", "split", "category", "count"):
+            usable.add_column(col, justify="right" if col == "count" else "left")
+        for rec in summary.usable.to_dict(orient="records"):
+            usable.add_row(rec["table"], rec["split"], rec["category"], str(rec["count"]))
+        console.print(usable)
+    console.print(
+        f"[bold]usable pairs[/bold] (ingest ok, kept by dedupe, passed filters so far): {summary.usable_pairs}"
+    )
     if summary.notes:
         console.print("[bold]notes[/bold]")
         for note in summary.notes[:max_notes]:

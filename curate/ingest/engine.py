@@ -30,7 +30,7 @@ import pandas as pd
 from curate import schema
 from curate.imageio import ImageRead, path_is_utf8, printable_path, read_image, read_labelmap
 from curate.ingest.common import ArticleSpec, HumanSpec, PairSpec, Scan, walk_files
-from curate.manifest import Manifest, atomic_write_bytes, status_summary, write_table
+from curate.manifest import Manifest, atomic_write_bytes, status_summary, usable_pairs, write_table
 from curate.poses import PoseFormatError, PoseFrameError, PoseUnreadableError, read_pose
 from curate.schema import RejectReason, Status
 
@@ -234,12 +234,16 @@ class IngestSummary:
     counts: pd.DataFrame  # columns: table, status, reason, count
     notes: list[str]
     unused: dict[str, int]
+    usable: pd.DataFrame  # status-ok rows by table, split and category (columns: table, split, category, count)
+    usable_pairs: int  # curate.manifest.usable_pairs: also honours dedupe and filter verdicts when present
 
     def to_json(self) -> dict[str, Any]:
         return {
             "layout": self.layout,
             "layout_reason": self.layout_reason,
             "counts": self.counts.to_dict(orient="records"),
+            "usable_by_split_category": self.usable.to_dict(orient="records"),
+            "usable_pairs": self.usable_pairs,
             "notes": self.notes,
             "unused_files_by_folder": self.unused,
         }
@@ -255,6 +259,22 @@ def count_table(m: Manifest) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["table", "status", "reason", "count"])
     out = pd.concat(frames, ignore_index=True)[["table", "status", "reason", "count"]]
+    out["count"] = out["count"].astype(int)
+    return out
+
+
+def usable_table(m: Manifest) -> pd.DataFrame:
+    """Rows with status ok, counted by table, split and category (what later stages can use)."""
+    frames = []
+    for table in schema.TABLES:
+        df = m.table(table)
+        ok = df[df["status"] == Status.OK.value]
+        if len(ok):
+            grouped = ok.groupby(["split", "category"], observed=True).size().rename("count").reset_index()
+            frames.append(grouped.assign(table=table))
+    if not frames:
+        return pd.DataFrame(columns=["table", "split", "category", "count"])
+    out = pd.concat(frames, ignore_index=True)[["table", "split", "category", "count"]]
     out["count"] = out["count"].astype(int)
     return out
 
@@ -290,7 +310,10 @@ def write_manifest(src: Path, out: Path, layout: str, layout_reason: str, scan: 
     for row in (*human_list, *article_list):
         used.update(v for k in ("path", "labelmap_path", "pose_path", "cloth_mask_path") if (v := row.get(k)))
     manifest = Manifest.load(out)
-    summary = IngestSummary(layout, layout_reason, count_table(manifest), notes, unused_files(src, used))
+    summary = IngestSummary(
+        layout, layout_reason, count_table(manifest), notes, unused_files(src, used), usable_table(manifest),
+        len(usable_pairs(manifest)),
+    )
     report = json.dumps(summary.to_json(), indent=2, sort_keys=True).encode()
     atomic_write_bytes(Path(out) / "reports" / REPORT_NAME, report)
     return manifest, summary
@@ -307,4 +330,6 @@ def load_summary(ds: Path) -> IngestSummary:
         counts=count_table(manifest),
         notes=list(report.get("notes", [])),
         unused=dict(report.get("unused_files_by_folder", {})),
+        usable=usable_table(manifest),
+        usable_pairs=len(usable_pairs(manifest)),
     )

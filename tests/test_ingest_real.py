@@ -23,6 +23,13 @@ def link(target: Path, link_path: Path) -> None:
     os.symlink(target, link_path)
 
 
+def rebuild(sample: Path, src: Path, layout: dict[str, str]) -> Path:
+    """Link ``sample/<role folder>`` to ``src/<original folder>`` for each entry of ``layout``."""
+    for role, original in layout.items():
+        link(sample / role, src / original)
+    return src
+
+
 def tree_digest(root: Path) -> dict[str, str]:
     """sha256 of every file below ``root`` (following links): proves ingest never writes the source."""
     out = {}
@@ -39,13 +46,10 @@ def by_id(df, column):
 
 @pytest.fixture()
 def vitonhd_src(real_root: Path, tmp_path: Path) -> Path:
-    src = tmp_path / "vitonhd"
-    mgd = real_root / "mgd-vitonhd"
-    link(mgd / "human", src / "test/image")
-    link(mgd / "parse", src / "test/image-parse-v3")
-    link(mgd / "pose", src / "test/openpose_json")
-    link(mgd / "test_pairs.txt", src / "test_pairs.txt")
-    return src
+    return rebuild(real_root / "mgd-vitonhd", tmp_path / "vitonhd", {
+        "human": "test/image", "parse": "test/image-parse-v3", "pose": "test/openpose_json",
+        "test_pairs.txt": "test_pairs.txt",
+    })
 
 
 def test_mgd_vitonhd(vitonhd_src: Path, tmp_path: Path):
@@ -76,11 +80,9 @@ def test_mgd_vitonhd(vitonhd_src: Path, tmp_path: Path):
 
 def test_mgd_vitonhd_older_folder_names(real_root: Path, tmp_path: Path):
     # The original shadow2496/VITON-HD code reads image-parse and openpose-json.
-    src = tmp_path / "old"
-    mgd = real_root / "mgd-vitonhd"
-    link(mgd / "human", src / "test/image")
-    link(mgd / "parse", src / "test/image-parse")
-    link(mgd / "pose", src / "test/openpose-json")
+    src = rebuild(real_root / "mgd-vitonhd", tmp_path / "old", {
+        "human": "test/image", "parse": "test/image-parse", "pose": "test/openpose-json",
+    })
     m = ingest(src, tmp_path / "ds").manifest
     assert m.humans["labelmap_path"].str.startswith("test/image-parse/").all()
     assert (m.humans["pose_format"] == "openpose-body25").all()
@@ -101,9 +103,7 @@ def test_mgd_dresscode(real_root: Path, tmp_path: Path):
     src = tmp_path / "dresscode"
     for cat in ("upper_body", "lower_body", "dresses"):
         base = real_root / "mgd-dresscode" / cat
-        link(base / "human", src / cat / "images")
-        link(base / "parse", src / cat / "label_maps")
-        link(base / "pose", src / cat / "keypoints")
+        rebuild(base, src / cat, {"human": "images", "parse": "label_maps", "pose": "keypoints"})
         for pair_list in base.glob("*.txt"):
             link(pair_list, src / cat / pair_list.name)
     result = ingest(src, tmp_path / "ds")
@@ -137,13 +137,10 @@ def test_mgd_dresscode(real_root: Path, tmp_path: Path):
 def test_pasta_gan_person_to_person(real_root: Path, tmp_path: Path):
     # PASTA-GAN's test_datas rebuilt VITON-style: image/, image-parse/ (LIP-20 greyscale), pose/
     # (54-value pose_keypoints_2d), test_pairs.txt of person -> person; garment parsing is no VITON folder.
-    src = tmp_path / "pasta"
-    base = real_root / "pasta-gan-plusplus"
-    link(base / "human", src / "data/test/image")
-    link(base / "parse", src / "data/test/image-parse")
-    link(base / "pose", src / "data/test/pose")
-    link(base / "garment-parse", src / "data/test/garment-parse")
-    link(base / "test_pairs.txt", src / "data/test_pairs.txt")
+    src = rebuild(real_root / "pasta-gan-plusplus", tmp_path / "pasta", {
+        "human": "data/test/image", "parse": "data/test/image-parse", "pose": "data/test/pose",
+        "garment-parse": "data/test/garment-parse", "test_pairs.txt": "data/test_pairs.txt",
+    })
     result = ingest(src, tmp_path / "ds")
     assert result.layout == "viton"
     m = result.manifest

@@ -262,7 +262,7 @@ def filter_command(
     console = Console()
     try:
         if explain_pair is not None:
-            console.print(explain(ds, explain_pair, opts), highlight=False, markup=False)
+            typer.echo(explain(ds, explain_pair, opts))  # plain: long evidence lines must not be re-wrapped
             return
         start = time.perf_counter()
         pairs = apply_filters(ds, opts, workers)

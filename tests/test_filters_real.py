@@ -1,0 +1,116 @@
+"""`curate filter` on the real samples, against my own labels (tests/data/real_filter_labels.csv).
+
+The labels are facts seen on each image (view, garments worn, product type); the expected verdicts follow
+from them by `curate.filters.quality.expected_from_facts`. Precision/recall are asserted at the level the
+filters reached when this was written, so a regression fails; the misses are listed in
+docs/benchmarks/filters.md with thumbnails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from curate.filters.command import apply_filters
+from curate.filters.pipeline import FilterOptions
+from curate.filters.quality import labelled_truth, manifest_from_labelled_pairs, score
+
+LABELS = Path(__file__).parent / "data" / "real_filter_labels.csv"
+
+# Level reached on the 104 labelled real pairs (see docs/benchmarks/filters.md). The one extra-garments
+# miss is the sheer mesh top over a bra (ootd/01008_00): without parsing, nothing separates the two layers.
+REACHED = {
+    "back_view": (1.0, 1.0),
+    "lower_only": (1.0, 1.0),
+    "extra_garments": (1.0, 0.5),
+}
+
+
+def load_labels() -> pd.DataFrame:
+    return pd.read_csv(LABELS, dtype=str, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def filtered(real_root: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    ds = tmp_path_factory.mktemp("real_filter") / "ds"
+    manifest_from_labelled_pairs(load_labels(), real_root, ds)
+    return apply_filters(ds, FilterOptions(), workers=1)
+
+
+def evidence(pairs: pd.DataFrame, pair_id: str) -> dict:
+    return json.loads(pairs.loc[pairs["pair_id"] == pair_id, "filter_evidence"].iloc[0])
+
+
+def test_labels_file_is_consistent(real_root: Path) -> None:
+    labels = load_labels()
+    assert labels["pair_id"].is_unique and len(labels) >= 100
+    assert set(labels["human_view"]) <= {"front", "side", "back"}
+    for col in ("human", "article", "parse", "pose"):
+        for rel in labels[col]:
+            assert not rel or (real_root / rel).is_file(), f"{col} {rel} missing"
+
+
+def test_precision_recall_on_real_samples(filtered: pd.DataFrame) -> None:
+    scores = score(filtered, labelled_truth(load_labels()))
+    for name, (precision, recall) in REACHED.items():
+        s = scores[name]
+        assert s.precision >= precision and s.recall >= recall, (name, s)
+    # every filter has real positives to catch
+    assert scores["back_view"].tp >= 1 and scores["lower_only"].tp >= 9 and scores["extra_garments"].tp >= 1
+
+
+def test_named_real_cases(filtered: pd.DataFrame) -> None:
+    by_id = filtered.set_index("pair_id")
+    # the DeepFashion back view, found by the detector (no annotations): mirrored shoulders, nose behind
+    back = evidence(filtered, "deepfashion/reference_img_3")["back_view"]
+    assert back["verdict"] == "back" and back["source"] == "detector/mediapipe-pose"
+    assert by_id.loc["deepfashion/reference_img_3", "filter_reason"] == "back-view"
+    # the side view gets its own verdict and is kept by default
+    assert by_id.loc["deepfashion/reference_img_1", "filter_back_view"] == "side"
+    assert pd.isna(by_id.loc["deepfashion/reference_img_1", "filter_reason"])
+    # the DressCode man in an open overcoat: one "upper_clothes" label, split by the layering test
+    coat = evidence(filtered, "dresscode/050915")["extra_garments"]
+    assert coat["verdict"] == "extra-garments" and coat["source"] == "annotations/parsing"
+    assert any(s.startswith("open-layer-inside-upper") for s in coat["signals"])
+    # DressCode lower_body with a top on: metadata category + parsing
+    lower = evidence(filtered, "dresscode/050855")["lower_only"]
+    assert lower["verdict"] == "lower-only-product" and lower["source"] == "metadata"
+    # trousers photographed alone (no metadata): the mask shape's two legs
+    pants = evidence(filtered, "ootd/051482_0")["lower_only"]
+    assert pants["verdict"] == "lower-only-product" and pants["source"] == "article-mask-shape"
+    assert "product:two-legs" in pants["signals"]
+    # head cropped at the nose (DressCode) is still a front view
+    assert by_id.loc["ootd/053228_0", "filter_back_view"] == "front"
+
+
+def test_evidence_names_the_source(filtered: pd.DataFrame) -> None:
+    labels = load_labels().set_index("pair_id")
+    for pid, ev in zip(filtered["pair_id"], filtered["filter_evidence"]):
+        src = json.loads(ev)["back_view"]["source"]
+        if labels.loc[pid, "parse"] or labels.loc[pid, "pose"]:
+            assert src.startswith("annotations/"), (pid, src)
+        else:
+            assert src == "detector/mediapipe-pose", (pid, src)
+
+
+def test_without_detectors_unannotated_people_are_unknown(real_root: Path, tmp_path: Path) -> None:
+    labels = load_labels()
+    subset = labels[labels["pair_id"].isin(["deepfashion/reference_img_3", "dresscode/050915"])]
+    ds = manifest_from_labelled_pairs(subset, real_root, tmp_path / "ds")
+    pairs = apply_filters(ds, FilterOptions(detectors=False)).set_index("pair_id")
+    assert pairs.loc["deepfashion/reference_img_3", "filter_back_view"] == "unknown"
+    assert json.loads(pairs.loc["deepfashion/reference_img_3", "filter_evidence"])["back_view"]["source"] == "none"
+    assert pairs.loc["dresscode/050915", "filter_extra_garments"] == "extra-garments"
+
+
+def test_sources_are_never_written(real_root: Path, tmp_path: Path) -> None:
+    labels = load_labels().head(6)
+    files = [real_root / p for c in ("human", "article", "parse", "pose") for p in labels[c] if p]
+    before = {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    ds = manifest_from_labelled_pairs(labels, real_root, tmp_path / "ds")
+    apply_filters(ds, FilterOptions())
+    assert {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in files} == before

@@ -170,7 +170,9 @@ def test_workers_give_the_same_manifest(tmp_path: Path):
         img(src / f"{i:02d}.jpg", (i * 10, 50, 100))
     (src / "07.jpg").write_bytes(b"")
     ingest(src, tmp_path / "one", workers=1)
-    ingest(src, tmp_path / "three", workers=3)
+    calls: list[tuple[str, int, int]] = []
+    ingest(src, tmp_path / "three", workers=3, progress=lambda *call: calls.append(call))
+    assert calls[-1] == ("articles", 16, 16) and all(done <= total for _, done, total in calls)
     for table in ("humans", "articles", "pairs"):
         assert (tmp_path / "one/manifest" / f"{table}.parquet").read_bytes() == (
             tmp_path / "three/manifest" / f"{table}.parquet"

@@ -59,12 +59,14 @@ def ingest(
     role: str | None = None,
     category: str | None = None,
     workers: int = 1,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> IngestResult:
     """Ingest ``src`` (a dataset in one of ``LAYOUT_NAMES``) into the manifest at ``out``.
 
     ``role`` (human|article) applies to the ``images`` and ``fgvc6`` layouts; ``category`` asserts the
     garment category where the layout has none (VITON-HD, VITON, pairs-folder, images, SMIS).
-    ``workers > 1`` decodes images in that many processes. Bad files never raise: they become rejected
+    ``workers > 1`` decodes images in that many processes; ``progress(what, done, total)`` is called as
+    files are processed (the CLI draws a progress bar with it). Bad files never raise: they become rejected
     rows. Raises :class:`IngestError` for a wrong source, layout, role or category.
     """
     src, out = Path(src), Path(out)
@@ -80,7 +82,9 @@ def ingest(
         detection = Detection(layout, "chosen with --layout")
     else:
         raise IngestError(f"unknown layout {layout!r}; valid: auto, {', '.join(LAYOUT_NAMES)}")
-    options = ScanOptions(out=out, role=role, category=category, workers=max(1, workers))
+    options = ScanOptions(out=out, role=role, category=category, workers=max(1, workers), progress=progress)
     scan = READERS[detection.layout](src, options)
-    manifest, summary = write_manifest(src, out, detection.layout, detection.reason, scan, workers=options.workers)
+    manifest, summary = write_manifest(
+        src, out, detection.layout, detection.reason, scan, workers=options.workers, progress=progress
+    )
     return IngestResult(manifest=manifest, layout=detection.layout, summary=summary)

@@ -73,10 +73,24 @@ def ingest_command(
 
     Example: curate ingest zalando-hd-resized --out data/vitonhd --category upper_body --workers 4
     """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     from curate.ingest import IngestError, ingest
 
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=Console(stderr=True), transient=True)
+    tasks: dict[str, int] = {}
+
+    def progress(what: str, done: int, total: int) -> None:
+        if what not in tasks:
+            tasks[what] = bars.add_task(f"reading {what}", total=total)
+        bars.update(tasks[what], completed=done)
+
     try:
-        result = ingest(src, out, layout, role=role, category=category, workers=workers or (os.cpu_count() or 1))
+        with bars:
+            result = ingest(src, out, layout, role=role, category=category,
+                            workers=workers or (os.cpu_count() or 1), progress=progress)
     except IngestError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -17,7 +17,7 @@ import dataclasses
 import os
 import re
 from pathlib import Path
-from typing import Final, Iterable, Iterator
+from typing import Callable, Final, Iterable, Iterator
 
 from curate.imageio import is_image_name
 from curate.schema import Category, RejectReason, Split
@@ -91,6 +91,7 @@ class ScanOptions:
     role: str | None = None
     category: str | None = None  # asserted category (VITON-HD / VITON have none)
     workers: int = 1  # processes for decoding (readers that decode, e.g. FGVC6 masks, use them too)
+    progress: Callable[[str, int, int], None] | None = None  # (what, done, total)
 
 
 def rel(path: Path, root: Path) -> str:

@@ -148,16 +148,31 @@ def _call_article(args: tuple[Path, ArticleSpec, str]) -> dict[str, Any]:
     return article_row(*args)
 
 
-def parallel_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
+Progress = Callable[[str, int, int], None]  # (what, done, total), called as items complete
+
+
+def parallel_map(fn: Callable[[T], R], items: Sequence[T], workers: int, *, progress: Progress | None = None,
+                 what: str = "items") -> list[R]:
     """``[fn(x) for x in items]``, in order, over a process pool when ``workers > 1``.
 
     Decoding is CPU-bound and holds the GIL, hence processes; chunks keep the pickling overhead small.
+    ``progress`` is told about completed items (every item, or every chunk in the pool).
     """
-    if workers <= 1 or len(items) < 2 * workers:
-        return [fn(x) for x in items]
-    chunk = max(1, min(64, len(items) // (workers * 4)))
+    total = len(items)
+    out: list[R] = []
+    if workers <= 1 or total < 2 * workers:
+        for x in items:
+            out.append(fn(x))
+            if progress is not None:
+                progress(what, len(out), total)
+        return out
+    chunk = max(1, min(64, total // (workers * 4)))
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(fn, items, chunksize=chunk))
+        for result in pool.map(fn, items, chunksize=chunk):
+            out.append(result)
+            if progress is not None and (len(out) % chunk == 0 or len(out) == total):
+                progress(what, len(out), total)
+    return out
 
 
 def _unique_ids(ids: Iterable[str], what: str, notes: list[str]) -> list[str]:
@@ -279,7 +294,8 @@ def usable_table(m: Manifest) -> pd.DataFrame:
     return out
 
 
-def write_manifest(src: Path, out: Path, layout: str, layout_reason: str, scan: Scan, workers: int = 1) -> tuple[Manifest, IngestSummary]:
+def write_manifest(src: Path, out: Path, layout: str, layout_reason: str, scan: Scan, workers: int = 1,
+                   progress: Progress | None = None) -> tuple[Manifest, IngestSummary]:
     """Process a reader's :class:`Scan` into ``out/manifest`` and ``out/reports/ingest.json``."""
     notes = [printable_path(n) for n in scan.notes]
     # Ids come from file names; one that is not UTF-8 is stored in its \xNN spelling (arrow needs UTF-8).
@@ -297,8 +313,12 @@ def write_manifest(src: Path, out: Path, layout: str, layout_reason: str, scan: 
         for spec, new_id in zip(specs, _unique_ids((getattr(s, attr) for s in specs), what, notes)):
             setattr(spec, attr, new_id)
 
-    human_list = parallel_map(_call_human, [(src, s, layout) for s in humans_specs], workers)
-    article_list = parallel_map(_call_article, [(src, s, layout) for s in articles_specs], workers)
+    human_list = parallel_map(
+        _call_human, [(src, s, layout) for s in humans_specs], workers, progress=progress, what="humans"
+    )
+    article_list = parallel_map(
+        _call_article, [(src, s, layout) for s in articles_specs], workers, progress=progress, what="articles"
+    )
     humans = {r["human_id"]: r for r in human_list}
     articles = {r["article_id"]: r for r in article_list}
     pairs = pair_rows(scan.pairs, humans, articles, layout, notes)

@@ -203,7 +203,7 @@ def scan(src: Path, options: ScanOptions) -> Scan:
         if image.is_file():
             height, width = sorted(sizes)[0]
             tasks.append(_Task(image_id, height, width, [(r["ClassId"], r["EncodedPixels"]) for r in rows], out_path))
-    decoded = dict(zip((t.image_id for t in tasks), parallel_map(_decode_task, tasks, options.workers)))
+    decoded = dict(zip((t.image_id for t in tasks), parallel_map(_decode_task, tasks, options.workers, progress=options.progress, what="FGVC6 masks")))
 
     annotated: set[str] = set()
     for image_id, image, out_path, sizes in specs_args:

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -118,7 +119,7 @@ def test_fgvc6_ingest(fgvc6_src: Path, tmp_path: Path):
         "train/g": "labelmap-size-mismatch",
     }
     assert rows.loc["train/a", "category"] == "dresses" and rows.loc["train/top", "category"] == "upper_body"
-    assert rows.loc["test/f", "split"] == "test" and pd_isna(rows.loc["train/e", "labelmap_path"])
+    assert rows.loc["test/f", "split"] == "test" and pd.isna(rows.loc["train/e", "labelmap_path"])
     # The decoded map lies under the output folder, its path relative to the dataset root.
     path = m.resolve(rows.loc["train/a", "labelmap_path"])
     assert path.resolve().is_relative_to((tmp_path / "ds").resolve())
@@ -136,9 +137,3 @@ def test_fgvc6_as_humans(fgvc6_src: Path, tmp_path: Path):
     m = ingest(fgvc6_src, tmp_path / "ds", role="human").manifest
     assert len(m.articles) == 0 and len(m.humans) == 8
     assert (m.humans.set_index("human_id").loc["train/a", "labelmap_path"] or "").endswith("a.png")
-
-
-def pd_isna(value) -> bool:
-    import pandas as pd
-
-    return bool(pd.isna(value))

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -186,3 +187,22 @@ def test_link_cycle_and_hidden_folders_do_not_loop_or_count(tmp_path: Path):
     (src / "a/loop").symlink_to(src, target_is_directory=True)  # a link back to the root
     result = ingest(src, tmp_path / "ds", layout="images")
     assert list(result.manifest.articles["article_id"]) == ["a/x"]
+
+
+def test_dresscode_root_pair_lists_and_cloth_masks(tmp_path: Path):
+    src = tmp_path / "dc"
+    for cat, base in (("upper_body", "000001"), ("dresses", "000002")):
+        img(src / cat / "images" / f"{base}_0.jpg")
+        img(src / cat / "images" / f"{base}_1.jpg")
+    img(src / "upper_body/cloth_mask/000001_1.png", (255,), mode="L")
+    (src / "test_pairs_paired.txt").write_text("000001_0.jpg 000001_1.jpg\n000002_0.jpg\t000002_1.jpg\n999999_0.jpg 999999_1.jpg")
+    result = ingest(src, tmp_path / "ds")
+    pairs = result.manifest.pairs.set_index("pair_id")
+    assert pairs["category"].to_dict() == {
+        "upper_body/test_pairs_paired/000001_0--000001_1": "upper_body",
+        "dresses/test_pairs_paired/000002_0--000002_1": "dresses",
+    }
+    assert (pairs["status"] == "ok").all() and pairs["paired"].all()
+    assert any("999999_0.jpg is in no category folder" in n for n in result.summary.notes)
+    masks = result.manifest.articles.set_index("article_id")["cloth_mask_path"]
+    assert masks["upper_body/000001_1"] == "upper_body/cloth_mask/000001_1.png" and pd.isna(masks["dresses/000002_1"])

@@ -218,3 +218,15 @@ def test_out_inside_source_is_refused(bad_src: Path):
         ingest(bad_src, bad_src.parent / "ds", layout="vitonhd")
     with pytest.raises(IngestError, match="unknown category"):
         ingest(bad_src, bad_src.parent / "ds", category="shoes")
+
+
+def test_min_side_rejects_small_images(tmp_path: Path):
+    src = tmp_path / "shop"
+    src.mkdir()
+    (src / "big.jpg").write_bytes(jpeg_bytes(1, size=(64, 80)))
+    (src / "thumb.jpg").write_bytes(jpeg_bytes(2, size=(64, 20)))
+    off = ingest(src, tmp_path / "off").manifest.articles
+    assert (off["status"] == "ok").all()  # no resolution policy unless asked
+    rows = ingest(src, tmp_path / "on", min_side=32).manifest.articles.set_index("article_id")
+    assert rows.loc["big", "status"] == "ok"
+    assert rows.loc["thumb", "reject_reason"] == "image-too-small" and "64x20" in rows.loc["thumb", "reject_detail"]

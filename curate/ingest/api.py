@@ -60,13 +60,15 @@ def ingest(
     category: str | None = None,
     workers: int = 1,
     progress: Callable[[str, int, int], None] | None = None,
+    min_side: int = 0,
 ) -> IngestResult:
     """Ingest ``src`` (a dataset in one of ``LAYOUT_NAMES``) into the manifest at ``out``.
 
     ``role`` (human|article) applies to the ``images`` and ``fgvc6`` layouts; ``category`` asserts the
     garment category where the layout has none (VITON-HD, VITON, pairs-folder, images, SMIS).
     ``workers > 1`` decodes images in that many processes; ``progress(what, done, total)`` is called as
-    files are processed (the CLI draws a progress bar with it). Bad files never raise: they become rejected
+    files are processed (the CLI draws a progress bar with it). ``min_side > 0`` rejects images whose
+    shorter side is smaller (``image-too-small``; off by default: resolution policy is the user's). Bad files never raise: they become rejected
     rows. Raises :class:`IngestError` for a wrong source, layout, role or category.
     """
     src, out = Path(src), Path(out)
@@ -85,6 +87,7 @@ def ingest(
     options = ScanOptions(out=out, role=role, category=category, workers=max(1, workers), progress=progress)
     scan = READERS[detection.layout](src, options)
     manifest, summary = write_manifest(
-        src, out, detection.layout, detection.reason, scan, workers=options.workers, progress=progress
+        src, out, detection.layout, detection.reason, scan, workers=options.workers, progress=progress,
+        min_side=max(0, min_side),
     )
     return IngestResult(manifest=manifest, layout=detection.layout, summary=summary)

@@ -65,6 +65,7 @@ def ingest_command(
         None, "--category", help="upper_body | lower_body | dresses: assert it where the layout has none (VITON-HD)"
     ),
     workers: int = typer.Option(1, "--workers", "-j", help="decoding processes (0 = one per CPU core)"),
+    min_side: int = typer.Option(0, "--min-side", help="reject images whose shorter side is below this (0 = off)"),
 ) -> None:
     """Read a try-on dataset in any supported layout into one manifest; bad files become rejected rows.
 
@@ -90,7 +91,7 @@ def ingest_command(
     try:
         with bars:
             result = ingest(src, out, layout, role=role, category=category,
-                            workers=workers or (os.cpu_count() or 1), progress=progress)
+                            workers=workers or (os.cpu_count() or 1), progress=progress, min_side=min_side)
     except IngestError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -44,8 +44,18 @@ def _existing(root: Path, relpath: str | None) -> str | None:
     return relpath if relpath is not None and (root / relpath).is_file() else None
 
 
-def _image_fields(root: Path, relpath: str) -> tuple[dict[str, Any], ImageRead | None, list[tuple[RejectReason, str]]]:
+@dataclasses.dataclass(frozen=True)
+class RowContext:
+    """What every row worker needs besides its spec (picklable, sent to the worker processes)."""
+
+    root: Path
+    source_layout: str
+    min_side: int = 0  # images whose shorter side is below this are rejected image-too-small (0 = off)
+
+
+def _image_fields(ctx: RowContext, relpath: str) -> tuple[dict[str, Any], ImageRead | None, list[tuple[RejectReason, str]]]:
     """Columns shared by humans and articles, the read result and the problems found so far."""
+    root = ctx.root
     fields: dict[str, Any] = {"path": printable_path(relpath)}
     if not path_is_utf8(relpath):
         # Arrow strings are UTF-8: such a name cannot be stored faithfully, so nothing downstream could
@@ -54,6 +64,9 @@ def _image_fields(root: Path, relpath: str) -> tuple[dict[str, Any], ImageRead |
     read = read_image(root / relpath)
     fields.update(size_bytes=read.size_bytes, sha256=read.sha256, width=read.width, height=read.height)
     problems = [] if read.ok else [(read.reason, read.detail or read.reason.value)]
+    if read.ok and min(read.width or 0, read.height or 0) < ctx.min_side:
+        problems.append((RejectReason.IMAGE_TOO_SMALL,
+                         f"{Path(relpath).name} is {read.width}x{read.height}; shorter side < {ctx.min_side}"))
     return fields, read, problems
 
 
@@ -91,10 +104,11 @@ def _check_labelmap(root: Path, spec: HumanSpec | ArticleSpec, row: dict[str, An
     return (lm.width, lm.height) if lm.width is not None else None
 
 
-def human_row(root: Path, spec: HumanSpec, source_layout: str) -> dict[str, Any]:
+def human_row(ctx: RowContext, spec: HumanSpec) -> dict[str, Any]:
     """One humans-table row: image, label map (checked against set and size) and pose (to COCO-18)."""
-    row, read, problems = _image_fields(root, spec.path)
-    row.update(human_id=spec.human_id, category=spec.category, split=spec.split, source_layout=source_layout)
+    root = ctx.root
+    row, read, problems = _image_fields(ctx, spec.path)
+    row.update(human_id=spec.human_id, category=spec.category, split=spec.split, source_layout=ctx.source_layout)
     image_size = (read.width, read.height) if read is not None and read.ok else None
 
     labelmap_size = _check_labelmap(root, spec, row, image_size, problems)
@@ -117,10 +131,11 @@ def human_row(root: Path, spec: HumanSpec, source_layout: str) -> dict[str, Any]
     return _finish(row, problems)
 
 
-def article_row(root: Path, spec: ArticleSpec, source_layout: str) -> dict[str, Any]:
+def article_row(ctx: RowContext, spec: ArticleSpec) -> dict[str, Any]:
     """One articles-table row: image, cloth mask (decodes, same size) and article label map."""
-    row, read, problems = _image_fields(root, spec.path)
-    row.update(article_id=spec.article_id, category=spec.category, split=spec.split, source_layout=source_layout)
+    root = ctx.root
+    row, read, problems = _image_fields(ctx, spec.path)
+    row.update(article_id=spec.article_id, category=spec.category, split=spec.split, source_layout=ctx.source_layout)
     image_size = (read.width, read.height) if read is not None and read.ok else None
 
     mask = _existing(root, spec.cloth_mask_path)
@@ -140,11 +155,11 @@ def article_row(root: Path, spec: ArticleSpec, source_layout: str) -> dict[str, 
     return _finish(row, problems)
 
 
-def _call_human(args: tuple[Path, HumanSpec, str]) -> dict[str, Any]:
+def _call_human(args: tuple[RowContext, HumanSpec]) -> dict[str, Any]:
     return human_row(*args)
 
 
-def _call_article(args: tuple[Path, ArticleSpec, str]) -> dict[str, Any]:
+def _call_article(args: tuple[RowContext, ArticleSpec]) -> dict[str, Any]:
     return article_row(*args)
 
 
@@ -295,7 +310,7 @@ def usable_table(m: Manifest) -> pd.DataFrame:
 
 
 def write_manifest(src: Path, out: Path, layout: str, layout_reason: str, scan: Scan, workers: int = 1,
-                   progress: Progress | None = None) -> tuple[Manifest, IngestSummary]:
+                   progress: Progress | None = None, min_side: int = 0) -> tuple[Manifest, IngestSummary]:
     """Process a reader's :class:`Scan` into ``out/manifest`` and ``out/reports/ingest.json``."""
     notes = [printable_path(n) for n in scan.notes]
     # Ids come from file names; one that is not UTF-8 is stored in its \xNN spelling (arrow needs UTF-8).
@@ -313,11 +328,12 @@ def write_manifest(src: Path, out: Path, layout: str, layout_reason: str, scan: 
         for spec, new_id in zip(specs, _unique_ids((getattr(s, attr) for s in specs), what, notes)):
             setattr(spec, attr, new_id)
 
+    ctx = RowContext(src, layout, min_side)
     human_list = parallel_map(
-        _call_human, [(src, s, layout) for s in humans_specs], workers, progress=progress, what="humans"
+        _call_human, [(ctx, s) for s in humans_specs], workers, progress=progress, what="humans"
     )
     article_list = parallel_map(
-        _call_article, [(src, s, layout) for s in articles_specs], workers, progress=progress, what="articles"
+        _call_article, [(ctx, s) for s in articles_specs], workers, progress=progress, what="articles"
     )
     humans = {r["human_id"]: r for r in human_list}
     articles = {r["article_id"]: r for r in article_list}

@@ -112,13 +112,18 @@ def test_pairs_folder_with_pair_list(tmp_path: Path):
     img(src / "human/p2.jpg")
     img(src / "article/upper/g1.jpg")
     img(src / "article/g2.jpg")
-    (src / "pairs.txt").write_text("p1.jpg upper/g1.jpg\np2.jpg g2.jpg\np2.jpg g404.jpg\n")
+    (src / "pairs.txt").write_text("p1.jpg upper/g1.jpg\np2.jpg g2.jpg\np2.jpg g404.jpg\np1.jpg lower/g9.jpg\np2.jpg lower/g9.jpg\n")
     m = ingest(src, tmp_path / "ds").manifest
     pairs = m.pairs.set_index("pair_id")
     assert pairs.loc["pairs/p1--upper/g1", "category"] == "upper_body"
     assert pairs.loc["pairs/p2--g2", "status"] == "ok" and not pairs["paired"].any()
     assert pairs.loc["pairs/p2--g404", "reject_reason"] == "missing-file"
     assert m.articles.set_index("article_id").loc["g404", "reject_reason"] == "missing-file"
+    # an absent file named twice is one row (id = its path under article/ without extension)
+    absent = m.articles[m.articles["article_id"] == "lower/g9"]
+    assert len(absent) == 1 and absent.iloc[0]["path"] == "article/lower/g9.jpg"
+    assert absent.iloc[0]["category"] == "lower_body"
+    assert (pairs.loc[["pairs/p1--lower/g9", "pairs/p2--lower/g9"], "reject_reason"] == "missing-file").all()
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from curate.imageio import is_image_name
 from curate.ingest.common import (
     ArticleSpec, HumanSpec, PairSpec, Scan, ScanOptions, category_from_parts, first_dir, list_images,
     read_pair_list, rel, split_from_parts, stem_of,
@@ -32,12 +33,12 @@ def _entries(folder: Path | None) -> list[tuple[str, Path]]:
 def scan(src: Path, options: ScanOptions) -> Scan:
     result = Scan()
     human_dir, article_dir = first_dir(src, *HUMAN_DIRS), first_dir(src, *ARTICLE_DIRS)
-    human_cats: dict[str, str] = {}
     article_cats: dict[str, str] = {}
     for hid, path in _entries(human_dir):
         parts = Path(hid).parts[:-1]
-        human_cats[hid] = options.category or category_from_parts(parts)
-        result.humans.append(HumanSpec(hid, rel(path, src), split=split_from_parts(parts), category=human_cats[hid]))
+        result.humans.append(HumanSpec(
+            hid, rel(path, src), split=split_from_parts(parts), category=options.category or category_from_parts(parts)
+        ))
     for aid, path in _entries(article_dir):
         parts = Path(aid).parts[:-1]
         article_cats[aid] = options.category or category_from_parts(parts)
@@ -67,17 +68,17 @@ def scan(src: Path, options: ScanOptions) -> Scan:
             hid = _resolve(h_name, human_ids, human_stems)
             aid = _resolve(a_name, article_ids, article_stems)
             if hid is None:  # listed but absent: a row that says so, so the pair can name its reason
-                hid = stem_of(h_name)
+                hid = _id_of(h_name)
                 result.humans.append(HumanSpec(hid, f"{HUMAN_DIRS[0] if human_dir is None else human_dir.name}/{h_name}"))
                 human_ids.add(hid)
-                human_cats[hid] = options.category or "unknown"
             if aid is None:
-                aid = stem_of(a_name)
-                result.articles.append(
-                    ArticleSpec(aid, f"{ARTICLE_DIRS[0] if article_dir is None else article_dir.name}/{a_name}")
-                )
+                aid = _id_of(a_name)
+                article_cats[aid] = options.category or category_from_parts(Path(aid).parts[:-1])
+                result.articles.append(ArticleSpec(
+                    aid, f"{ARTICLE_DIRS[0] if article_dir is None else article_dir.name}/{a_name}",
+                    category=article_cats[aid],
+                ))
                 article_ids.add(aid)
-                article_cats[aid] = options.category or "unknown"
             result.pairs.append(PairSpec(
                 pair_id=f"{pair_list.stem}/{hid}--{aid}", human_id=hid, article_id=aid,
                 category=article_cats[aid], paired=Path(hid).name == Path(aid).name, pair_list=rel(pair_list, src),
@@ -95,9 +96,14 @@ def scan(src: Path, options: ScanOptions) -> Scan:
     return result
 
 
+def _id_of(name: str) -> str:
+    """The id a pair-list name would have: its path under the role folder without the image extension."""
+    return Path(name).with_suffix("").as_posix() if is_image_name(name) else name
+
+
 def _resolve(name: str, ids: set[str], stems: dict[str, str]) -> str | None:
     """The id a pair-list name refers to: an exact id (``upper/123``), else a unique stem."""
-    key = str(Path(name).with_suffix("")) if Path(name).suffix else name
+    key = _id_of(name)
     if key in ids:
         return key
     return stems.get(stem_of(name))

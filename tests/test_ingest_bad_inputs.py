@@ -163,6 +163,12 @@ def test_palette_label_map_is_read_as_indices_not_colours(tmp_path: Path):
     lm = read_labelmap(tmp_path / "p.png", "lip-20", expected_size=(W, H), keep=True)
     assert lm.ok
     np.testing.assert_array_equal(lm.ids, ids)
+    data = (tmp_path / "p.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    cut = read_labelmap(tmp_path / "cut.png", "lip-20")
+    assert cut.reason.value == "labelmap-unreadable" and "truncated" in cut.detail
+    Image.fromarray(np.zeros((H, W), np.float32), mode="F").save(tmp_path / "float.tif")
+    assert "unsupported mode F" in read_labelmap(tmp_path / "float.tif", "lip-20").detail
 
 
 def test_image_reader_reasons(tmp_path: Path):

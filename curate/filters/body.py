@@ -203,40 +203,43 @@ def layering_score(
     # a light blur averages out weave and tweed texture, which would otherwise read as colour changes
     lab = cv2.blur(rgb_to_lab(rgb[y0:y1, x0:x1]), (5, 5))
     sub = garment[y0:y1, x0:x1]
-    min_px = max(6, int(0.3 * span))
-    layered, inner_fracs, edge_des = [], [], []
-    differing: list[np.ndarray] = []
-    for row_lab, row_mask in zip(lab, sub):
-        idx = np.flatnonzero(row_mask)
-        if idx.size < min_px:
-            continue
-        k = max(2, int(0.1 * idx.size))
-        left, right, inside = row_lab[idx[:k]].mean(0), row_lab[idx[-k:]].mean(0), row_lab[idx[k:-k]]
-        if inside.shape[0] == 0:
-            continue
-        edge_de = float(np.linalg.norm(left - right))
-        far = np.linalg.norm(inside - (left + right) / 2, axis=1) > th.layer_min_delta_e
-        frac = float(far.mean())
-        edge_des.append(edge_de)
-        inner_fracs.append(frac)
-        ok = edge_de < th.layer_max_side_delta_e and th.layer_min_inner_fraction <= frac <= 0.9
-        layered.append(ok)
-        if ok:
-            differing.append(inside[far])
-    if len(layered) < 4:
+    # Vectorised over rows: each garment pixel's rank from the left (1..n) says whether it is in the
+    # row's left edge (rank <= k), right edge (rank > n - k) or inside.
+    n = sub.sum(axis=1)
+    rows = n >= max(6, int(0.3 * span))
+    if rows.sum() < 4:
+        return None
+    sub, lab, n = sub[rows], lab[rows], n[rows]
+    rank = np.cumsum(sub, axis=1)
+    k = np.maximum(2, (0.1 * n).astype(int))[:, None]
+    left = sub & (rank <= k)
+    right = sub & (rank > n[:, None] - k)
+    inside = sub & ~left & ~right
+
+    def mean_lab(sel: np.ndarray) -> np.ndarray:
+        return (lab * sel[..., None]).sum(axis=1) / np.maximum(sel.sum(axis=1), 1)[:, None]
+
+    lft, rgt = mean_lab(left), mean_lab(right)
+    edge_de = np.linalg.norm(lft - rgt, axis=1)
+    far = (np.linalg.norm(lab - ((lft + rgt) / 2)[:, None, :], axis=-1) > th.layer_min_delta_e) & inside
+    n_inside = inside.sum(axis=1)
+    frac = far.sum(axis=1) / np.maximum(n_inside, 1)
+    valid = n_inside > 0
+    layered = valid & (edge_de < th.layer_max_side_delta_e) & (frac >= th.layer_min_inner_fraction) & (frac <= 0.9)
+    if valid.sum() < 4:
         return None
     spread = 0.0
-    if differing:
+    if layered.any():
         # robust spread (1.4826 * median absolute deviation ~ std for a normal distribution): the blurred
         # boundary pixels between the two layers are a minority and must not count as a second colour
-        px = np.concatenate(differing)
+        px = lab[layered][far[layered]]
         spread = float(np.linalg.norm(1.4826 * np.median(np.abs(px - np.median(px, axis=0)), axis=0)))
     return LayeringScore(
-        rows_checked=len(layered),
-        layered_row_fraction=float(np.mean(layered)),
-        median_inner_fraction=float(np.median(inner_fracs)),
+        rows_checked=int(valid.sum()),
+        layered_row_fraction=float(layered[valid].mean()),
+        median_inner_fraction=float(np.median(frac[valid])),
         inner_colour_spread=spread,
-        median_edge_delta_e=float(np.median(edge_des)),
+        median_edge_delta_e=float(np.median(edge_de[valid])),
     )
 
 

@@ -30,9 +30,14 @@ from curate.filters.thresholds import Thresholds
 from curate.labelsets import LabelSet, get_label_set
 from curate.schema import Category
 
-# Label maps are analysed at most this large (longer side): the areas and centroids the filters compare
-# are fractions, which a nearest-neighbour subsample preserves, and PNG decoding dominates the cost anyway.
+# Label maps (and the person image beside them) are analysed at most this large (longer side): the areas,
+# centroids and torso colours the filters compare are fractions or averages, which a subsample preserves.
 ANALYSIS_MAX_SIDE = 512
+# Product masks are read as shapes at this size (at 160 px the gap between flared trouser legs closes).
+PRODUCT_MAX_SIDE = 256
+# Category verdicts per article file, per process: unpaired pair lists reuse each article many times.
+_CATEGORY_CACHE: dict[tuple[str | None, str | None, Thresholds], Verdict] = {}
+_CATEGORY_CACHE_MAX = 100_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,9 +182,9 @@ class _Inputs:
             rgb = mask = None
             t = self.task
             if t.article_path is not None:
-                rgb = _read_rgb(Path(t.article_path), None, self.notes, max_side=256)
+                rgb = _read_rgb(Path(t.article_path), None, self.notes, max_side=PRODUCT_MAX_SIDE)
             if t.cloth_mask_path is not None:
-                m = _read_rgb(Path(t.cloth_mask_path), None, self.notes, max_side=256)
+                m = _read_rgb(Path(t.cloth_mask_path), None, self.notes, max_side=PRODUCT_MAX_SIDE)
                 if m is not None:
                     mask = m.mean(axis=-1) > 127
                     if rgb is not None and rgb.shape[:2] != mask.shape:
@@ -243,10 +248,18 @@ def _category(inp: _Inputs) -> Verdict:
     for value, where in ((t.article_category, "article"), (t.pair_category, "pair")):
         if value and value != Category.UNKNOWN.value:
             return Verdict(value, Source.METADATA, signals=[f"{where} category"])
+    key = (t.article_path, t.cloth_mask_path, inp.opts.thresholds)
+    cached = _CATEGORY_CACHE.get(key)
+    if cached is not None:
+        return dataclasses.replace(cached, scores=dict(cached.scores), signals=list(cached.signals))
     _, mask = inp.article()
     if mask is None:
         return Verdict(Category.UNKNOWN.value, Source.NONE, detail="no category metadata and no readable article image or mask")
-    return lower_only.category_from_mask(mask, inp.opts.thresholds)
+    v = lower_only.category_from_mask(mask, inp.opts.thresholds)
+    if len(_CATEGORY_CACHE) >= _CATEGORY_CACHE_MAX:
+        _CATEGORY_CACHE.clear()
+    _CATEGORY_CACHE[key] = v
+    return dataclasses.replace(v, scores=dict(v.scores), signals=list(v.signals))
 
 
 def _upper_worn(inp: _Inputs) -> Verdict:

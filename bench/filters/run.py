@@ -1,0 +1,196 @@
+"""Quality and speed of `curate filter`, measured side by side in one run.
+
+    .venv/bin/python bench/filters/run.py [--real PATH] [--synth-pairs 400] [--out bench/out/filters]
+
+1. Quality on `curate synth` data (ground_truth.csv cases) and on the labelled real samples
+   (tests/data/real_filter_labels.csv): precision / recall per filter, the view confusion, every miss and
+   false alarm. Thumbnails of the misses go to ``OUT/misses.html`` (outside git: the real samples are
+   under non-commercial licences and must not be copied into the repository).
+2. Speed: pairs/s and CPU seconds per pair with annotations (synth at its size, and the annotated real
+   pairs at 320x512 - 768x1024) and with the detectors (unannotated real people resized to 512 px), with
+   --workers 1 and 2 run one after the other in this process; the ratio is what the targets refer to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import io
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from curate.filters.command import apply_filters  # noqa: E402
+from curate.filters.pipeline import FilterOptions  # noqa: E402
+from curate.filters.quality import (  # noqa: E402
+    labelled_truth,
+    manifest_from_labelled_pairs,
+    score,
+    synth_truth,
+)
+
+LABELS = REPO / "tests" / "data" / "real_filter_labels.csv"
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process plus its reaped children (the worker pools)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(ds: Path, opts: FilterOptions, workers: int) -> tuple[pd.DataFrame, float, float]:
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    pairs = apply_filters(ds, opts, workers)
+    return pairs, time.perf_counter() - t0, cpu_seconds() - c0
+
+
+def score_table(title: str, scores: dict) -> list[str]:
+    lines = [f"### {title}", "", "| filter | TP | FP | FN | TN | precision | recall |", "|---|---|---|---|---|---|---|"]
+    for s in scores.values():
+        lines.append(f"| {s.filter} | {s.tp} | {s.fp} | {s.fn} | {s.tn} | {s.precision:.3f} | {s.recall:.3f} |")
+    lines.append("")
+    for s in scores.values():
+        if s.misses:
+            lines.append(f"- {s.filter} misses: " + ", ".join(f"`{m}`" for m in s.misses))
+        if s.false_alarms:
+            lines.append(f"- {s.filter} false alarms: " + ", ".join(f"`{m}`" for m in s.false_alarms))
+    return lines + [""]
+
+
+def thumb_html(rows: list[tuple[str, str, Path, str]]) -> str:
+    """A small HTML page: one thumbnail per (filter, kind, image, evidence line)."""
+    from PIL import Image
+
+    cells = []
+    for flt, kind, img_path, why in rows:
+        try:
+            with Image.open(img_path) as im:
+                im = im.convert("RGB")
+                im.thumbnail((160, 200))
+                buf = io.BytesIO()
+                im.save(buf, "JPEG", quality=80)
+            src = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+            cells.append(f"<figure><img src='{src}'><figcaption><b>{flt} {kind}</b><br>{img_path.name}<br><small>{why}</small></figcaption></figure>")
+        except OSError as exc:
+            cells.append(f"<figure><figcaption>{flt} {kind}: {img_path} unreadable ({exc})</figcaption></figure>")
+    return "<html><body style='display:flex;flex-wrap:wrap'>" + "".join(cells) + "</body></html>"
+
+
+def miss_rows(pairs: pd.DataFrame, scores: dict, humans: pd.DataFrame, root: Path) -> list[tuple[str, str, Path, str]]:
+    import json
+
+    hp = dict(zip(humans["human_id"], humans["path"]))
+    p = pairs.set_index("pair_id")
+    out = []
+    for s in scores.values():
+        for kind, ids in (("miss", s.misses), ("false alarm", s.false_alarms)):
+            for pid in ids:
+                ev = json.loads(p.loc[pid, "filter_evidence"]).get(s.filter, {})
+                why = f"{ev.get('verdict')} via {ev.get('source')}: {', '.join(ev.get('signals', [])[:3])}"
+                out.append((s.filter, kind, root / hp[p.loc[pid, "human_id"]], why))
+    return out
+
+
+def view_confusion(pairs: pd.DataFrame, labels: pd.DataFrame) -> list[str]:
+    m = labels[["pair_id", "human_view"]].merge(pairs[["pair_id", "filter_back_view"]], on="pair_id")
+    tab = pd.crosstab(m["human_view"], m["filter_back_view"].astype("object"))
+    lines = ["| labelled \\ verdict | " + " | ".join(tab.columns) + " |", "|---" * (len(tab.columns) + 1) + "|"]
+    for idx, row in tab.iterrows():
+        lines.append(f"| {idx} | " + " | ".join(str(int(v)) for v in row) + " |")
+    return lines + [""]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--real", type=Path, default=Path(os.environ.get("TRYON_REAL_DATA", REPO.parent / "shared" / "data" / "real")))
+    ap.add_argument("--synth-pairs", type=int, default=400)
+    ap.add_argument("--synth-size", default="256x192")
+    ap.add_argument("--repeat-annotated", type=int, default=8, help="annotated real pairs are repeated this many times for speed")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "filters")
+    args = ap.parse_args()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    report = [
+        f"Command: `.venv/bin/python bench/filters/run.py` — run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on "
+        f"{platform.node()} ({os.cpu_count()} cores, shared with other engineers' jobs: absolute times are noisy, "
+        "compare the ratios and CPU s/pair).",
+        "",
+    ]
+    speed = ["| workload | workers | pairs | wall s | pairs/s | CPU s/pair | speed-up vs 1 worker |", "|---|---|---|---|---|---|---|"]
+
+    def speed_rows(name: str, ds: Path, opts: FilterOptions, n: int) -> pd.DataFrame:
+        base = None
+        pairs = None
+        for w in (1, 2):
+            pairs, wall, cpu = timed(ds, opts, w)
+            base = base or wall
+            speed.append(f"| {name} | {w} | {n} | {wall:.2f} | {n / wall:.1f} | {cpu / n * 1000:.2f} ms | {base / wall:.2f}x |")
+            print(speed[-1], flush=True)
+        assert pairs is not None
+        return pairs
+
+    # ---- synth ---------------------------------------------------------------------------------------
+    try:
+        from curate.synth import generate
+    except ImportError:
+        generate = None
+    if generate is not None:
+        from curate.ingest import ingest
+
+        h, w = (int(x) for x in args.synth_size.split("x"))
+        src, ds = out / "synth-src", out / "synth-ds"
+        generate(src, n=args.synth_pairs, size=(h, w), seed=0)
+        ingest(src, ds, layout="viton-hd")
+        pairs = speed_rows(f"synth {args.synth_size}, annotations", ds, FilterOptions(), args.synth_pairs)
+        truth = synth_truth(pd.read_csv(src / "ground_truth.csv", dtype=str), pairs["pair_id"])
+        s = score(pairs, truth)
+        report += score_table(f"curate synth ({len(truth)} pairs, seed 0, {args.synth_size})", s)
+        report.append("Cases: " + ", ".join(f"{k} {v}" for k, v in truth["case"].value_counts().items()) + "\n")
+        for flt, sc in s.items():
+            print(f"synth {flt}: P={sc.precision:.3f} R={sc.recall:.3f}", flush=True)
+    else:
+        report.append("curate.synth is not available in this checkout: synthetic quality not measured.\n")
+
+    # ---- real, labelled --------------------------------------------------------------------------------
+    labels = pd.read_csv(LABELS, dtype=str, keep_default_na=False)
+    ds = manifest_from_labelled_pairs(labels, args.real, out / "real-ds")
+    pairs = apply_filters(ds, FilterOptions(), workers=1)
+    s = score(pairs, labelled_truth(labels))
+    report += score_table(f"real samples, my labels ({len(labels)} pairs)", s)
+    report += ["View verdicts (rows: my label, columns: filter verdict):", ""] + view_confusion(pairs, labels)
+    src_counts = pairs["filter_evidence"].map(lambda e: __import__("json").loads(e)["back_view"]["source"]).value_counts()
+    report.append("Back-view evidence sources: " + ", ".join(f"{k} {v}" for k, v in src_counts.items()) + "\n")
+    from curate.manifest import Manifest
+
+    rows = miss_rows(pairs, s, Manifest.load(ds).humans, args.real)
+    (out / "misses.html").write_text(thumb_html(rows))
+    for flt, sc in s.items():
+        print(f"real {flt}: P={sc.precision:.3f} R={sc.recall:.3f} misses={list(sc.misses)} false={list(sc.false_alarms)}", flush=True)
+
+    # ---- speed: annotations at real sizes, detectors at 512 px ------------------------------------------
+    annotated = labels[(labels["parse"] != "") | (labels["pose"] != "")]
+    rep = pd.concat([annotated.assign(pair_id=annotated["pair_id"] + f"#{i}") for i in range(args.repeat_annotated)])
+    ds_a = manifest_from_labelled_pairs(rep, args.real, out / "real-annotated-ds")
+    speed_rows("real annotated (320x512-768x1024)", ds_a, FilterOptions(detectors=False), len(rep))
+    plain = labels[(labels["parse"] == "") & (labels["pose"] == "")]
+    ds_d = manifest_from_labelled_pairs(plain, args.real, out / "real-detectors-ds")
+    speed_rows("real, detectors at 512 px", ds_d, FilterOptions(), len(plain))
+
+    report += ["### Speed", ""] + speed + [""]
+    (out / "report.md").write_text("\n".join(report))
+    print("\n".join(report))
+    print(f"\nwrote {out / 'report.md'} and {out / 'misses.html'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -152,7 +152,9 @@ def main() -> None:
         generate(src, n=args.synth_pairs, size=(h, w), seed=0)
         ingest(src, ds, layout="viton-hd")
         pairs = speed_rows(f"synth {args.synth_size}, annotations", ds, FilterOptions(), args.synth_pairs)
-        truth = synth_truth(pd.read_csv(src / "ground_truth.csv", dtype=str), pairs["pair_id"])
+        from curate.manifest import Manifest
+
+        truth = synth_truth(pd.read_csv(src / "ground_truth.csv", dtype=str), Manifest.load(ds))
         s = score(pairs, truth)
         report += score_table(f"curate synth ({len(truth)} pairs, seed 0, {args.synth_size})", s)
         report.append("Cases: " + ", ".join(f"{k} {v}" for k, v in truth["case"].value_counts().items()) + "\n")

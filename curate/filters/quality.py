@@ -16,9 +16,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
 from curate.schema import Category, Status
+
+if TYPE_CHECKING:
+    from curate.manifest import Manifest
 
 FILTER_COLUMNS = {"back_view": "filter_back_view", "lower_only": "filter_lower_only", "extra_garments": "filter_extra_garments"}
 POSITIVE = {"back_view": {"back"}, "lower_only": {"lower-only-product"}, "extra_garments": {"extra-garments"}}
@@ -51,23 +56,36 @@ def labelled_truth(labels: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def synth_truth(ground_truth: pd.DataFrame, pair_ids: pd.Series) -> pd.DataFrame:
+def synth_truth(ground_truth: pd.DataFrame, m: "Manifest") -> pd.DataFrame:
     """Per-filter truth for a synthetic dataset: each injected case is a positive of one filter only.
 
-    ``ground_truth`` has ``pair_id`` and ``case``; ``pair_ids`` are the manifest's pair ids, matched by
-    their trailing stem when the ingest qualifies them (``test/00001_00`` vs ``00001_00``).
+    ``ground_truth`` is ``curate synth``'s CSV (``pair_id, human, article, case, duplicate_of``); rows are
+    matched to the manifest's pairs by their (human, article) paths, which ingest keeps verbatim. A
+    duplicate inherits the case of the pair it duplicates (a re-encoded back view is still a back view).
     """
-    case = dict(zip(ground_truth["pair_id"].astype(str), ground_truth["case"].astype(str)))
-    rows = []
-    for pid in pair_ids.astype(str):
-        c = case.get(pid)
-        if c is None:
-            c = case.get(pid.rsplit("/", 1)[-1])
-        if c is None:
-            continue
-        rows.append({"pair_id": pid, "case": c, "back_view": c == "back-view", "lower_only": c == "lower-only-product",
-                     "extra_garments": c == "extra-garments"})
-    return pd.DataFrame(rows)
+    gt = ground_truth.astype({"pair_id": str, "case": str})
+    case_of = dict(zip(gt["pair_id"], gt["case"]))
+    dup_of = gt["duplicate_of"].astype("object") if "duplicate_of" in gt else pd.Series([None] * len(gt))
+
+    def resolved(case: str, original: object) -> str:
+        if case.endswith("duplicate") and isinstance(original, str) and original in case_of:
+            return case_of[original]
+        return case
+
+    gt = gt.assign(filter_case=[resolved(c, o) for c, o in zip(gt["case"], dup_of)])
+    hp = dict(zip(m.humans["human_id"], m.humans["path"]))
+    ap = dict(zip(m.articles["article_id"], m.articles["path"]))
+    pairs = pd.DataFrame({
+        "pair_id": m.pairs["pair_id"].astype(str),
+        "human": m.pairs["human_id"].map(hp).astype(str),
+        "article": m.pairs["article_id"].map(ap).astype(str),
+    })
+    merged = pairs.merge(gt[["human", "article", "case", "filter_case"]], on=["human", "article"], how="inner")
+    c = merged["filter_case"]
+    return pd.DataFrame({
+        "pair_id": merged["pair_id"], "case": merged["case"], "back_view": c == "back-view",
+        "lower_only": c == "lower-only-product", "extra_garments": c == "extra-garments",
+    })
 
 
 @dataclasses.dataclass(frozen=True)

@@ -115,7 +115,8 @@ def main() -> None:
     ap.add_argument("--real", type=Path, default=Path(os.environ.get("TRYON_REAL_DATA", REPO.parent / "shared" / "data" / "real")))
     ap.add_argument("--synth-pairs", type=int, default=400)
     ap.add_argument("--synth-size", default="256x192")
-    ap.add_argument("--repeat-annotated", type=int, default=8, help="annotated real pairs are repeated this many times for speed")
+    ap.add_argument("--repeat-annotated", type=int, default=20, help="annotated real pairs are repeated this many times for speed")
+    ap.add_argument("--repeat-detectors", type=int, default=4, help="unannotated real pairs are repeated this many times for speed")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "filters")
     args = ap.parse_args()
     out: Path = args.out
@@ -185,8 +186,12 @@ def main() -> None:
     ds_a = manifest_from_labelled_pairs(rep, args.real, out / "real-annotated-ds")
     speed_rows("real annotated (320x512-768x1024)", ds_a, FilterOptions(detectors=False), len(rep))
     plain = labels[(labels["parse"] == "") & (labels["pose"] == "")]
+    plain = pd.concat([plain.assign(pair_id=plain["pair_id"] + f"#{i}") for i in range(args.repeat_detectors)])
     ds_d = manifest_from_labelled_pairs(plain, args.real, out / "real-detectors-ds")
     speed_rows("real, detectors at 512 px", ds_d, FilterOptions(), len(plain))
+    # what a pool costs before its first pair: spawning, imports, the MediaPipe graph per worker
+    tiny = manifest_from_labelled_pairs(plain.head(2), args.real, out / "pool-startup-ds")
+    speed_rows("pool start-up only (2 pairs, detectors)", tiny, FilterOptions(), 2)
 
     report += ["### Speed", ""] + speed + [""]
     (out / "report.md").write_text("\n".join(report))

@@ -103,11 +103,24 @@ def run_tasks(tasks: list["PairTask"], opts: "FilterOptions", workers: int = 1) 
         return
     import multiprocessing as mp
 
-    # spawn, not fork: MediaPipe starts threads, which a forked child would inherit in an undefined state.
-    ctx = mp.get_context("spawn")
+    # Without detectors, fork: a spawned worker re-imports pandas/pyarrow/OpenCV (~2.5 s CPU each,
+    # measured), longer than a few hundred annotated pairs take. With detectors, spawn: a forked child
+    # that builds a MediaPipe graph after its parent had one crashes in malloc (seen in the benchmark).
+    fork_ok = not opts.detectors and "fork" in mp.get_all_start_methods()
+    ctx = mp.get_context("fork" if fork_ok else "spawn")
     chunk = max(1, min(64, len(tasks) // (workers * 8)))
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(opts,)) as pool:
-        yield from pool.imap(_run_one, tasks, chunksize=chunk)
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    # ProcessPoolExecutor, not multiprocessing.Pool: when a worker dies (a native crash in a decoder or
+    # in MediaPipe) the executor raises BrokenProcessPool instead of waiting forever for its results.
+    try:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(opts,)) as pool:
+            yield from pool.map(_run_one, tasks, chunksize=chunk)
+    except BrokenProcessPool as exc:
+        raise RuntimeError(
+            f"a filter worker process died ({exc}); rerun with --workers 1 to see which pair crashes it"
+        ) from exc
 
 
 def apply_filters(ds: Path, opts: "FilterOptions", workers: int = 1) -> "pd.DataFrame":
@@ -268,6 +281,9 @@ def filter_command(
         pairs = apply_filters(ds, opts, workers)
     except ManifestError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    except RuntimeError as exc:  # a dead worker process: say so instead of a traceback
+        console.print(f"[red]curate filter failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
     elapsed = time.perf_counter() - start
     counts = verdict_counts(pairs)
     table = Table(title=f"curate filter: {len(pairs)} pairs in {elapsed:.1f} s ({len(pairs) / max(elapsed, 1e-9):.0f} pairs/s)")

@@ -110,6 +110,42 @@ def view_confusion(pairs: pd.DataFrame, labels: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
+def downscaled_copy(labels: pd.DataFrame, root: Path, out: Path, size: tuple[int, int]) -> pd.DataFrame:
+    """The annotated labelled pairs resized to ``size`` (W, H) under ``out`` (outside git): images bilinear,
+    label maps nearest, keypoints scaled into a COCO-18 OpenPose JSON. Measures speed at synth's size."""
+    import json
+
+    from PIL import Image
+
+    from curate.poses import read_pose
+
+    rows = []
+    for r in labels.itertuples(index=False):
+        new = r._asdict()
+        for col in ("human", "article", "parse"):
+            rel = getattr(r, col)
+            if not rel:
+                continue
+            dst = out / rel
+            if not dst.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                with Image.open(root / rel) as im:
+                    im.resize(size, Image.NEAREST if col == "parse" else Image.BILINEAR).save(dst)
+        if r.pose:
+            dst = out / (r.pose.rsplit(".", 1)[0] + "_coco18.json")
+            if not dst.exists():
+                with Image.open(root / r.human) as im:
+                    w0, h0 = im.size
+                kp = read_pose(root / r.pose, image_size=(w0, h0)).keypoints.copy()
+                kp[:, 0] *= size[0] / w0
+                kp[:, 1] *= size[1] / h0
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.write_text(json.dumps({"people": [{"pose_keypoints_2d": [float(v) for v in kp.reshape(-1)]}]}))
+            new["pose"] = str(dst.relative_to(out))
+        rows.append(new)
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--real", type=Path, default=Path(os.environ.get("TRYON_REAL_DATA", REPO.parent / "shared" / "data" / "real")))
@@ -185,6 +221,10 @@ def main() -> None:
     rep = pd.concat([annotated.assign(pair_id=annotated["pair_id"] + f"#{i}") for i in range(args.repeat_annotated)])
     ds_a = manifest_from_labelled_pairs(rep, args.real, out / "real-annotated-ds")
     speed_rows("real annotated (320x512-768x1024)", ds_a, FilterOptions(detectors=False), len(rep))
+    small_root = out / "annotated-192x256"
+    small = downscaled_copy(rep, args.real, small_root, (192, 256))
+    ds_s = manifest_from_labelled_pairs(small, small_root, out / "real-annotated-small-ds")
+    speed_rows("real annotated, resized to synth's 256x192", ds_s, FilterOptions(detectors=False), len(small))
     plain = labels[(labels["parse"] == "") & (labels["pose"] == "")]
     plain = pd.concat([plain.assign(pair_id=plain["pair_id"] + f"#{i}") for i in range(args.repeat_detectors)])
     ds_d = manifest_from_labelled_pairs(plain, args.real, out / "real-detectors-ds")

@@ -120,8 +120,7 @@ def centroid_x(labelmap: np.ndarray, ids: frozenset[int]) -> float | None:
     """Mean column of the pixels whose id is in ``ids`` (None when there are none)."""
     if not ids:
         return None
-    mask = np.isin(labelmap, list(ids))
-    cols = mask.sum(axis=0)
+    cols = sum((labelmap == i).sum(axis=0) for i in ids)  # one compare per id: faster than np.isin
     total = int(cols.sum())
     if total == 0:
         return None

@@ -255,6 +255,34 @@ def test_extra_from_pixels_product_colours() -> None:
     assert v.verdict == "extra-garments" and v.source is Source.PRODUCT_COLOURS
 
 
+def test_paired_product_colours_catch_a_closed_coat() -> None:
+    lm = lip_person()
+    rgb = torso_image((200, 30, 30), (200, 30, 30))  # the person's top is red
+    product = np.zeros((40, 40, 3), np.uint8)
+    product[:] = (200, 30, 30)
+    red = extra_garments.product_palette(product, np.ones((40, 40), bool))
+    product[:] = (30, 30, 200)
+    blue = extra_garments.product_palette(product, np.ones((40, 40), bool))
+    kps = person_keypoints()
+    ok = extra_garments.extra_from_parsing(lm, LIP, "upper_body", False, TH, rgb=rgb, kps=kps, palette=red)
+    assert ok.verdict == "ok" and ok.scores["garment_unexplained_by_product"] < 0.05
+    # the same single "upper" label, but its colour is not the product's: something else is worn over it
+    v = extra_garments.extra_from_parsing(lm, LIP, "upper_body", False, TH, rgb=rgb, kps=kps, palette=blue)
+    assert v.verdict == "extra-garments" and v.source is Source.PRODUCT_COLOURS
+    assert v.scores["garment_unexplained_by_product"] > 0.95
+
+
+def test_product_palette_keeps_every_colour_of_a_print() -> None:
+    product = np.zeros((60, 60, 3), np.uint8)
+    product[:20] = (200, 30, 30)
+    product[20:40] = (30, 30, 200)
+    product[40:] = (240, 220, 40)
+    pal = extra_garments.product_palette(product, np.ones((60, 60), bool))
+    for colour in ((200, 30, 30), (30, 30, 200), (240, 220, 40)):
+        lab = body.rgb_to_lab(np.array([[colour]], np.uint8))[0, 0]
+        assert np.min(np.linalg.norm(pal - lab, axis=1)) < 8  # within one grid cell's half-diagonal
+
+
 # ------------------------------------------------------------------------------------------------ evidence
 def test_evidence_json_is_valid_and_complete() -> None:
     v = Verdict("back", Source.POSE, scores={"ratio": -0.71234567, "bad": float("nan")}, signals=["shoulders-mirrored"])

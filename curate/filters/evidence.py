@@ -25,7 +25,7 @@ class Source(str, enum.Enum):
     MASK_SHAPE = "article-mask-shape"  # the article's cloth mask (or its segmented photo) read as a shape
     DETECTOR_POSE = "detector/mediapipe-pose"  # pose landmarks found by the offline detector
     DETECTOR_SEGMENTATION = "detector/person-segmentation"  # person mask + pose-derived body regions
-    PRODUCT_COLOURS = "detector/product-colours"  # person pixels compared with the product's palette
+    PRODUCT_COLOURS = "product-colours"  # person's garment pixels compared with the paired product's palette
     NONE = "none"  # nothing usable: the verdict is "unknown"
 
 

@@ -11,8 +11,10 @@ learn from the product photo:
 * one upper-garment label that is really two layers: DressCode's parsing has no coat class, so an open
   overcoat over a turtleneck is all "upper_clothes". :func:`curate.filters.body.layering_score` reads the
   colours across the torso (the garment's two edges vs its inside) to find the open outer garment;
-* detector path (no parsing): the same layering test on the person mask's torso minus skin, and, for a
-  paired product, the torso's colours against the product's palette.
+* for a paired product (the person wears it), the garment's colours against the product's palette: a
+  coat closed over the top leaves one label but not the product's colours;
+* detector path (no parsing): the same layering test on the person mask's torso minus skin, and the same
+  colour test on the torso.
 """
 
 from __future__ import annotations
@@ -53,8 +55,11 @@ def extra_from_parsing(
     *,
     rgb: np.ndarray | None = None,
     kps: np.ndarray | None = None,
+    palette: np.ndarray | None = None,
 ) -> Verdict:
-    """Extra garments from the label map; ``rgb``/``kps`` (same pixel frame as the map) add the layering test.
+    """Extra garments from the label map; ``rgb``/``kps`` (same pixel frame as the map) add the layering test,
+    and ``palette`` (the colours of the product this person wears, for paired pairs) the colour test: a coat
+    closed over the top leaves one garment label, but its colours are not the product's.
 
     ``category_trusted`` is True when the category came from metadata: the category-specific rule (a
     dress with trousers) is only applied then, because a shape-inferred "dress" may be a long top.
@@ -76,24 +81,70 @@ def extra_from_parsing(
         garment = np.isin(labelmap, list(label_set.ids(upper_kinds[0])))
         if _layering_signal(rgb, garment, kps, th, scores):
             signals.append(f"open-layer-inside-{upper_kinds[0]}-label")
+    source = Source.PARSING
+    if palette is not None and rgb is not None:
+        groups = PRODUCT_REGION.get(category, PRODUCT_REGION[Category.UNKNOWN.value])
+        region = np.isin(labelmap, list(label_set.ids(*[g for g in groups if g in label_set.groups])))
+        unexplained = unexplained_by_palette(rgb, region, palette, th.product_max_delta_e)
+        if unexplained is not None:
+            scores["garment_unexplained_by_product"] = unexplained
+            if unexplained > th.product_max_unexplained:
+                signals.append("garment-colours-not-in-product")
+                source = Source.PRODUCT_COLOURS if len(signals) == 1 else Source.PARSING
     verdict = ExtraGarments.EXTRA if signals else ExtraGarments.OK
-    return Verdict(verdict.value, Source.PARSING, scores=scores, signals=signals or [f"worn: {'+'.join(sorted(present)) or 'none'}"])
+    return Verdict(verdict.value, source, scores=scores, signals=signals or [f"worn: {'+'.join(sorted(present)) or 'none'}"])
 
 
-def product_palette(rgb: np.ndarray, mask: np.ndarray, k: int = 6, seed: int = 0) -> np.ndarray | None:
-    """The product's main colours: k-means (k colours) in CIELAB over its mask's pixels, ``[k, 3]``."""
-    import cv2
+def product_palette(rgb: np.ndarray, mask: np.ndarray, cell: float = 8.0, min_share: float = 0.005,
+                    max_colours: int = 64) -> np.ndarray | None:
+    """The product's colours, ``[k, 3]`` CIELAB: the centres of the occupied cells of a ``cell``-unit Lab
+    grid holding at least ``min_share`` of the product's pixels (at most ``max_colours``, most frequent first).
 
-    px = body.rgb_to_lab(rgb)[mask]
-    if px.shape[0] < 4 * k:
+    A histogram rather than k-means: deterministic, ~20x faster (k-means took 17 ms a product), and a
+    multicolour print keeps all its colours instead of being averaged into k of them.
+    """
+    px = rgb[mask]
+    if px.shape[0] < 50:
         return None
-    rng = np.random.default_rng(seed)
     if px.shape[0] > 4000:
-        px = px[rng.choice(px.shape[0], 4000, replace=False)]
-    cv2.setRNGSeed(seed)
-    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
-    _, _, centres = cv2.kmeans(px.astype(np.float32), k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
-    return centres
+        px = px[:: px.shape[0] // 4000]
+    # Lab cells as small non-negative ints (L 0..100, a/b -128..127), packed into one key per pixel
+    q = np.floor((body.rgb_to_lab(px) + np.array([0.0, 128.0, 128.0])) / cell).astype(np.int64)
+    keys, counts = np.unique(q[:, 0] * 1_000_000 + q[:, 1] * 1_000 + q[:, 2], return_counts=True)
+    keep = np.argsort(-counts)[:max_colours]
+    keep = keep[counts[keep] >= min_share * px.shape[0]]
+    if keep.size == 0:
+        return None
+    k = keys[keep]
+    cells = np.stack([k // 1_000_000, (k // 1_000) % 1_000, k % 1_000], axis=1)
+    return ((cells + 0.5) * cell - np.array([0.0, 128.0, 128.0])).astype(np.float32)
+
+
+def unexplained_by_palette(rgb: np.ndarray, region: np.ndarray, palette: np.ndarray, max_delta_e: float,
+                           max_px: int = 3000) -> float | None:
+    """Share of ``region``'s pixels further than ``max_delta_e`` (CIELAB) from every product colour.
+
+    None when the region is too small to say anything (< 50 px). At most ``max_px`` pixels (an evenly
+    strided subset) are compared: the share is a proportion, which the subset estimates to about 1 %.
+    """
+    n = int(region.sum())
+    if n < 50:
+        return None
+    px = rgb[region]
+    if n > max_px:
+        px = px[:: n // max_px]
+    lab = body.rgb_to_lab(px)
+    nearest = np.min(np.linalg.norm(lab[:, None, :] - palette[None, :, :], axis=-1), axis=1)
+    return float((nearest > max_delta_e).mean())
+
+
+# Which garment groups on the person the product's garment should explain, by product category.
+PRODUCT_REGION: dict[str, tuple[str, ...]] = {
+    Category.UPPER.value: ("upper", "outer"),
+    Category.LOWER.value: ("lower",),
+    Category.DRESSES.value: ("dress", "upper", "lower"),  # parsers often split a dress into top + skirt
+    Category.UNKNOWN.value: ("upper", "outer", "dress"),
+}
 
 
 def extra_from_pixels(
@@ -103,8 +154,6 @@ def extra_from_pixels(
     th: Thresholds,
     *,
     palette: np.ndarray | None = None,
-    unexplained_max: float = 0.5,
-    palette_max_delta_e: float = 25.0,
 ) -> Verdict:
     """Detector path: layering on the torso (person mask minus skin); with a paired product's ``palette``,
     the share of torso garment pixels whose colour the product does not have."""
@@ -118,13 +167,10 @@ def extra_from_pixels(
     source = Source.DETECTOR_SEGMENTATION
     if _layering_signal(rgb, garment, kps, th, scores):
         signals.append("open-layer-on-torso")
-    torso_garment = garment & region
-    if palette is not None and int(torso_garment.sum()) >= 50:
-        lab = body.rgb_to_lab(rgb)[torso_garment]
-        nearest = np.min(np.linalg.norm(lab[:, None, :] - palette[None, :, :], axis=-1), axis=1)
-        unexplained = float((nearest > palette_max_delta_e).mean())
+    unexplained = unexplained_by_palette(rgb, garment & region, palette, th.product_max_delta_e) if palette is not None else None
+    if unexplained is not None:
         scores["torso_unexplained_by_product"] = unexplained
-        if unexplained > unexplained_max:
+        if unexplained > th.product_max_unexplained:
             signals.append("torso-colours-not-in-product")
             source = Source.PRODUCT_COLOURS
     verdict = ExtraGarments.EXTRA if signals else ExtraGarments.OK

@@ -281,6 +281,16 @@ def _lower_only(inp: _Inputs, category: Verdict) -> Verdict:
     return lower_only.lower_only_verdict(category, _upper_worn(inp))
 
 
+def _palette(inp: _Inputs) -> np.ndarray | None:
+    """The product's main colours, only for paired pairs (the person is meant to wear this product)."""
+    if not inp.task.paired:
+        return None
+    rgb_a, mask_a = inp.article()
+    if rgb_a is None or mask_a is None:
+        return None
+    return extra_garments.product_palette(rgb_a, mask_a)
+
+
 def _extra(inp: _Inputs, category: Verdict) -> Verdict:
     th = inp.opts.thresholds
     lm, ls = inp.labelmap(), inp.label_set
@@ -288,16 +298,11 @@ def _extra(inp: _Inputs, category: Verdict) -> Verdict:
     if lm is not None and ls is not None:
         rgb = inp.rgb_like_labelmap()
         kps = inp.keypoints_in(lm.shape) if rgb is not None else None
-        v = extra_garments.extra_from_parsing(lm, ls, category.verdict, trusted, th, rgb=rgb, kps=kps)
+        v = extra_garments.extra_from_parsing(lm, ls, category.verdict, trusted, th, rgb=rgb, kps=kps, palette=_palette(inp))
     elif inp.opts.detectors and inp.detection() is not None:
         det = inp.detection()
         assert det is not None
-        palette = None
-        if inp.task.paired:
-            rgb_a, mask_a = inp.article()
-            if rgb_a is not None and mask_a is not None:
-                palette = extra_garments.product_palette(rgb_a, mask_a)
-        v = extra_garments.extra_from_pixels(det.rgb, det.person, det.keypoints, th, palette=palette)
+        v = extra_garments.extra_from_pixels(det.rgb, det.person, det.keypoints, th, palette=_palette(inp))
     else:
         return Verdict(ExtraGarments.UNKNOWN.value, Source.NONE, detail="no parsing and no detector result")
     v.signals.append(f"product category {category.verdict} ({category.source.value})")

@@ -50,6 +50,12 @@ class Thresholds:
     # front of a top measured 10-25 on the real samples. Set between the two, nearer the coherent side.
     layer_max_inner_spread: float = 6.0
 
+    # --- product colours (paired pairs: the person should wear the product) ------------------------
+    # A person pixel is explained by the product when within this CIELAB distance of one of its 6 main
+    # colours; loose, because the studio product shot and the on-model photo are lit differently.
+    product_max_delta_e: float = 25.0
+    # More than this share of the garment unexplained = the person wears something else over/instead of it.
+    product_max_unexplained: float = 0.5
     # --- product category from the article mask ---------------------------------------------------
     # Rows in the lower part of the mask that split into two legs (two runs with a gap near the middle).
     legs_min_row_fraction: float = 0.45

@@ -84,6 +84,18 @@ def test_workers_give_the_same_verdicts(real_root: Path, tmp_path: Path) -> None
     pd.testing.assert_frame_equal(one[cols], two[cols])
 
 
+def test_detector_workers_give_the_same_verdicts(real_root: Path, tmp_path: Path) -> None:
+    # detectors in a worker pool (forkserver: each worker builds its own MediaPipe graph) after this
+    # process already ran one (workers=1 first): the case that crashed a plain fork
+    ds = small_real_ds(real_root, tmp_path / "ds", ["deepfashion/reference_img_3", "deepfashion/reference_img_1", "ootd/051482_0"])
+    one = apply_filters(ds, FilterOptions(), workers=1)
+    two = apply_filters(ds, FilterOptions(), workers=2)
+    cols = ["pair_id", "filter_back_view", "filter_lower_only", "filter_extra_garments", "filter_reason"]
+    pd.testing.assert_frame_equal(one[cols], two[cols])
+    views = dict(zip(two["pair_id"], two["filter_back_view"]))
+    assert views == {"deepfashion/reference_img_3": "back", "deepfashion/reference_img_1": "side", "ootd/051482_0": "front"}
+
+
 def test_bad_inputs_become_unknown_with_a_note(tmp_path: Path) -> None:
     root = tmp_path / "src"
     root.mkdir()

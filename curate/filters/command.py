@@ -105,10 +105,18 @@ def run_tasks(tasks: list["PairTask"], opts: "FilterOptions", workers: int = 1) 
     import multiprocessing as mp
 
     # Without detectors, fork: a spawned worker re-imports pandas/pyarrow/OpenCV (~2.5 s CPU each,
-    # measured), longer than a few hundred annotated pairs take. With detectors, spawn: a forked child
-    # that builds a MediaPipe graph after its parent had one crashes in malloc (seen in the benchmark).
-    fork_ok = not opts.detectors and "fork" in mp.get_all_start_methods()
-    ctx = mp.get_context("fork" if fork_ok else "spawn")
+    # measured), longer than a few hundred annotated pairs take. With detectors, never fork this process:
+    # a forked child that builds a MediaPipe graph after its parent had one crashes in malloc (seen in the
+    # benchmark). A forkserver is a clean process that imports the modules once (never running a graph)
+    # and forks the workers from there, so each still builds its own graph without paying the imports.
+    methods = mp.get_all_start_methods()
+    if not opts.detectors and "fork" in methods:
+        ctx = mp.get_context("fork")
+    elif "forkserver" in methods:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["curate.filters.pipeline", "curate.filters.command", "mediapipe"])
+    else:
+        ctx = mp.get_context("spawn")
     chunk = max(1, min(64, len(tasks) // (workers * 8)))
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool

@@ -143,3 +143,43 @@ def test_bad_inputs_become_unknown_with_a_note(tmp_path: Path) -> None:
 def test_missing_manifest_is_a_clear_error(tmp_path: Path) -> None:
     res = runner.invoke(app, ["filter", str(tmp_path / "nothing")])
     assert res.exit_code != 0 and "curate ingest" in res.output
+
+
+def test_hand_made_viton_hd_style_dataset_end_to_end(tmp_path: Path) -> None:
+    """Cloth masks on disk, LIP-20 parsing, COCO-18 keypoints, no category metadata: one pair per case."""
+    from test_filters_unit import draw, lip_person, person_keypoints, torso_image
+
+    root = tmp_path / "src"
+    root.mkdir()
+    people = {
+        "clean": (lip_person(), person_keypoints()),
+        "back": (lip_person(face=False, arms_mirrored=True), person_keypoints(mirror=True, face=False)),
+        "coat": (lip_person(), person_keypoints()),
+        "lower": (lip_person(), person_keypoints()),
+    }
+    people["coat"][0][70:150, 66:80] = 7
+    products = {"clean": "tee", "back": "tee", "coat": "tee", "lower": "pants"}
+    humans, articles, pairs = [], [], []
+    for name, (lm, kps) in people.items():
+        Image.fromarray(torso_image((200, 30, 30), (200, 30, 30))).save(root / f"{name}.jpg")
+        Image.fromarray(lm, mode="L").save(root / f"{name}_parse.png")
+        mask = draw(products[name]).astype(np.uint8) * 255
+        Image.fromarray(mask).save(root / f"{name}_mask.jpg")
+        Image.fromarray(np.stack([mask] * 3, -1)).save(root / f"{name}_cloth.jpg")
+        humans.append({"human_id": name, "path": f"{name}.jpg", "category": "unknown", "split": "test", "source_layout": "t",
+                       "status": "ok", "width": 192, "height": 256, "labelmap_path": f"{name}_parse.png", "label_set": "lip-20",
+                       "keypoints": [float(v) for v in kps.reshape(-1)]})
+        articles.append({"article_id": name, "path": f"{name}_cloth.jpg", "cloth_mask_path": f"{name}_mask.jpg",
+                         "category": "unknown", "split": "test", "source_layout": "t", "status": "ok"})
+        pairs.append({"pair_id": name, "human_id": name, "article_id": name, "paired": False, "category": "unknown",
+                      "split": "test", "source_layout": "t", "status": "ok"})
+    ds = tmp_path / "ds"
+    for table, rows in (("humans", humans), ("articles", articles), ("pairs", pairs)):
+        write_table(ds, table, pd.DataFrame(rows), root, "t")
+    out = apply_filters(ds, FilterOptions(detectors=False)).set_index("pair_id")
+    assert out.loc["back", "filter_reason"] == "back-view"
+    assert out.loc["coat", "filter_reason"] == "extra-garments"
+    assert out.loc["lower", "filter_reason"] == "lower-only-product"
+    assert pd.isna(out.loc["clean", "filter_reason"])
+    lower = json.loads(out.loc["lower", "filter_evidence"])["lower_only"]
+    assert lower["source"] == "article-mask-shape" and "product:two-legs" in lower["signals"]

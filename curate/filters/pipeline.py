@@ -92,6 +92,7 @@ class _Inputs:
     def __init__(self, task: PairTask, opts: FilterOptions, detector: PoseDetector | None) -> None:
         self.task, self.opts, self.detector = task, opts, detector
         self.notes: list[str] = []
+        self._ls: Any = ...
         self._lm: Any = ...
         self._rgb_for_lm: Any = ...
         self._det: Any = ...
@@ -100,13 +101,14 @@ class _Inputs:
     # ---- annotations ------------------------------------------------------------------------------
     @property
     def label_set(self) -> LabelSet | None:
-        if self.task.label_set is None:
-            return None
-        try:
-            return get_label_set(self.task.label_set)
-        except KeyError as exc:
-            self.notes.append(f"label set: {exc.args[0]}")
-            return None
+        if self._ls is ...:
+            self._ls = None
+            if self.task.label_set is not None:
+                try:
+                    self._ls = get_label_set(self.task.label_set)
+                except KeyError as exc:
+                    self.notes.append(f"label set: {exc.args[0]}")
+        return self._ls
 
     def labelmap(self) -> np.ndarray | None:
         """The label map's ids, subsampled to at most ANALYSIS_MAX_SIDE; None when absent or unusable."""

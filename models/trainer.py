@@ -598,6 +598,11 @@ def _train(model: nn.Module, dataset: Dataset, config: TrainConfig, ctx: _Dist, 
             window_steps += 1
 
             totals = torch.stack([v for k, v in step_losses.items() if k.endswith("/total")])
+            if ctx.active:
+                # Every rank must take the same decision, or the healthy ones would hang in the next
+                # collective: a NaN/inf on any rank makes the sum non-finite everywhere.
+                totals = totals.clone()
+                dist.all_reduce(totals, op=dist.ReduceOp.SUM)
             if not bool(torch.isfinite(totals).all()):
                 bad = {k: float(v) for k, v in step_losses.items() if k.endswith("/total")}
                 raise FloatingPointError(f"non-finite loss at step {step}: {bad} (lower the lr or check the data)")

@@ -201,6 +201,10 @@ def test_refuses_to_mix_runs_and_reports_bad_setups(tmp_path: Path) -> None:
         train(_model(), ToyTryOnDataset(n=3), _config(tmp_path / "small", batch_size=4))
     with pytest.raises(ValueError, match="needs a CUDA device"):
         train(_model(), data, _config(tmp_path / "amp", amp="bf16"))
+    poisoned = ToyTryOnDataset(n=6)
+    poisoned.tensors["image"][:] = float("nan")
+    with pytest.raises(FloatingPointError, match="non-finite loss at step 1"):
+        train(_model(), poisoned, _config(tmp_path / "nan"))
     with pytest.raises(ValueError, match="grad_accum"):
         _config(tmp_path / "x", grad_accum=0)
 

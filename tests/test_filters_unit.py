@@ -243,6 +243,22 @@ def test_layering_inside_one_label() -> None:
     assert extra_garments.extra_from_parsing(lm, LIP, "lower_body", True, TH, rgb=stripes, kps=kps).verdict == "ok"
 
 
+def test_a_print_in_the_product_is_not_an_open_layer() -> None:
+    lm = lip_person()
+    kps = person_keypoints()
+    rgb = torso_image((20, 20, 20), (140, 140, 150))  # grey tee with a black band down the front
+    product = np.zeros((40, 40, 3), np.uint8)
+    product[:, :28] = (140, 140, 150)
+    product[:, 28:] = (20, 20, 20)  # ... and the product has that black band too
+    printed = extra_garments.product_palette(product, np.ones((40, 40), bool))
+    v = extra_garments.extra_from_parsing(lm, LIP, "upper_body", False, TH, rgb=rgb, kps=kps, palette=printed)
+    assert v.verdict == "ok" and v.scores["layer_inner_to_product_delta_e"] < TH.product_max_delta_e
+    product[:, 28:] = (140, 140, 150)  # a plain grey product: the black band is another garment
+    plain = extra_garments.product_palette(product, np.ones((40, 40), bool))
+    v = extra_garments.extra_from_parsing(lm, LIP, "upper_body", False, TH, rgb=rgb, kps=kps, palette=plain)
+    assert v.verdict == "extra-garments" and any("open-layer" in s for s in v.signals)
+
+
 def test_extra_from_pixels_product_colours() -> None:
     rgb = torso_image((200, 30, 30), (200, 30, 30))  # a red top
     person = np.zeros((256, 192), bool)

@@ -160,6 +160,7 @@ class LayeringScore:
     median_inner_fraction: float  # per row, the share of inside pixels that differ from the edges
     inner_colour_spread: float  # CIELAB spread of the differing pixels: low = one coherent inner garment
     median_edge_delta_e: float  # left edge vs right edge: low = the same outer garment on both sides
+    inner_colour: tuple[float, float, float] | None  # median CIELAB of the differing pixels
 
 
 def layering_score(
@@ -228,17 +229,21 @@ def layering_score(
     if valid.sum() < 4:
         return None
     spread = 0.0
+    inner: tuple[float, float, float] | None = None
     if layered.any():
         # robust spread (1.4826 * median absolute deviation ~ std for a normal distribution): the blurred
         # boundary pixels between the two layers are a minority and must not count as a second colour
         px = lab[layered][far[layered]]
-        spread = float(np.linalg.norm(1.4826 * np.median(np.abs(px - np.median(px, axis=0)), axis=0)))
+        med = np.median(px, axis=0)
+        spread = float(np.linalg.norm(1.4826 * np.median(np.abs(px - med), axis=0)))
+        inner = (float(med[0]), float(med[1]), float(med[2]))
     return LayeringScore(
         rows_checked=int(valid.sum()),
         layered_row_fraction=float(layered[valid].mean()),
         median_inner_fraction=float(np.median(frac[valid])),
         inner_colour_spread=spread,
         median_edge_delta_e=float(np.median(edge_de[valid])),
+        inner_colour=inner,
     )
 
 

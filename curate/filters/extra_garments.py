@@ -31,8 +31,18 @@ UPPER_KINDS = ("upper", "outer", "dress")
 
 
 def _layering_signal(
-    rgb: np.ndarray, garment: np.ndarray, kps: np.ndarray, th: Thresholds, scores: dict[str, float | int | None]
+    rgb: np.ndarray,
+    garment: np.ndarray,
+    kps: np.ndarray,
+    th: Thresholds,
+    scores: dict[str, float | int | None],
+    palette: np.ndarray | None = None,
 ) -> bool:
+    """True when the torso shows an open outer layer over a coherent inner colour.
+
+    With the paired product's ``palette``, an inner colour the product itself has is the product's own
+    print or panel (a motif down the front of the tee), not a second garment.
+    """
     ls = body.layering_score(rgb, garment, kps, th)
     if ls is None:
         return False
@@ -43,7 +53,13 @@ def _layering_signal(
         layer_inner_spread=ls.inner_colour_spread,
         layer_edge_delta_e=ls.median_edge_delta_e,
     )
-    return ls.layered_row_fraction >= th.layer_min_row_fraction and ls.inner_colour_spread <= th.layer_max_inner_spread
+    layered = ls.layered_row_fraction >= th.layer_min_row_fraction and ls.inner_colour_spread <= th.layer_max_inner_spread
+    if layered and palette is not None and ls.inner_colour is not None:
+        de = float(np.min(np.linalg.norm(palette - np.asarray(ls.inner_colour, np.float32), axis=1)))
+        scores["layer_inner_to_product_delta_e"] = de
+        if de <= th.product_max_delta_e:
+            return False
+    return layered
 
 
 def extra_from_parsing(
@@ -79,7 +95,7 @@ def extra_from_parsing(
             signals.append("lower-garment-with-dress")
     if len(upper_kinds) == 1 and rgb is not None and kps is not None:
         garment = np.isin(labelmap, list(label_set.ids(upper_kinds[0])))
-        if _layering_signal(rgb, garment, kps, th, scores):
+        if _layering_signal(rgb, garment, kps, th, scores, palette):
             signals.append(f"open-layer-inside-{upper_kinds[0]}-label")
     source = Source.PARSING
     if palette is not None and rgb is not None:
@@ -165,7 +181,7 @@ def extra_from_pixels(
     scores: dict[str, float | int | None] = {}
     signals: list[str] = []
     source = Source.DETECTOR_SEGMENTATION
-    if _layering_signal(rgb, garment, kps, th, scores):
+    if _layering_signal(rgb, garment, kps, th, scores, palette):
         signals.append("open-layer-on-torso")
     unexplained = unexplained_by_palette(rgb, garment & region, palette, th.product_max_delta_e) if palette is not None else None
     if unexplained is not None:

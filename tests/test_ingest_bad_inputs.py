@@ -154,6 +154,10 @@ def test_summary_counts_every_row(bad_src: Path, tmp_path: Path):
     assert humans[""] == 4 and humans["empty-file"] == 1 and humans["missing-file"] == 1
     report = json.loads((tmp_path / "ds/reports/ingest.json").read_text())
     assert report["layout"] == "viton-hd" and report["counts"]
+    examples = result.summary.examples
+    assert len(examples[examples["table"] == "pairs"]) == 5  # 3 missing-partner + 2 missing-file shown
+    row = examples[examples["reason"] == "truncated-image"].iloc[0]
+    assert row["id"] == "test/00003_00" and "truncated" in row["detail"]
 
 
 def test_palette_label_map_is_read_as_indices_not_colours(tmp_path: Path):

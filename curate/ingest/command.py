@@ -34,6 +34,13 @@ def render_summary(summary: "IngestSummary", ds: Path, *, max_notes: int = 20) -
     if not len(summary.counts):
         table.add_row("(all)", "", "no rows", "0")
     console.print(table)
+    if len(summary.examples):
+        examples = Table(title="rejected rows: first examples per reason (all in the manifest's reject_detail)")
+        for col in ("table", "reason", "id", "detail"):
+            examples.add_column(col, overflow="fold")
+        for rec in summary.examples.to_dict(orient="records"):
+            examples.add_row(rec["table"], rec["reason"], rec["id"], rec["detail"] or "")
+        console.print(examples)
     if len(summary.usable):
         usable = Table(title="ok rows by split, category")
         for col in ("table", "split", "category", "count"):

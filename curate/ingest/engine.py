@@ -266,6 +266,7 @@ class IngestSummary:
     unused: dict[str, int]
     usable: pd.DataFrame  # status-ok rows by table, split and category (columns: table, split, category, count)
     usable_pairs: int  # curate.manifest.usable_pairs: also honours dedupe and filter verdicts when present
+    examples: pd.DataFrame  # a few rejected rows per (table, reason): columns table, reason, id, detail
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -274,6 +275,7 @@ class IngestSummary:
             "counts": self.counts.to_dict(orient="records"),
             "usable_by_split_category": self.usable.to_dict(orient="records"),
             "usable_pairs": self.usable_pairs,
+            "reject_examples": self.examples.to_dict(orient="records"),
             "notes": self.notes,
             "unused_files_by_folder": self.unused,
         }
@@ -291,6 +293,31 @@ def count_table(m: Manifest) -> pd.DataFrame:
     out = pd.concat(frames, ignore_index=True)[["table", "status", "reason", "count"]]
     out["count"] = out["count"].astype(int)
     return out
+
+
+def reject_examples(m: Manifest, per_reason: int = 3) -> pd.DataFrame:
+    """The first ``per_reason`` rejected rows of each (table, reason), with their detail: what to fix."""
+    frames = []
+    for table in schema.TABLES:
+        df = m.table(table)
+        bad = df[df["status"] == Status.REJECTED.value]
+        if len(bad):
+            first = bad.groupby("reject_reason", sort=True).head(per_reason)
+            frames.append(pd.DataFrame({
+                "table": table, "reason": first["reject_reason"].astype(object),
+                "id": first[schema.ID_COLUMN[table]].astype(object), "detail": first["reject_detail"].astype(object),
+            }))
+    if not frames:
+        return pd.DataFrame(columns=["table", "reason", "id", "detail"])
+    return pd.concat(frames, ignore_index=True).sort_values(["table", "reason"], kind="stable", ignore_index=True)
+
+
+def summarise(manifest: Manifest, layout: str, layout_reason: str, notes: list[str],
+              unused: dict[str, int]) -> IngestSummary:
+    return IngestSummary(
+        layout=layout, layout_reason=layout_reason, counts=count_table(manifest), notes=notes, unused=unused,
+        usable=usable_table(manifest), usable_pairs=len(usable_pairs(manifest)), examples=reject_examples(manifest),
+    )
 
 
 def usable_table(m: Manifest) -> pd.DataFrame:
@@ -346,10 +373,7 @@ def write_manifest(src: Path, out: Path, layout: str, layout_reason: str, scan: 
     for row in (*human_list, *article_list):
         used.update(v for k in ("path", "labelmap_path", "pose_path", "cloth_mask_path") if (v := row.get(k)))
     manifest = Manifest.load(out)
-    summary = IngestSummary(
-        layout, layout_reason, count_table(manifest), notes, unused_files(src, used), usable_table(manifest),
-        len(usable_pairs(manifest)),
-    )
+    summary = summarise(manifest, layout, layout_reason, notes, unused_files(src, used))
     report = json.dumps(summary.to_json(), indent=2, sort_keys=True).encode()
     atomic_write_bytes(Path(out) / "reports" / REPORT_NAME, report)
     return manifest, summary
@@ -360,12 +384,10 @@ def load_summary(ds: Path) -> IngestSummary:
     manifest = Manifest.load(ds)
     report_path = Path(ds) / "reports" / REPORT_NAME
     report: dict[str, Any] = json.loads(report_path.read_text()) if report_path.is_file() else {}
-    return IngestSummary(
+    return summarise(
+        manifest,
         layout=manifest.layout or report.get("layout", ""),
         layout_reason=report.get("layout_reason", "(no ingest report found)"),
-        counts=count_table(manifest),
         notes=list(report.get("notes", [])),
         unused=dict(report.get("unused_files_by_folder", {})),
-        usable=usable_table(manifest),
-        usable_pairs=len(usable_pairs(manifest)),
     )

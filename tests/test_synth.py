@@ -1,0 +1,139 @@
+"""curate synth: determinism, layout completeness, and that every injected case is what it claims."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from curate.labelsets import LIP20
+from curate.synth import CASES, generate
+
+
+def _tree_digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def gt(synth_root: Path) -> pd.DataFrame:
+    return pd.read_csv(synth_root / "ground_truth.csv", keep_default_na=False)
+
+
+def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
+    a, b, c = (generate(tmp_path / name, 40, (96, 72), seed) for name, seed in (("a", 1), ("b", 1), ("c", 2)))
+    assert _tree_digest(a.root) == _tree_digest(b.root)
+    assert _tree_digest(a.root) != _tree_digest(c.root)
+
+
+def test_every_case_injected_and_files_complete(synth_root: Path, gt: pd.DataFrame) -> None:
+    assert list(gt.columns[:5]) == ["pair_id", "human", "article", "case", "duplicate_of"]
+    assert set(gt["case"]) == set(CASES)
+    assert gt["pair_id"].is_unique
+    for row in gt.itertuples():
+        split, stem = row.split, row.pair_id
+        assert (synth_root / row.human).is_file() and (synth_root / row.article).is_file()
+        parse = np.asarray(Image.open(synth_root / split / "image-parse-v3" / f"{stem}.png"))
+        assert Image.open(synth_root / row.human).size == parse.shape[::-1]
+        assert parse.max() < LIP20.num_classes
+        pose = json.loads((synth_root / split / "openpose_json" / f"{stem}_keypoints.json").read_text())
+        assert len(pose["people"][0]["pose_keypoints_2d"]) == 75
+    # the pair lists name exactly the ground-truth pairs, paired
+    listed = {line.split()[0] for s in ("train", "test") for line in (synth_root / f"{s}_pairs.txt").read_text().splitlines()}
+    assert listed == {f"{p}.jpg" for p in gt["pair_id"]}
+
+
+def test_duplicates_match_their_original(synth_root: Path, gt: pd.DataFrame) -> None:
+    by_id = gt.set_index("pair_id")
+    for row in gt[gt["case"] == "exact-duplicate"].itertuples():
+        orig = by_id.loc[row.duplicate_of]
+        assert orig["case"] == "clean" and orig["split"] == row.split
+        assert (synth_root / row.human).read_bytes() == (synth_root / orig["human"]).read_bytes()
+        assert (synth_root / row.article).read_bytes() == (synth_root / orig["article"]).read_bytes()
+    near = gt[gt["case"] == "near-duplicate"]
+    assert set(near["transform"]) == {"reencode", "resize", "crop", "brightness", "watermark"}
+    for row in near.itertuples():
+        orig = by_id.loc[row.duplicate_of]
+        a = Image.open(synth_root / row.human).convert("L")
+        b = Image.open(synth_root / orig["human"]).convert("L").resize(a.size)
+        x, y = np.asarray(a, np.float32), np.asarray(b, np.float32)
+        assert (synth_root / row.human).read_bytes() != (synth_root / orig["human"]).read_bytes()
+        if row.transform == "crop":  # 2-6 % off each side
+            ow, oh = Image.open(synth_root / orig["human"]).size
+            assert 0.86 * ow <= a.size[0] <= 0.97 * ow and 0.86 * oh <= a.size[1] <= 0.97 * oh
+        elif row.transform == "brightness":  # a global gain: strongly correlated, not equal
+            assert np.corrcoef(x.ravel(), y.ravel())[0, 1] > 0.95
+        else:
+            assert np.abs(x - y).mean() < 12, (row.pair_id, row.transform)
+
+
+def _parse(root: Path, row) -> np.ndarray:  # noqa: ANN001
+    return np.asarray(Image.open(root / row.split / "image-parse-v3" / f"{row.pair_id}.png"))
+
+
+def _keypoints(root: Path, row) -> np.ndarray:  # noqa: ANN001
+    doc = json.loads((root / row.split / "openpose_json" / f"{row.pair_id}_keypoints.json").read_text())
+    return np.asarray(doc["people"][0]["pose_keypoints_2d"]).reshape(25, 3)
+
+
+def test_back_views_have_no_face_and_mirrored_shoulders(synth_root: Path, gt: pd.DataFrame) -> None:
+    for row in gt.itertuples():
+        parse, kp = _parse(synth_root, row), _keypoints(synth_root, row)
+        rsho_x, lsho_x = kp[2, 0], kp[5, 0]
+        if row.case == "back-view":
+            assert not (parse == 13).any()
+            assert kp[0, 2] == 0 and kp[15, 2] == 0 and kp[16, 2] == 0  # nose and eyes unseen
+            assert rsho_x > lsho_x  # the person's right shoulder is on the image right
+        elif row.case in ("clean", "lower-only-product", "extra-garments"):
+            assert (parse == 13).any() and rsho_x < lsho_x
+
+
+def test_lower_only_products_and_extra_garments(synth_root: Path, gt: pd.DataFrame) -> None:
+    for row in gt[gt["case"] == "lower-only-product"].itertuples():
+        parse = _parse(synth_root, row)
+        assert row.article_category == "lower_body"
+        assert (parse == 5).any() and np.isin(parse, (9, 12)).any()  # wears a top and the lower garment
+    for row in gt[gt["case"] == "extra-garments"].itertuples():
+        parse = _parse(synth_root, row)
+        assert (parse == (7 if row.extra_garment == "coat" else 11)).any()
+    for row in gt[gt["case"] == "clean"].itertuples():
+        assert not np.isin(_parse(synth_root, row), (7, 11)).any()
+
+
+def test_article_colour_determines_garment_colour(synth_root: Path, gt: pd.DataFrame) -> None:
+    """Learnability: the mean colour of the article predicts the worn garment's mean colour."""
+    art, worn = [], []
+    for row in gt[gt["case"] == "clean"].itertuples():
+        a = np.asarray(Image.open(synth_root / row.article).convert("RGB"), np.float32)
+        mask = np.asarray(Image.open(synth_root / row.split / "cloth-mask" / f"{row.pair_id}.jpg")) > 127
+        p = np.asarray(Image.open(synth_root / row.human).convert("RGB"), np.float32)
+        parse = _parse(synth_root, row)
+        region = np.isin(parse, (5, 6))
+        art.append(a[mask].mean(0))
+        worn.append(p[region].mean(0))
+    art_arr, worn_arr = np.array(art), np.array(worn)
+    for c in range(3):
+        assert np.corrcoef(art_arr[:, c], worn_arr[:, c])[0, 1] > 0.9
+
+
+def test_colourway_siblings_share_shape_but_not_colour(synth_root: Path, gt: pd.DataFrame) -> None:
+    siblings = gt[gt["colourway_of"] != ""]
+    assert len(siblings) >= 3
+    by_id = gt.set_index("pair_id")
+    for row in siblings.itertuples():
+        orig = by_id.loc[row.colourway_of]
+        assert row.garment == orig["garment"] and row.case == "clean"
+        a = np.asarray(Image.open(synth_root / row.article).convert("RGB"), np.float32)
+        b = np.asarray(Image.open(synth_root / orig["article"]).convert("RGB"), np.float32)
+        assert np.abs(a - b).mean() > 10  # visibly another product
+
+
+def test_too_small_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="too small for the injected cases"):
+        generate(tmp_path / "x", 8, (96, 72))
+    with pytest.raises(ValueError, match="too small to draw"):
+        generate(tmp_path / "y", 40, (32, 24))

@@ -243,6 +243,15 @@ def test_layering_inside_one_label() -> None:
     assert extra_garments.extra_from_parsing(lm, LIP, "lower_body", True, TH, rgb=stripes, kps=kps).verdict == "ok"
 
 
+def test_vertical_stripes_are_not_an_open_layer() -> None:
+    lm = lip_person()
+    rgb = torso_image((240, 240, 240), (240, 240, 240))
+    for x0 in (76, 90, 104):  # three 8-px blue stripes on a white top: white at both edges, like a layer
+        rgb[70:150, x0: x0 + 8] = (30, 50, 180)
+    v = extra_garments.extra_from_parsing(lm, LIP, "upper_body", False, TH, rgb=rgb, kps=person_keypoints())
+    assert v.verdict == "ok", v.scores
+
+
 def test_a_print_in_the_product_is_not_an_open_layer() -> None:
     lm = lip_person()
     kps = person_keypoints()

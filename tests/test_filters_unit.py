@@ -163,6 +163,24 @@ def test_category_from_mask_shapes(shape: str, category: str) -> None:
     assert v.source is Source.MASK_SHAPE
 
 
+def test_row_runs_matches_a_plain_loop() -> None:
+    rng = np.random.default_rng(0)
+    rows = rng.random((200, 40)) < 0.55
+    n, first_end, second_start = lower_only._row_runs(rows, 3)
+    for r, row in enumerate(rows):
+        runs, start = [], None
+        for x, v in enumerate(list(row) + [False]):
+            if v and start is None:
+                start = x
+            elif not v and start is not None:
+                if x - start >= 3:
+                    runs.append((start, x))
+                start = None
+        assert n[r] == len(runs)
+        assert first_end[r] == (runs[0][1] if runs else -1)
+        assert second_start[r] == (runs[1][0] if len(runs) > 1 else 40)
+
+
 def test_category_from_empty_mask_is_unknown() -> None:
     assert lower_only.category_from_mask(np.zeros((50, 50), bool), TH).verdict == "unknown"
 

@@ -190,7 +190,7 @@ def main() -> None:
         src, ds = out / "synth-src", out / "synth-ds"
         generate(src, n=args.synth_pairs, size=(h, w), seed=0)
         ingest(src, ds, layout="viton-hd")
-        pairs = speed_rows(f"synth {args.synth_size}, annotations", ds, FilterOptions(), args.synth_pairs)
+        pairs = speed_rows(f"synth {args.synth_size}, annotations", ds, FilterOptions(detectors=False), args.synth_pairs)
         from curate.manifest import Manifest
 
         truth = synth_truth(pd.read_csv(src / "ground_truth.csv", dtype=str), Manifest.load(ds))

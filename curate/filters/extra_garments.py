@@ -122,8 +122,8 @@ def product_palette(rgb: np.ndarray, mask: np.ndarray, cell: float = 8.0, min_sh
     px = rgb[mask]
     if px.shape[0] < 50:
         return None
-    if px.shape[0] > 4000:
-        px = px[:: px.shape[0] // 4000]
+    if px.shape[0] > 2000:
+        px = px[:: px.shape[0] // 2000]
     # Lab cells as small non-negative ints (L 0..100, a/b -128..127), packed into one key per pixel
     q = np.floor((body.rgb_to_lab(px) + np.array([0.0, 128.0, 128.0])) / cell).astype(np.int64)
     keys, counts = np.unique(q[:, 0] * 1_000_000 + q[:, 1] * 1_000 + q[:, 2], return_counts=True)
@@ -137,11 +137,11 @@ def product_palette(rgb: np.ndarray, mask: np.ndarray, cell: float = 8.0, min_sh
 
 
 def unexplained_by_palette(rgb: np.ndarray, region: np.ndarray, palette: np.ndarray, max_delta_e: float,
-                           max_px: int = 3000) -> float | None:
+                           max_px: int = 1000) -> float | None:
     """Share of ``region``'s pixels further than ``max_delta_e`` (CIELAB) from every product colour.
 
     None when the region is too small to say anything (< 50 px). At most ``max_px`` pixels (an evenly
-    strided subset) are compared: the share is a proportion, which the subset estimates to about 1 %.
+    strided subset) are compared: the share is a proportion, which the subset estimates to about 2 %.
     """
     n = int(region.sum())
     if n < 50:

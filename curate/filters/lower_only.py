@@ -25,12 +25,25 @@ from curate.labelsets import LabelSet
 from curate.schema import Category
 
 
-def _runs(row: np.ndarray, min_len: int) -> list[tuple[int, int]]:
-    """(start, end) of the runs of True in a boolean row at least ``min_len`` long."""
-    padded = np.concatenate(([False], row, [False])).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
-    starts, ends = edges[0::2], edges[1::2]
-    return [(int(s), int(e)) for s, e in zip(starts, ends) if e - s >= min_len]
+def _row_runs(rows: np.ndarray, min_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of a boolean ``[R, W]`` array: the number of runs of True at least ``min_len`` long, the end
+    of the first such run and the start of the second (-1 / W when absent). Vectorised over rows."""
+    r_count, w = rows.shape
+    padded = np.zeros((r_count, w + 2), np.int8)
+    padded[:, 1:-1] = rows
+    d = np.diff(padded, axis=1)
+    sr, sc = np.nonzero(d == 1)  # run starts, row-major order
+    _, ec = np.nonzero(d == -1)  # matching ends (same order: runs alternate start/end within a row)
+    long = (ec - sc) >= min_len
+    sr, sc, ec = sr[long], sc[long], ec[long]
+    n = np.bincount(sr, minlength=r_count)
+    first = np.full(r_count, -1)
+    second = np.full(r_count, w)
+    offsets = np.concatenate(([0], np.cumsum(n)[:-1]))  # index of each row's first long run
+    has1, has2 = n >= 1, n >= 2
+    first[has1] = ec[offsets[has1]]
+    second[has2] = sc[offsets[has2] + 1]
+    return n, first, second
 
 
 def mask_shape_features(mask: np.ndarray) -> dict[str, float] | None:
@@ -46,15 +59,12 @@ def mask_shape_features(mask: np.ndarray) -> dict[str, float] | None:
     def rows(a: float, b: float) -> np.ndarray:
         return crop[int(a * h): max(int(b * h), int(a * h) + 1)]
 
-    # two legs: exactly two runs and the gap between them straddles the middle third of the width
+    # two legs: exactly two runs and the gap between them straddles the middle of the width
     leg_rows = rows(0.6, 0.97)
-    two_legs = 0
-    for r in leg_rows:
-        runs = _runs(r, min_run)
-        if len(runs) == 2 and runs[0][1] < centre + 0.2 * w and runs[1][0] > centre - 0.2 * w:
-            two_legs += 1
+    n_runs, first_end, second_start = _row_runs(leg_rows, min_run)
+    two_legs = int(((n_runs == 2) & (first_end < centre + 0.2 * w) & (second_start > centre - 0.2 * w)).sum())
     top_rows = rows(0.0, 0.08)
-    top_split = float(np.mean([len(_runs(r, min_run)) >= 2 for r in top_rows]))
+    top_split = float((_row_runs(top_rows, min_run)[0] >= 2).mean())
     top_extent_fill = []
     for r in top_rows:
         idx = np.flatnonzero(r)

@@ -251,7 +251,9 @@ def unused_files(src: Path, used: set[str]) -> dict[str, int]:
     for path in walk_files(src):
         relpath = Path(os.path.relpath(path, src)).as_posix()
         if relpath not in used:
-            counts[printable_path(Path(relpath).parent.as_posix())] += 1
+            # Files at the root are few and telling (ground_truth.csv, a README): named one by one.
+            folder = Path(relpath).parent.as_posix()
+            counts[printable_path(folder if folder != "." else f"./{relpath}")] += 1
     return dict(sorted(counts.items()))
 
 

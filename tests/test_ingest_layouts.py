@@ -211,3 +211,22 @@ def test_dresscode_root_pair_lists_and_cloth_masks(tmp_path: Path):
     assert any("999999_0.jpg is in no category folder" in n for n in result.summary.notes)
     masks = result.manifest.articles.set_index("article_id")["cloth_mask_path"]
     assert masks["upper_body/000001_1"] == "upper_body/cloth_mask/000001_1.png" and pd.isna(masks["dresses/000002_1"])
+
+
+def test_reingest_keeps_later_verdicts_only_for_an_unchanged_source(viton_src: Path, tmp_path: Path):
+    from curate.manifest import Manifest
+
+    ds = tmp_path / "ds"
+    ingest(viton_src, ds)
+    m = Manifest.load(ds)
+    m.pairs["filter_reason"] = ["extra-garments", None, None, None]
+    m.humans["dup_keep"] = True
+    m.save()
+    again = ingest(viton_src, ds)
+    assert list(again.manifest.pairs["filter_reason"].fillna("")) == ["extra-garments", "", "", ""]
+    assert again.summary.usable_pairs == 3 and "verdicts kept" in again.summary.notes[-1]
+    assert Manifest.load(ds).humans["dup_keep"].all()
+    (viton_src / "data/train/cloth/000002_1.jpg").unlink()  # the source changes: verdicts are stale
+    changed = ingest(viton_src, ds)
+    assert changed.manifest.pairs["filter_reason"].isna().all()
+    assert "re-run those stages" in changed.summary.notes[-1]

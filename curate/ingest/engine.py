@@ -30,7 +30,7 @@ import pandas as pd
 from curate import schema
 from curate.imageio import ImageRead, path_is_utf8, printable_path, read_image, read_labelmap
 from curate.ingest.common import ArticleSpec, HumanSpec, PairSpec, Scan, walk_files
-from curate.manifest import Manifest, atomic_write_bytes, status_summary, usable_pairs, write_table
+from curate.manifest import Manifest, ManifestError, atomic_write_bytes, status_summary, usable_pairs, write_table
 from curate.poses import PoseFormatError, PoseFrameError, PoseUnreadableError, read_pose
 from curate.schema import RejectReason, Status
 
@@ -368,6 +368,7 @@ def write_manifest(src: Path, out: Path, layout: str, layout_reason: str, scan: 
     articles = {r["article_id"]: r for r in article_list}
     pairs = pair_rows(scan.pairs, humans, articles, layout, notes)
 
+    previous = _load_previous(out)
     for table, rows in (("humans", human_list), ("articles", article_list), ("pairs", pairs)):
         write_table(out, table, _frame(rows, table), dataset_root=src, layout=layout)
 
@@ -375,10 +376,52 @@ def write_manifest(src: Path, out: Path, layout: str, layout_reason: str, scan: 
     for row in (*human_list, *article_list):
         used.update(v for k in ("path", "labelmap_path", "pose_path", "cloth_mask_path") if (v := row.get(k)))
     manifest = Manifest.load(out)
+    if previous is not None:
+        _carry_over_later_stages(previous, manifest, notes)
     summary = summarise(manifest, layout, layout_reason, notes, unused_files(src, used))
     report = json.dumps(summary.to_json(), indent=2, sort_keys=True).encode()
     atomic_write_bytes(Path(out) / "reports" / REPORT_NAME, report)
     return manifest, summary
+
+
+def _load_previous(out: Path) -> Manifest | None:
+    try:
+        return Manifest.load(out)
+    except (ManifestError, OSError, ValueError):
+        return None  # no manifest yet, or one this version cannot read: nothing to carry over
+
+
+def _later_columns(table: str) -> list[str]:
+    return [c.name for c in schema.columns(table) if c.stage != "ingest"]
+
+
+def _carry_over_later_stages(previous: Manifest, manifest: Manifest, notes: list[str]) -> None:
+    """Re-ingesting an unchanged source keeps the dedupe/filter verdicts already in ``DS``.
+
+    Verdicts are only valid for the rows they were computed on (a duplicate group depends on every row),
+    so they are kept only when all three tables come out identical in their ingest columns; otherwise they
+    are dropped and the notes say to re-run those stages.
+    """
+    had_verdicts = any(previous.table(t)[_later_columns(t)].notna().any().any() for t in schema.TABLES)
+    if not had_verdicts:
+        return
+    changed = []
+    for table in schema.TABLES:
+        ingest_cols = [c for c in schema.column_names(table) if c not in _later_columns(table)]
+        old, new = previous.table(table)[ingest_cols], manifest.table(table)[ingest_cols]
+        if len(old) != len(new) or not old.reset_index(drop=True).equals(new.reset_index(drop=True)):
+            changed.append(table)
+    if changed:
+        notes.append(
+            f"the source changed since the last ingest into this folder ({', '.join(changed)} differ): the earlier "
+            f"dedupe/filter verdicts were dropped; re-run those stages"
+        )
+        return
+    for table in schema.TABLES:
+        for col in _later_columns(table):
+            manifest.table(table)[col] = previous.table(table)[col].to_numpy()
+    manifest.save()
+    notes.append("source unchanged since the last ingest into this folder: dedupe/filter verdicts kept")
 
 
 def load_summary(ds: Path) -> IngestSummary:

@@ -13,6 +13,8 @@ Rules, identical for every layout:
   are kept as they are.
 * Row order is by id (humans, articles) and reader order (pairs); no timestamps are stored, so two runs
   over the same source give byte-identical tables.
+* Re-ingesting an unchanged source into a ``DS`` that dedupe/filter already annotated keeps their
+  columns; a changed source drops them (see :func:`_carry_over_later_stages`).
 """
 
 from __future__ import annotations

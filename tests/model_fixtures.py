@@ -17,21 +17,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 from torch.utils.data import Dataset
 
-try:
-    from models.base import TrainingPhase, TryOnModel
-except ModuleNotFoundError:  # models/base.py is being written in parallel; the trainer only duck-types these
-    from dataclasses import dataclass as _dataclass
-    from typing import Callable
-
-    @_dataclass
-    class TrainingPhase:  # type: ignore[no-redef]  # same fields as the agreed models.base.TrainingPhase
-        name: str
-        parameters: list[nn.Parameter]
-        lr: float
-        betas: tuple[float, float]
-        losses: Callable[[dict[str, Tensor]], dict[str, Tensor]]
-
-    TryOnModel = nn.Module  # type: ignore[misc,assignment]
+from models.base import TrainingPhase, TryOnModel
 
 
 @dataclass(frozen=True)
@@ -53,9 +39,8 @@ class ToyTryOn(TryOnModel):
     Config = ToyConfig
     PRESETS: ClassVar[dict[str, dict]] = {"tiny": {}, "paper": {"ngf": 32, "ndf": 32}}
 
-    def __init__(self, config: ToyConfig | None = None) -> None:
-        super().__init__()
-        self.config = config or ToyConfig()
+    def __init__(self, config: ToyConfig) -> None:
+        super().__init__(config)
         c = self.config
         in_ch = c.label_nc + 3 + (1 if c.noise else 0)
         self.generator = nn.Sequential(

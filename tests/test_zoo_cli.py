@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
@@ -17,9 +16,6 @@ from models.cli import app, output_name
 from tests.model_fixtures import ToyTryOnDataset
 
 runner = CliRunner()
-needs_registry = pytest.mark.skipif(
-    importlib.util.find_spec("models.registry") is None, reason="models/registry.py (issue 6, model half) has not landed"
-)
 
 
 def _invoke(*args: str) -> object:
@@ -42,10 +38,9 @@ def toy_data(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, str]]:
     return calls
 
 
-@needs_registry
 def test_list_shows_every_model_and_preset_with_parameter_counts() -> None:
     from models import create_model, list_models
-    from models.cli import model_type
+    from models.registry import get_model_class
 
     result = _invoke("list")
     assert result.exit_code == 0, result.output
@@ -54,11 +49,10 @@ def test_list_shows_every_model_and_preset_with_parameter_counts() -> None:
         assert name in result.output
         tiny = create_model(name, "tiny")
         assert f"{sum(p.numel() for p in tiny.parameters()):,}" in result.output
-        assert {"tiny", "paper"} <= set(model_type(name).PRESETS)
+        assert {"tiny", "paper"} <= set(get_model_class(name).PRESETS)
     assert "paper" in result.output
 
 
-@needs_registry
 def test_unknown_model_is_an_error_listing_the_valid_ones(tmp_path: Path) -> None:
     from models import list_models
 
@@ -68,7 +62,6 @@ def test_unknown_model_is_an_error_listing_the_valid_ones(tmp_path: Path) -> Non
         assert name in result.output
 
 
-@needs_registry
 def test_train_resume_and_generate_round_trip(tmp_path: Path, toy_data: list[tuple[Path, str]]) -> None:
     from models import load_pretrained
 
@@ -111,14 +104,52 @@ def test_train_resume_and_generate_round_trip(tmp_path: Path, toy_data: list[tup
     assert result.exit_code != 0 and "'smis'" in result.output
 
 
-@needs_registry
-def test_missing_arrays_tell_the_user_which_curate_command_to_run(tmp_path: Path) -> None:
-    pytest.importorskip("curate.loader", reason="curate/loader.py (issue 5) has not landed")
-    from curate.manifest import Manifest  # noqa: F401  (the dataset has a manifest but no arrays)
+@pytest.fixture(scope="module")
+def curated_ds(synth_ds: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's synthetic dataset with triplets and 64x48 smis-8 arrays (the tiny presets' size)."""
+    import shutil
 
-    result = _invoke("train", "--model", "smis", "--data", str(tmp_path), "--perceptual-backbone", "untrained", "--out", str(tmp_path / "r"))
+    from curate.labelmaps import build_arrays
+    from curate.triplets import build_triplets
+
+    ds = tmp_path_factory.mktemp("zoo_cli") / "ds"
+    shutil.copytree(synth_ds, ds)
+    build_triplets(ds, seed=0)
+    build_arrays(ds, (64, 48), "smis-8")
+    return ds
+
+
+def test_missing_arrays_tell_the_user_which_curate_command_to_run(curated_ds: Path, tmp_path: Path) -> None:
+    # The tiny preset wants 64x48; asking for 64x64 finds no arrays and says what exists and what to run.
+    result = _invoke("train", "--model", "spade", "--data", str(curated_ds), "--size", "64x64",
+                     "--perceptual-backbone", "none", "--out", str(tmp_path / "r"))
     assert result.exit_code != 0
-    assert "curate labelmaps" in result.output
+    assert f"curate labelmaps {curated_ds} --size 64x64" in result.output and "64x48-smis-8" in result.output
+    result = _invoke("train", "--model", "smis", "--data", str(tmp_path), "--out", str(tmp_path / "r"))
+    assert result.exit_code != 0 and "curate labelmaps" in result.output
+
+
+def test_train_and_resample_one_class_on_curated_data(curated_ds: Path, tmp_path: Path) -> None:
+    """The real pipeline: curated arrays -> zoo train smis -> zoo generate --resample-class."""
+    run = tmp_path / "smis"
+    result = _invoke("train", "--model", "smis", "--data", str(curated_ds), "--steps", "2", "--batch-size", "2",
+                     "--perceptual-backbone", "none", "--out", str(run), "--sample-every", "0")
+    assert result.exit_code == 0, result.output
+    info = json.loads((run / "train_config.json").read_text())
+    assert info["train_config"]["run_info"]["label_set"] == "smis-8" and info["model_config"]["label_nc"] == 8
+
+    plain, resampled = tmp_path / "plain", tmp_path / "resampled"
+    common = ["--checkpoint", str(run), "--data", str(curated_ds), "--split", "test"]
+    assert _invoke("generate", *common, "--out", str(plain)).exit_code == 0
+    result = _invoke("generate", *common, "--out", str(resampled), "--resample-class", "bottom-clothes")
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in plain.glob("*.png"))
+    assert names and names == sorted(p.name for p in resampled.glob("*.png"))
+    assert any(
+        not np.array_equal(np.asarray(Image.open(plain / n)), np.asarray(Image.open(resampled / n))) for n in names
+    ), "re-sampling the trousers' style changed no image"
+    result = _invoke("generate", *common, "--out", str(tmp_path / "x"), "--resample-class", "cape")
+    assert result.exit_code != 0 and "bottom-clothes" in result.output
 
 
 def test_output_names_are_safe_file_names() -> None:

@@ -64,6 +64,16 @@ class TryOnModel(nn.Module):
     def training_phases(self) -> list[TrainingPhase]:
         raise NotImplementedError
 
+    def generate_unpaired(self, batch: dict[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
+        """The unpaired protocol: the person with another article (the triplet's negative).
+
+        Models whose output does not depend on the article override this (e.g. SMIS samples new styles).
+        """
+        swapped = dict(batch)
+        if "negative" in batch:
+            swapped["article"], swapped["article_mask"] = batch["negative"], batch.get("negative_mask", batch.get("article_mask"))
+        return self.generate(swapped)
+
     # ---- shared ----------------------------------------------------------------------------------
     def num_parameters(self, module: nn.Module | None = None) -> int:
         return sum(p.numel() for p in (module or self).parameters())

@@ -155,6 +155,10 @@ class SMIS(SemanticImageGAN):
         mu, _ = self.encode(batch["image"], seg)
         return self.generator(mu, seg)
 
+    def generate_unpaired(self, batch: dict[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
+        """SMIS has no article input: the unpaired analogue renders the same layout with fresh style codes."""
+        return self.generate_from_codes(batch["labelmap"], self.sample_codes(batch["labelmap"].shape[0], generator))
+
     def sample_codes(self, batch_size: int, generator: torch.Generator | None = None) -> Tensor:
         h, w = self.generator.latent
         c = self.config.z_per_class * self.config.label_nc

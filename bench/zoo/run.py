@@ -50,8 +50,12 @@ OFFICIAL: list[dict[str, Any]] = [
 
 
 def _peak_rss_mib() -> float:
-    # ru_maxrss is KiB on Linux: the peak resident set of this process.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident set of this process (VmHWM). Not ru_maxrss: that survives exec, so a child would
+    start at its parent's peak (the parent built the paper models for the parameter table)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # non-Linux fallback
 
 
 def _setup(threads: int) -> None:
@@ -86,6 +90,19 @@ def _create(name: str, preset: str, overrides: dict[str, Any]) -> Any:
     return create_model(name, preset, **overrides)
 
 
+def _untrained_perceptual(name: str) -> dict[str, Any]:
+    """No VGG19 weights can be downloaded here: time the perceptual loss with its seeded untrained
+    backbone (same architecture and cost as the ImageNet one)."""
+    if name == FIXTURE:
+        return {}
+    from dataclasses import fields
+
+    from models.registry import get_model_class
+
+    has_field = any(f.name == "perceptual_backbone" for f in fields(get_model_class(name).Config))
+    return {"perceptual_backbone": "untrained"} if has_field else {}
+
+
 def measure_train(name: str, preset: str, batch: int, steps: int, threads: int, overrides: dict[str, Any]) -> dict[str, Any]:
     """ms/step through the trainer and through a bare loop over the same phases, alternated 3 times.
 
@@ -100,7 +117,7 @@ def measure_train(name: str, preset: str, batch: int, steps: int, threads: int, 
 
     _setup(threads)
     baseline = _peak_rss_mib()  # interpreter + torch imports: subtracted to give the run's own memory
-    model = _create(name, preset, overrides)
+    model = _create(name, preset, {**_untrained_perceptual(name), **overrides})
     data = _dataset_for(model, n=batch * 4)
     phases = model.training_phases()
     optimizers = [torch.optim.Adam(p.parameters, lr=p.lr, betas=tuple(p.betas)) for p in phases]
@@ -154,10 +171,12 @@ def measure_inference(name: str, preset: str, batch: int, compiled: bool, repeat
         out = run(inputs)  # first call: warm-up (and compilation)
         first_s = time.perf_counter() - start
         assert out.shape[0] == batch and torch.isfinite(out).all(), "generate gave a wrong shape or NaN"
-        start = time.perf_counter()
-        for _ in range(repeats):
+        calls = []
+        for _ in range(repeats):  # median of single calls: one load spike on the shared box moves a mean
+            start = time.perf_counter()
             run(inputs)
-        per_call = (time.perf_counter() - start) / repeats
+            calls.append(time.perf_counter() - start)
+        per_call = sorted(calls)[len(calls) // 2]
     return {"images_per_s": batch / per_call, "ms_per_call": per_call * 1000, "first_call_s": first_s, "peak_rss_mib": _peak_rss_mib() - baseline}
 
 
@@ -277,6 +296,8 @@ def main(argv: list[str] | None = None) -> None:
 
     emit("")
     emit(f"### Training at `tiny` ({args.threads} threads, {args.train_steps}-step segments, median of 3 alternated)")
+    emit("All losses of the references (hinge GAN, feature matching, VGG19 perceptual with the seeded untrained")
+    emit("backbone — same cost as the ImageNet one —, KL for SMIS).")
     emit(train_header)
     for name in names:
         for batch in (1, 4) if not args.quick else (4,):
@@ -292,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
             for batch in (1, 4):
                 if args.quick and (preset != "tiny" and batch != 1):
                     continue
-                repeats = 5 if preset == "tiny" else 1
+                repeats = 7 if preset == "tiny" else (3 if batch == 1 else 1)
                 spec = {"kind": "infer", "model": name, "preset": preset, "batch": batch, "repeats": repeats, "threads": args.threads}
                 eager = _run_child({**spec, "compiled": False}, 900)
                 compiled = {"error": "skipped (--quick)"} if args.quick else _run_child({**spec, "compiled": True}, 900)

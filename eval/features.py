@@ -85,6 +85,8 @@ def _build_fid_inception(state_dict: dict[str, Tensor] | None) -> nn.Module:
 def inception_extractor(weights: str | Path | None = None, device: str | torch.device = "cpu") -> FeatureExtractor:
     """The standard FID network; raises FileNotFoundError naming the file when the weights are absent."""
     path = Path(weights).expanduser() if weights else hub_checkpoint(INCEPTION_FILE)
+    if weights and not path.is_file():
+        raise FileNotFoundError(f"--inception-weights {path} does not exist (expected {INCEPTION_FILE})")
     if not path.is_file():
         try:  # pytorch-fid's own download (works only when online)
             from torch.hub import load_state_dict_from_url

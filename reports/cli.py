@@ -29,7 +29,11 @@ def load_runs(runs: Path) -> list[tuple[Path, dict[str, Any]]]:
 
 
 def _fmt(value: Any) -> str:
-    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}" if abs(value) >= 100 else f"{value:.2f}" if abs(value) >= 10 else f"{value:.4f}"
+    return str(value)
 
 
 def _row(summary: dict[str, Any]) -> dict[str, Any]:
@@ -138,15 +142,16 @@ def leaderboard(
         raise typer.Exit(2)
     rows = [_row(s) for _, s in found]
     table = Table(title=f"tryon-bench leaderboard ({runs})")
-    for col in ("model", "protocol", "images", *[c.upper() for c in COLUMNS], "FPS", "comparable"):
-        table.add_column(col)
+    arrows = {"fid": "↓", "kid": "↓", "lpips": "↓", "ssim": "↑", "psnr": "↑"}
+    for col in ("model", "protocol", "n", *[f"{c.upper()}{arrows[c]}" for c in COLUMNS], "FPS↑", "cmp"):
+        table.add_column(col, no_wrap=True)
     for r in rows:
         table.add_row(r["model"], str(r["protocol"]), str(r["images"]), *[_fmt(r[c]) for c in COLUMNS], _fmt(r["fps"]),
-                      "yes" if r["comparable"] else "[yellow]no (untrained extractor)")
-    console = Console()
+                      "yes" if r["comparable"] else "[yellow]no*")
+    console = Console(width=max(Console().width, 110))  # the table needs ~100 columns; pipes default to 80
     console.print(table)
     if any(not r["comparable"] for r in rows):
-        console.print("[yellow]runs marked 'no' used an untrained feature extractor: NOT comparable to published numbers")
+        console.print("[yellow]* cmp = no: scored with an untrained feature extractor / LPIPS backbone: NOT comparable to published numbers")
     if out is not None:
         from curate.manifest import atomic_write_bytes
 

@@ -30,7 +30,15 @@ HEATMAP_SIGMA_FRACTION = 1 / 64  # Gaussian sigma as a fraction of the image hei
 
 
 class TryOnDataset(Dataset):
-    def __init__(self, ds: Path | str, split: str, size: tuple[int, int] = (256, 192), label_set: str | None = None) -> None:
+    ALL_FIELDS = ("image", "article", "article_mask", "negative", "negative_mask", "labelmap", "keypoints",
+                  "pose_heatmap", "body_shape", "head")
+
+    def __init__(
+        self, ds: Path | str, split: str, size: tuple[int, int] = (256, 192), label_set: str | None = None,
+        fields: tuple[str, ...] | None = None,
+    ) -> None:
+        """``fields`` restricts the tensors produced to what a model needs (``model.required_inputs``);
+        ids and flags are always there. Default: the whole batch contract."""
         self.ds = Path(ds)
         self.size = tuple(size)
         root = arrays_dir(self.ds, self.size, label_set)  # type: ignore[arg-type]
@@ -51,11 +59,25 @@ class TryOnDataset(Dataset):
         if trip.empty:
             raise ValueError(f"split {split!r} has no pairs in {self.ds / 'triplets.parquet'}")
         self.pairs = trip
-        self._humans_index = pd.read_parquet(self.root / "humans.parquet").set_index("human_id")
-        self._articles_index = pd.read_parquet(self.root / "articles.parquet").set_index("article_id")
+        unknown = sorted(set(fields or ()) - set(self.ALL_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown fields {unknown}; valid: {', '.join(self.ALL_FIELDS)}")
+        self.fields = frozenset(fields or self.ALL_FIELDS)
+        humans = pd.read_parquet(self.root / "humans.parquet").set_index("human_id")
+        articles = pd.read_parquet(self.root / "articles.parquet").set_index("article_id")
+        # integer rows resolved once: __getitem__ does no pandas look-ups
+        self._has_negative = trip["negative_id"].notna().to_numpy()
+        negatives = trip["negative_id"].where(trip["negative_id"].notna(), trip["article_id"])
+        self._human_rows = humans.loc[trip["human_id"], "row"].to_numpy(np.int64)
+        self._article_rows = articles.loc[trip["article_id"], "row"].to_numpy(np.int64)
+        self._negative_rows = articles.loc[negatives, "row"].to_numpy(np.int64)
+        self._has_labelmap = humans.loc[trip["human_id"]].get("has_labelmap", pd.Series(True, index=trip.index)).to_numpy(bool)
+        self._has_pose = humans.loc[trip["human_id"]].get("has_pose", pd.Series(True, index=trip.index)).to_numpy(bool)
+        self._ids = list(zip(trip["pair_id"], trip["human_id"], trip["article_id"], negatives))
         self._arrays: dict[str, np.ndarray] | None = None  # opened lazily, once per worker process
         head = get_label_set(self.label_set).groups.get("head", frozenset()) if self.label_set else frozenset()
-        self._head_ids = np.array(sorted(head), np.uint8)
+        self._is_head = np.zeros(256, bool)
+        self._is_head[sorted(head)] = True
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -87,41 +109,46 @@ class TryOnDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, object]:
         arr = self._open()
-        row = self.pairs.iloc[index]
-        h = self._humans_index.loc[row["human_id"]]
-        a = self._articles_index.loc[row["article_id"]]
-        has_negative = isinstance(row["negative_id"], str)
-        n = self._articles_index.loc[row["negative_id"]] if has_negative else a
-        hr, ar, nr = int(h["row"]), int(a["row"]), int(n["row"])
-        image = self._image(arr["humans_image"][hr])
-        labels = np.asarray(arr["humans_labelmap"][hr, ..., 0])
-        keypoints = np.array(arr["humans_keypoints"][hr], np.float32)
-        person = torch.from_numpy((labels > 0).astype(np.float32))[None, None]
-        hh, ww = self.size
-        # CP-VTON/VITON body shape: the silhouette down to 1/16 and back, so only the coarse shape survives
-        body = F.interpolate(F.interpolate(person, size=(max(1, hh // 16), max(1, ww // 16)), mode="bilinear", align_corners=False),
-                             size=(hh, ww), mode="bilinear", align_corners=False)[0]
-        head_mask = torch.from_numpy(np.isin(labels, self._head_ids).astype(np.float32))[None]
-        return {
-            "image": image,
-            "article": self._image(arr["articles_image"][ar]),
-            "article_mask": self._mask(arr["articles_mask"][ar]),
-            "negative": self._image(arr["articles_image"][nr]),
-            "negative_mask": self._mask(arr["articles_mask"][nr]),
-            "labelmap": torch.from_numpy(labels.astype(np.int64)),
-            "keypoints": torch.from_numpy(keypoints),
-            "pose_heatmap": self.pose_heatmap(keypoints),
-            "body_shape": body,
+        hr, ar, nr = int(self._human_rows[index]), int(self._article_rows[index]), int(self._negative_rows[index])
+        want = self.fields
+        pair_id, human_id, article_id, negative_id = self._ids[index]
+        out: dict[str, object] = {}
+        image = self._image(arr["humans_image"][hr]) if want & {"image", "head"} else None
+        if "image" in want:
+            out["image"] = image
+        if "article" in want:
+            out["article"] = self._image(arr["articles_image"][ar])
+        if "article_mask" in want:
+            out["article_mask"] = self._mask(arr["articles_mask"][ar])
+        if "negative" in want:
+            out["negative"] = self._image(arr["articles_image"][nr])
+        if "negative_mask" in want:
+            out["negative_mask"] = self._mask(arr["articles_mask"][nr])
+        labels = np.asarray(arr["humans_labelmap"][hr, ..., 0]) if want & {"labelmap", "body_shape", "head"} else None
+        if "labelmap" in want:
+            out["labelmap"] = torch.from_numpy(labels.astype(np.int64))
+        if want & {"keypoints", "pose_heatmap"}:
+            keypoints = np.array(arr["humans_keypoints"][hr], np.float32)
+            if "keypoints" in want:
+                out["keypoints"] = torch.from_numpy(keypoints)
+            if "pose_heatmap" in want:
+                out["pose_heatmap"] = self.pose_heatmap(keypoints)
+        if "body_shape" in want:
+            person = torch.from_numpy((labels > 0).astype(np.float32))[None, None]
+            hh, ww = self.size
+            # CP-VTON/VITON body shape: the silhouette down to 1/16 and back, so only the coarse shape survives
+            small = F.interpolate(person, size=(max(1, hh // 16), max(1, ww // 16)), mode="bilinear", align_corners=False)
+            out["body_shape"] = F.interpolate(small, size=(hh, ww), mode="bilinear", align_corners=False)[0]
+        if "head" in want:
+            head_mask = torch.from_numpy(self._is_head[labels].astype(np.float32))[None]
             # head pixels keep their colour, everything else is -1 (black in [-1, 1])
-            "head": image * head_mask + (head_mask - 1),
-            "has_labelmap": bool(h.get("has_labelmap", True)),
-            "has_pose": bool(h.get("has_pose", True)),
-            "has_negative": has_negative,
-            "pair_id": str(row["pair_id"]),
-            "human_id": str(row["human_id"]),
-            "article_id": str(row["article_id"]),
-            "negative_id": str(row["negative_id"]) if has_negative else str(row["article_id"]),
-        }
+            out["head"] = image * head_mask + (head_mask - 1)
+        out.update(
+            has_labelmap=bool(self._has_labelmap[index]), has_pose=bool(self._has_pose[index]),
+            has_negative=bool(self._has_negative[index]), pair_id=str(pair_id), human_id=str(human_id),
+            article_id=str(article_id), negative_id=str(negative_id),
+        )
+        return out
 
 
 def seed_worker(worker_id: int) -> None:

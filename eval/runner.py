@@ -185,7 +185,8 @@ def evaluate_model(model_name: str, checkpoint: Path | None, ds: Path, split: st
         raise ValueError(f"{ckpt} holds a {model.name!r} model, not {model_name!r}")
     size = model.input_size
     label_set = _dataset_label_set(ds, size, getattr(model.config, "label_nc", 1))
-    data = TryOnDataset(ds, split, size, label_set)
+    wanted = set(model.required_inputs) | {"image", "negative", "negative_mask"}
+    data = TryOnDataset(ds, split, size, label_set, fields=tuple(f for f in TryOnDataset.ALL_FIELDS if f in wanted))
     loader = make_loader(data, proto.batch_size, shuffle=False, seed=proto.seed)
     run = out_root / f"{model_name}-{proto.protocol}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
     (run / "images").mkdir(parents=True, exist_ok=False)

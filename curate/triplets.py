@@ -109,7 +109,8 @@ def build_triplets(
     pairs = pairs.assign(split=pairs["pair_id"].map(split_of))
 
     articles = m.articles.set_index("article_id")
-    a_group = articles["dup_group"]
+    # plain dicts with None for "no group": pandas' NA has no truth value in the comparisons below
+    a_group = {k: (None if pd.isna(v) else int(v)) for k, v in articles["dup_group"].items()}
     category = articles["category"].astype("object")
     rows: list[dict[str, object]] = []
     missing: list[str] = []
@@ -120,7 +121,7 @@ def build_triplets(
             candidates = [
                 a for a in pool
                 if a != aid
-                and not (pos_group is not None and not pd.isna(pos_group) and a_group.get(a) == pos_group)
+                and not (pos_group is not None and a_group.get(a) == pos_group)
                 and (not same_category or category.get(a) == category.get(aid))
             ]
             if not candidates:

@@ -55,6 +55,19 @@ def test_splits_are_identity_disjoint_and_negatives_valid(ds: Path) -> None:
     assert result.split_sizes["train"] > result.split_sizes["test"] > 0
 
 
+def test_triplets_after_dedupe_keep_duplicate_groups_out_of_negatives(ds: Path) -> None:
+    from curate.dedupe.command import run_dedupe
+
+    run_dedupe(ds)
+    t = build_triplets(ds, negatives=3, seed=0).triplets
+    a = Manifest.load(ds).articles.set_index("article_id")["dup_group"]
+    with_neg = t.dropna(subset=["negative_id"])
+    same_group = with_neg["article_id"].map(a).astype("Float64") == with_neg["negative_id"].map(a).astype("Float64")
+    assert not same_group.fillna(False).any(), "a negative from the positive's duplicate group"
+    dropped = Manifest.load(ds).pairs["dup_keep"] == False  # noqa: E712
+    assert not set(Manifest.load(ds).pairs.loc[dropped, "pair_id"]) & set(t["pair_id"]), "a dropped duplicate became a triplet"
+
+
 def test_triplets_are_deterministic(ds: Path) -> None:
     a = build_triplets(ds, seed=5).triplets
     b = build_triplets(ds, seed=5).triplets

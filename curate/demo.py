@@ -36,8 +36,8 @@ def run(*args: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("demo-out"))
-    parser.add_argument("--pairs", type=int, default=160, help="synthetic pairs to generate")
-    parser.add_argument("--steps", type=int, default=60, help="training steps per model (tiny preset, CPU)")
+    parser.add_argument("--pairs", type=int, default=240, help="synthetic pairs to generate")
+    parser.add_argument("--steps", type=int, default=100, help="training steps per model (tiny preset, CPU)")
     args = parser.parse_args(argv)
 
     out: Path = args.out

@@ -15,6 +15,8 @@ import pyarrow.parquet as pq
 from curate import schema
 
 MANIFEST_DIRNAME = "manifest"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 class ManifestError(RuntimeError):
@@ -51,6 +53,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs should have the user's usual mode
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from models.layers.discriminators import MultiscaleDiscriminator
-from models.layers.gan import BLOCK_NAMES, UPSAMPLE_AFTER, SemanticImageGAN, latent_size
+from models.layers.gan import BLOCK_NAMES, BLOCK_WIDTHS, UPSAMPLE_AFTER, SemanticImageGAN, latent_size, run_blocks
 from models.layers.losses import kl_loss
 from models.layers.resblocks import SPADEResBlock
 from models.registry import register_model
@@ -66,18 +66,12 @@ class GroupGenerator(nn.Module):
         self.upsample_after = UPSAMPLE_AFTER[cfg.num_upsamples]
         nf = cfg.ngf
         self.fc = nn.Conv2d(cfg.z_per_class * cfg.label_nc, 16 * nf, 3, padding=1, groups=cfg.label_nc)
-        widths = [16, 16, 16, 16, 8, 4, 2, 1]
-        for name, fin, fout, g in zip(BLOCK_NAMES, widths[:-1], widths[1:], cfg.groups):
+        for name, fin, fout, g in zip(BLOCK_NAMES, BLOCK_WIDTHS[:-1], BLOCK_WIDTHS[1:], cfg.groups):
             setattr(self, name, SPADEResBlock(fin * nf, fout * nf, cfg.label_nc, cfg.spade_hidden, groups=g))
         self.conv_img = nn.Conv2d(nf, 3, 3, padding=1)
 
     def forward(self, z: Tensor, seg: Tensor) -> Tensor:
-        x = self.fc(z)
-        for name in BLOCK_NAMES:
-            x = getattr(self, name)(x, seg)
-            if name in self.upsample_after:
-                x = F.interpolate(x, scale_factor=2, mode="nearest")
-        return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
+        return run_blocks(self, self.fc(z), seg)
 
 
 class GroupEncoder(nn.Module):

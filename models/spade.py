@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.layers.discriminators import MultiscaleDiscriminator
-from models.layers.gan import BLOCK_NAMES, UPSAMPLE_AFTER, SemanticImageGAN, latent_size
+from models.layers.gan import BLOCK_NAMES, BLOCK_WIDTHS, UPSAMPLE_AFTER, SemanticImageGAN, latent_size, run_blocks
 from models.layers.resblocks import SPADEResBlock
 from models.registry import register_model
 
@@ -47,18 +47,12 @@ class SPADEGenerator(nn.Module):
         self.upsample_after = UPSAMPLE_AFTER[cfg.num_upsamples]
         nf = cfg.ngf
         self.fc = nn.Conv2d(cfg.label_nc, 16 * nf, 3, padding=1)
-        widths = [16, 16, 16, 16, 8, 4, 2, 1]  # channel multipliers: fc, head_0, middle_0/1, up_0..up_3 outputs
-        for name, fin, fout in zip(BLOCK_NAMES, widths[:-1], widths[1:]):
+        for name, fin, fout in zip(BLOCK_NAMES, BLOCK_WIDTHS[:-1], BLOCK_WIDTHS[1:]):
             setattr(self, name, SPADEResBlock(fin * nf, fout * nf, cfg.label_nc, cfg.spade_hidden))
         self.conv_img = nn.Conv2d(nf, 3, 3, padding=1)
 
     def forward(self, seg: Tensor) -> Tensor:
-        x = self.fc(F.interpolate(seg, size=self.latent, mode="nearest"))
-        for name in BLOCK_NAMES:
-            x = getattr(self, name)(x, seg)
-            if name in self.upsample_after:
-                x = F.interpolate(x, scale_factor=2, mode="nearest")
-        return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
+        return run_blocks(self, self.fc(F.interpolate(seg, size=self.latent, mode="nearest")), seg)
 
 
 @register_model

@@ -23,6 +23,20 @@ UPSAMPLE_AFTER: dict[int, frozenset[str]] = {
 BLOCK_NAMES = ("head_0", "G_middle_0", "G_middle_1", "up_0", "up_1", "up_2", "up_3")
 
 
+# channel multipliers (x ngf) of fc's output and of each block's output, in BLOCK_NAMES order
+BLOCK_WIDTHS = (16, 16, 16, 16, 8, 4, 2, 1)
+
+
+def run_blocks(generator: torch.nn.Module, x: Tensor, seg: Tensor) -> Tensor:
+    """The SPADE-family decoder: every block modulated by ``seg``, 2x upsampling where the preset says,
+    then lrelu -> conv_img -> tanh. ``generator`` has the blocks, ``upsample_after`` and ``conv_img``."""
+    for name in BLOCK_NAMES:
+        x = getattr(generator, name)(x, seg)
+        if name in generator.upsample_after:
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+    return torch.tanh(generator.conv_img(F.leaky_relu(x, 0.2)))
+
+
 def latent_size(height: int, width: int, num_upsamples: int) -> tuple[int, int]:
     if num_upsamples not in UPSAMPLE_AFTER:
         raise ValueError(f"num_upsamples must be one of {sorted(UPSAMPLE_AFTER)}, got {num_upsamples}")

@@ -21,9 +21,8 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from models.layers.discriminators import MultiscaleDiscriminator
-from models.layers.gan import BLOCK_NAMES, BLOCK_WIDTHS, UPSAMPLE_AFTER, SemanticImageGAN, latent_size, run_blocks
+from models.layers.gan import BLOCK_NAMES, SemanticImageGAN, SPADEDecoder
 from models.layers.losses import kl_loss
-from models.layers.resblocks import SPADEResBlock
 from models.registry import register_model
 
 
@@ -57,21 +56,15 @@ class SMISConfig:
                 raise ValueError(f"every group count must divide label_nc={self.label_nc}; got {self.groups}")
 
 
-class GroupGenerator(nn.Module):
-    """DeepFashionGenerator: grouped fc on the class codes, then grouped SPADE residual blocks."""
+class GroupGenerator(SPADEDecoder):
+    """DeepFashionGenerator: grouped fc on the class codes, then the shared decoder with grouped blocks."""
 
     def __init__(self, cfg: SMISConfig) -> None:
-        super().__init__()
-        self.latent = latent_size(cfg.height, cfg.width, cfg.num_upsamples)
-        self.upsample_after = UPSAMPLE_AFTER[cfg.num_upsamples]
-        nf = cfg.ngf
-        self.fc = nn.Conv2d(cfg.z_per_class * cfg.label_nc, 16 * nf, 3, padding=1, groups=cfg.label_nc)
-        for name, fin, fout, g in zip(BLOCK_NAMES, BLOCK_WIDTHS[:-1], BLOCK_WIDTHS[1:], cfg.groups):
-            setattr(self, name, SPADEResBlock(fin * nf, fout * nf, cfg.label_nc, cfg.spade_hidden, groups=g))
-        self.conv_img = nn.Conv2d(nf, 3, 3, padding=1)
+        fc = nn.Conv2d(cfg.z_per_class * cfg.label_nc, 16 * cfg.ngf, 3, padding=1, groups=cfg.label_nc)
+        super().__init__(fc, cfg.label_nc, cfg.ngf, cfg.spade_hidden, cfg.height, cfg.width, cfg.num_upsamples, cfg.groups)
 
     def forward(self, z: Tensor, seg: Tensor) -> Tensor:
-        return run_blocks(self, self.fc(z), seg)
+        return self.decode(self.fc(z), seg)
 
 
 class GroupEncoder(nn.Module):

@@ -16,8 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.layers.discriminators import MultiscaleDiscriminator
-from models.layers.gan import BLOCK_NAMES, BLOCK_WIDTHS, UPSAMPLE_AFTER, SemanticImageGAN, latent_size, run_blocks
-from models.layers.resblocks import SPADEResBlock
+from models.layers.gan import SemanticImageGAN, SPADEDecoder
 from models.registry import register_model
 
 
@@ -39,19 +38,15 @@ class SPADEConfig:
     vgg_weights: str | None = None
 
 
-class SPADEGenerator(nn.Module):
+class SPADEGenerator(SPADEDecoder):
+    """fc on the label map downsampled to the latent size, then the shared decoder."""
+
     def __init__(self, cfg: SPADEConfig) -> None:
-        super().__init__()
-        self.latent = latent_size(cfg.height, cfg.width, cfg.num_upsamples)
-        self.upsample_after = UPSAMPLE_AFTER[cfg.num_upsamples]
-        nf = cfg.ngf
-        self.fc = nn.Conv2d(cfg.label_nc, 16 * nf, 3, padding=1)
-        for name, fin, fout in zip(BLOCK_NAMES, BLOCK_WIDTHS[:-1], BLOCK_WIDTHS[1:]):
-            setattr(self, name, SPADEResBlock(fin * nf, fout * nf, cfg.label_nc, cfg.spade_hidden))
-        self.conv_img = nn.Conv2d(nf, 3, 3, padding=1)
+        super().__init__(nn.Conv2d(cfg.label_nc, 16 * cfg.ngf, 3, padding=1), cfg.label_nc, cfg.ngf, cfg.spade_hidden,
+                         cfg.height, cfg.width, cfg.num_upsamples)
 
     def forward(self, seg: Tensor) -> Tensor:
-        return run_blocks(self, self.fc(F.interpolate(seg, size=self.latent, mode="nearest")), seg)
+        return self.decode(self.fc(F.interpolate(seg, size=self.latent, mode="nearest")), seg)
 
 
 @register_model

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from models.base import TrainingPhase, TryOnModel
+from models.layers.resblocks import SPADEResBlock
 from models.layers.losses import VGGPerceptualLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss
 
 # Upsampling points for the SPADE block sequence head_0, G_middle_0, G_middle_1, up_0..up_3, by the
@@ -27,14 +28,27 @@ BLOCK_NAMES = ("head_0", "G_middle_0", "G_middle_1", "up_0", "up_1", "up_2", "up
 BLOCK_WIDTHS = (16, 16, 16, 16, 8, 4, 2, 1)
 
 
-def run_blocks(generator: torch.nn.Module, x: Tensor, seg: Tensor) -> Tensor:
-    """The SPADE-family decoder: every block modulated by ``seg``, 2x upsampling where the preset says,
-    then lrelu -> conv_img -> tanh. ``generator`` has the blocks, ``upsample_after`` and ``conv_img``."""
-    for name in BLOCK_NAMES:
-        x = getattr(generator, name)(x, seg)
-        if name in generator.upsample_after:
-            x = F.interpolate(x, scale_factor=2, mode="nearest")
-    return torch.tanh(generator.conv_img(F.leaky_relu(x, 0.2)))
+class SPADEDecoder(torch.nn.Module):
+    """The SPADE-family decoder shared by SPADE and SMIS: ``fc`` (given by the model), the residual blocks
+    head_0 .. up_3 (grouped per ``groups``; all 1 = SPADE), 2x upsampling where ``num_upsamples`` says,
+    then lrelu -> conv_img -> tanh. Attribute names are the official ones (checkpoint import relies on it)."""
+
+    def __init__(self, fc: torch.nn.Module, label_nc: int, ngf: int, hidden: int, height: int, width: int,
+                 num_upsamples: int, groups: tuple[int, ...] = (1,) * 7) -> None:
+        super().__init__()
+        self.latent = latent_size(height, width, num_upsamples)
+        self.upsample_after = UPSAMPLE_AFTER[num_upsamples]
+        self.fc = fc
+        for name, fin, fout, g in zip(BLOCK_NAMES, BLOCK_WIDTHS[:-1], BLOCK_WIDTHS[1:], groups):
+            setattr(self, name, SPADEResBlock(fin * ngf, fout * ngf, label_nc, hidden, groups=g))
+        self.conv_img = torch.nn.Conv2d(ngf, 3, 3, padding=1)
+
+    def decode(self, x: Tensor, seg: Tensor) -> Tensor:
+        for name in BLOCK_NAMES:
+            x = getattr(self, name)(x, seg)
+            if name in self.upsample_after:
+                x = F.interpolate(x, scale_factor=2, mode="nearest")
+        return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
 
 
 def latent_size(height: int, width: int, num_upsamples: int) -> tuple[int, int]:

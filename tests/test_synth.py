@@ -92,11 +92,28 @@ def test_back_views_have_no_face_and_mirrored_shoulders(synth_root: Path, gt: pd
             assert (parse == 13).any() and rsho_x < lsho_x
 
 
+def _mask(root: Path, row) -> np.ndarray:  # noqa: ANN001
+    return np.asarray(Image.open(root / row.split / "cloth-mask" / f"{row.pair_id}.jpg")) > 127
+
+
+def _runs(line: np.ndarray) -> int:
+    """Number of separate foreground runs in one mask row."""
+    return int(np.count_nonzero(np.diff(line.astype(np.int8)) == 1) + line[0])
+
+
 def test_lower_only_products_and_extra_garments(synth_root: Path, gt: pd.DataFrame) -> None:
     for row in gt[gt["case"] == "lower-only-product"].itertuples():
         parse = _parse(synth_root, row)
         assert row.article_category == "lower_body"
         assert (parse == 5).any() and np.isin(parse, (9, 12)).any()  # wears a top and the lower garment
+        # the product mask has a lower garment's shape: two separate legs, or a skirt widening downwards
+        mask = _mask(synth_root, row)
+        rows = np.nonzero(mask.any(1))[0]
+        widths = mask[rows].sum(1)
+        if row.garment == "skirt":
+            assert np.all(np.diff(widths) >= -2), row.pair_id  # no sleeves: never narrower further down
+        else:
+            assert _runs(mask[rows[0] + int(0.9 * len(rows))]) == 2, row.pair_id
     for row in gt[gt["case"] == "extra-garments"].itertuples():
         parse = _parse(synth_root, row)
         assert (parse == (7 if row.extra_garment == "coat" else 11)).any()
@@ -137,3 +154,40 @@ def test_too_small_is_a_clear_error(tmp_path: Path) -> None:
         generate(tmp_path / "x", 8, (96, 72))
     with pytest.raises(ValueError, match="too small to draw"):
         generate(tmp_path / "y", 40, (32, 24))
+
+
+def test_upper_garment_masks_have_one_body_and_sleeves(synth_root: Path, gt: pd.DataFrame) -> None:
+    """The contrast to the lower-garment shapes above: tops are one piece, sleeved ones widest near the top."""
+    for row in gt[(gt["case"] == "clean") & gt["garment"].isin(["tee", "longsleeve"])].itertuples():
+        mask = _mask(synth_root, row)
+        rows = np.nonzero(mask.any(1))[0]
+        widths = mask[rows].sum(1)
+        assert np.argmax(widths) < len(rows) / 2, row.pair_id
+        assert _runs(mask[rows[0] + int(0.9 * len(rows))]) == 1, row.pair_id
+
+
+def test_near_duplicates_keep_parse_and_pose_consistent(synth_root: Path, gt: pd.DataFrame) -> None:
+    """Geometry transforms move the parse/pose with the pixels; photometric ones leave them untouched."""
+    by_id = gt.set_index("pair_id")
+    for row in gt[gt["case"] == "near-duplicate"].itertuples():
+        orig = by_id.loc[row.duplicate_of]
+        orig_row = orig.to_frame().T.assign(pair_id=row.duplicate_of).iloc[0]
+        parse, src = _parse(synth_root, row), _parse(synth_root, orig_row)
+        kp, src_kp = _keypoints(synth_root, row), _keypoints(synth_root, orig_row)
+        if row.transform in ("reencode", "brightness", "watermark"):
+            assert np.array_equal(parse, src) and np.allclose(kp, src_kp), row.pair_id
+        elif row.transform == "resize":
+            h, w = parse.shape
+            expect = np.asarray(Image.fromarray(src).resize((w, h), Image.NEAREST))
+            assert np.array_equal(parse, expect), row.pair_id
+            seen = src_kp[:, 2] > 0
+            assert np.allclose(kp[seen, :2], src_kp[seen, :2] * (w / src.shape[1], h / src.shape[0]), atol=0.01)
+        else:  # crop: the parse is a window of the original, the keypoints shifted by the window's corner
+            h, w = parse.shape
+            hits = [(t, l) for t in range(src.shape[0] - h + 1) for l in range(src.shape[1] - w + 1)
+                    if np.array_equal(src[t:t + h, l:l + w], parse)]
+            assert hits, row.pair_id
+            t, l = hits[0]
+            kept = kp[:, 2] > 0
+            assert np.allclose(kp[kept, :2], src_kp[kept, :2] - (l, t), atol=0.01), row.pair_id
+        assert parse.shape == np.asarray(Image.open(synth_root / row.human)).shape[:2]

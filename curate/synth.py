@@ -517,6 +517,44 @@ def _plan(n: int, inject: bool, rng: np.random.Generator) -> list[str]:
     return originals + ["exact-duplicate"] * counts["exact-duplicate"] + ["near-duplicate"] * counts["near-duplicate"]
 
 
+def _clear_previous_output(out: Path) -> None:
+    """Make ``out`` ready: absent, empty, or an earlier ``curate synth`` output whose own files are removed.
+
+    Stale files of a larger earlier run would otherwise sit beside the new pairs lists and be ingested.
+    Only files that the earlier ``ground_truth.csv`` accounts for are removed; a folder holding anything
+    else is refused, so a user's own files are never touched.
+    """
+    import pandas as pd
+
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+    present = {p for p in out.rglob("*") if p.is_file()}
+    if not present:
+        return
+    ours: set[Path] = set()
+    gt_path = out / "ground_truth.csv"
+    if gt_path.is_file():
+        try:
+            old = pd.read_csv(gt_path, usecols=["pair_id", "split"], dtype=str, keep_default_na=False)
+        except (ValueError, pd.errors.ParserError):
+            old = None
+        if old is not None:
+            ours = {gt_path, out / "train_pairs.txt", out / "test_pairs.txt"}
+            ours |= {_layout_path(out, split, folder, stem) for stem, split in zip(old["pair_id"], old["split"]) for folder in _FOLDERS}
+    foreign = sorted(present - ours)
+    if foreign:
+        shown = ", ".join(str(p.relative_to(out)) for p in foreign[:3])
+        raise ValueError(
+            f"--out {out} holds {len(foreign)} file(s) that are not an earlier curate synth output ({shown}"
+            f"{', ...' if len(foreign) > 3 else ''}); choose a new or empty folder (an interrupted run writes no "
+            "ground_truth.csv: delete its folder)"
+        )
+    for path in present:
+        path.unlink()
+
+
 def generate(out: Path, n: int, size: tuple[int, int] = (256, 192), seed: int = 0, *, inject: bool = True) -> SynthResult:
     """Write ``n`` pairs (injected cases included) under ``out``; same arguments, same bytes."""
     import pandas as pd
@@ -529,6 +567,7 @@ def generate(out: Path, n: int, size: tuple[int, int] = (256, 192), seed: int = 
         raise ValueError(f"size {h}x{w} is too small to draw people; use at least 64x48")
     rng = np.random.default_rng(seed)
     plan = _plan(n, inject, rng)
+    _clear_previous_output(out)
     # Originals are not kept in memory (that was ~0.4 MB a pair): a duplicate re-reads the original's bytes
     # (exact) or redraws its arrays from the generator state saved just before it was drawn (near).
     recipes: dict[str, _Recipe] = {}
@@ -615,7 +654,7 @@ def _parse_size(size: str) -> tuple[int, int]:
 
 
 def synth_command(
-    out: Path = typer.Option(..., "--out", help="folder to write the dataset into (created)"),
+    out: Path = typer.Option(..., "--out", help="folder to write into: new, empty, or an earlier synth output (replaced)"),
     n: int = typer.Option(200, "--n", min=1, help="number of pairs, injected cases included"),
     size: str = typer.Option("256x192", "--size", help="image size HxW"),
     seed: int = typer.Option(0, "--seed", help="random seed: same seed, same bytes"),
@@ -627,7 +666,10 @@ def synth_command(
     """
     from rich.console import Console
 
-    result = generate(out, n, _parse_size(size), seed, inject=not no_inject)
+    try:
+        result = generate(out, n, _parse_size(size), seed, inject=not no_inject)
+    except ValueError as exc:  # bad sizes, n too small, a foreign --out folder: a message, not a traceback
+        raise typer.BadParameter(str(exc)) from None
     counts = result.ground_truth["case"].value_counts().to_dict()  # type: ignore[attr-defined]
     Console().print(f"wrote {result.n_pairs} pairs to {out} ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))}); "
                     f"ground truth in {out / 'ground_truth.csv'}")

@@ -191,3 +191,35 @@ def test_near_duplicates_keep_parse_and_pose_consistent(synth_root: Path, gt: pd
             kept = kp[:, 2] > 0
             assert np.allclose(kp[kept, :2], src_kp[kept, :2] - (l, t), atol=0.01), row.pair_id
         assert parse.shape == np.asarray(Image.open(synth_root / row.human)).shape[:2]
+
+
+def test_rerun_replaces_an_earlier_output_and_never_touches_foreign_files(tmp_path: Path) -> None:
+    out = tmp_path / "synth"
+    generate(out, 50, (96, 72), 3)
+    generate(out, 40, (96, 72), 3)  # smaller: nothing of the first run may be left behind
+    fresh = generate(tmp_path / "fresh", 40, (96, 72), 3)
+    assert _tree_digest(out) == _tree_digest(fresh.root)
+
+    user = tmp_path / "photos"
+    user.mkdir()
+    (user / "me.jpg").write_bytes(b"not ours")
+    with pytest.raises(ValueError, match="not an earlier curate synth output"):
+        generate(user, 40, (96, 72))
+    assert [p.name for p in user.rglob("*")] == ["me.jpg"] and (user / "me.jpg").read_bytes() == b"not ours"
+    (out / "train" / "image" / "notes.txt").write_text("mine")  # a user file inside an earlier output
+    with pytest.raises(ValueError, match="train/image/notes.txt"):
+        generate(out, 40, (96, 72))
+    assert (out / "ground_truth.csv").is_file()
+
+
+def test_cli_reports_bad_arguments_without_a_traceback(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from curate.cli import app
+
+    runner = CliRunner()
+    ok = runner.invoke(app, ["synth", "--out", str(tmp_path / "s"), "--n", "40", "--size", "96x72"])
+    assert ok.exit_code == 0 and (tmp_path / "s" / "ground_truth.csv").is_file(), ok.output
+    for size in ("96", "96x72x3", "axb", "32x24"):
+        bad = runner.invoke(app, ["synth", "--out", str(tmp_path / "t"), "--n", "40", "--size", size])
+        assert bad.exit_code == 2 and "Traceback" not in bad.output and bad.exception is not None, (size, bad.output)

@@ -34,11 +34,14 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import typer
 from PIL import Image, ImageDraw
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CASES: Final[tuple[str, ...]] = (
     "clean", "exact-duplicate", "near-duplicate", "back-view", "lower-only-product", "extra-garments",
@@ -92,7 +95,7 @@ class GarmentSpec:
 class SynthResult:
     root: Path
     n_pairs: int
-    ground_truth: "object"  # pandas.DataFrame (typed loosely to keep the import lazy)
+    ground_truth: pd.DataFrame  # ground_truth.csv as written (the annotation only: pandas is imported lazily)
 
 
 def _colour_distance(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
@@ -350,10 +353,17 @@ def _body25(b: Body) -> np.ndarray:
         if b.back and name in ("rear", "lear"):
             conf = 0.4
         kp[i] = (x, y, conf)
-    u = b.unit
-    for i, (ank, dx) in zip(range(19, 25), [("lank", 1.5), ("lank", 2.5), ("lank", -0.5), ("rank", 1.5), ("rank", 2.5), ("rank", -0.5)]):
+    # Feet (19-24: big toe, small toe, heel; left foot first), inside the drawn shoe: the big toe on the
+    # body's midline side, the small toe outside, the heel under the ankle. From behind the toes are
+    # hidden by the foot, so they get a low confidence, as OpenPose gives them.
+    u, mid_x = b.unit, b.joints["neck"][0]
+    toe_conf = 0.3 if b.back else 0.7
+    for first, ank in ((19, "lank"), (22, "rank")):
         x, y = b.joints[ank]
-        kp[i] = (x + dx * u * (1 if not b.back else -1) * (-1 if ank == "rank" else 1), y + 2 * u, 0.7)
+        inward = 1.0 if mid_x > x else -1.0
+        kp[first] = (x + inward * 1.2 * u, y + 1.8 * u, toe_conf)
+        kp[first + 1] = (x - inward * 2.2 * u, y + 1.8 * u, toe_conf)
+        kp[first + 2] = (x, y + 1.2 * u, 0.7)
     return kp
 
 
@@ -670,6 +680,6 @@ def synth_command(
         result = generate(out, n, _parse_size(size), seed, inject=not no_inject)
     except ValueError as exc:  # bad sizes, n too small, a foreign --out folder: a message, not a traceback
         raise typer.BadParameter(str(exc)) from None
-    counts = result.ground_truth["case"].value_counts().to_dict()  # type: ignore[attr-defined]
+    counts = result.ground_truth["case"].value_counts().to_dict()
     Console().print(f"wrote {result.n_pairs} pairs to {out} ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))}); "
                     f"ground truth in {out / 'ground_truth.csv'}")

@@ -101,6 +101,29 @@ def _runs(line: np.ndarray) -> int:
     return int(np.count_nonzero(np.diff(line.astype(np.int8)) == 1) + line[0])
 
 
+# Which parse labels each BODY_25 joint may land on: its own side's arm/leg/shoe (or the garment covering
+# it), never the other side's. This ties the pose's left/right to the parse's, front and back alike.
+_JOINT_LABELS: dict[int, set[int]] = {
+    4: {15, 5, 6, 7}, 7: {14, 5, 6, 7},  # right / left wrist: arm, or a long sleeve / coat over it
+    19: {18, 9}, 20: {18, 9}, 21: {18, 9},  # left big toe, small toe, heel: left shoe (or trousers over it)
+    22: {19, 9}, 23: {19, 9}, 24: {19, 9},
+    0: {13}, 15: {13}, 16: {13},  # nose and eyes on the face
+}
+
+
+def test_pose_lands_on_the_drawn_body_parts(synth_root: Path, gt: pd.DataFrame) -> None:
+    checked = 0
+    for row in gt[gt["case"] != "near-duplicate"].itertuples():
+        parse, kp = _parse(synth_root, row), _keypoints(synth_root, row)
+        for joint, allowed in _JOINT_LABELS.items():
+            x, y, conf = kp[joint]
+            if conf > 0:
+                label = int(parse[min(int(y), parse.shape[0] - 1), min(int(x), parse.shape[1] - 1)])
+                assert label in allowed, (row.pair_id, joint, label)
+                checked += 1
+    assert checked > 8 * len(gt) // 2
+
+
 def test_lower_only_products_and_extra_garments(synth_root: Path, gt: pd.DataFrame) -> None:
     for row in gt[gt["case"] == "lower-only-product"].itertuples():
         parse = _parse(synth_root, row)

@@ -155,15 +155,23 @@ def texture(spec: GarmentSpec, h: int, w: int, bbox: tuple[float, float, float, 
     return out
 
 
-def paint_garment(rgb: np.ndarray, region: np.ndarray, spec: GarmentSpec) -> None:
-    """Paint ``spec``'s texture into ``rgb`` where ``region`` (bool [H, W]) is set, relative to the region's bbox.
+def _bbox(ys: np.ndarray, xs: np.ndarray) -> tuple[float, float, float, float]:
+    return (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
 
-    Same pixels as ``texture(...)[region]`` but evaluated only on the region's pixels (the drawing's hot path).
+
+def paint_garment(
+    rgb: np.ndarray, region: np.ndarray, spec: GarmentSpec, bbox: tuple[float, float, float, float] | None = None
+) -> None:
+    """Paint ``spec``'s texture into ``rgb`` where ``region`` (bool [H, W]) is set.
+
+    The pattern is placed relative to ``bbox`` (x0, y0, x1, y1), by default the region's own bbox; pass the
+    whole garment's bbox when part of it is covered. Same pixels as ``texture(...)[region]`` but evaluated
+    only on the region's pixels (the drawing's hot path).
     """
     ys, xs = np.nonzero(region)
     if len(xs) == 0:
         return
-    bbox = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+    bbox = bbox or _bbox(ys, xs)
     on = _pattern_on(spec, *_relative_coords(bbox, ys, xs))
     rgb[ys, xs] = np.where(on[:, None], np.array(spec.colour2, np.uint8), np.array(spec.colour, np.uint8))
 
@@ -272,7 +280,12 @@ def draw_person(
             for s in ("r", "l"):
                 pts = [j[f"{s}sho"], j[f"{s}elb"], j[f"{s}wri"]]
                 _limb(d, _along(pts, sleeve), 5.2 * u, label)
+    top_bbox = None
     if outfit.coat is not None:
+        if up is not None:
+            # the top's pattern stays placed as on the uncovered top (the article), not squeezed into the
+            # strip that the open coat leaves visible
+            top_bbox = _bbox(*np.nonzero(np.isin(np.asarray(img), (UPPER, DRESS))))
         d.polygon(_torso_poly(b, 19.5 * u, 63 * u, widen=1.5), fill=COAT)
         for s in ("r", "l"):
             _limb(d, [j[f"{s}sho"], j[f"{s}elb"], j[f"{s}wri"]], 6.0 * u, COAT)
@@ -291,7 +304,7 @@ def draw_person(
         d.ellipse([hx - 4.2 * u, hy - 5 * u, hx + 4.2 * u, hy + 6 * u], fill=FACE)
     label = np.asarray(img, dtype=np.uint8)
 
-    rgb = _paint_person(rng, label, outfit)
+    rgb = _paint_person(rng, label, outfit, top_bbox)
     if not back:  # eyes and mouth are pixels, not labels
         for e in ("reye", "leye"):
             ex, ey = j[e]
@@ -316,7 +329,9 @@ def _along(pts: list[tuple[float, float]], frac: float) -> list[tuple[float, flo
     return out
 
 
-def _paint_person(rng: np.random.Generator, label: np.ndarray, outfit: Outfit) -> np.ndarray:
+def _paint_person(
+    rng: np.random.Generator, label: np.ndarray, outfit: Outfit, top_bbox: tuple[float, float, float, float] | None = None
+) -> np.ndarray:
     h, w = label.shape
     bg = np.array([rng.integers(225, 250)] * 3, np.uint8) - np.array([0, rng.integers(0, 6), rng.integers(0, 10)], np.uint8)
     # flat-coloured parts through one lookup table indexed by the label map (label -> colour)
@@ -331,7 +346,7 @@ def _paint_person(rng: np.random.Generator, label: np.ndarray, outfit: Outfit) -
     ]
     for spec, ids in layers:
         if spec is not None:
-            paint_garment(rgb, np.isin(label, ids), spec)
+            paint_garment(rgb, np.isin(label, ids), spec, top_bbox if spec is outfit.upper else None)
     # mild sensor noise so that images are not flat colour fields (seeded: same seed, same bytes)
     noise = rng.normal(0, 2.0, size=(h, w, 1)).astype(np.int16)
     return np.clip(rgb.astype(np.int16) + noise, 0, 255).astype(np.uint8)

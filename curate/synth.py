@@ -12,8 +12,10 @@ Layout written (VITON-HD, see shared/data/real/SOURCES.md):
 (paired: the person wears that cloth) and ``ground_truth.csv``.
 
 ``ground_truth.csv``: one row per pair; ``pair_id`` is the person file stem (``NNNNN_00``, unique over
-both splits; ingest's VITON-HD pair ids are ``<split>/<stem>``), ``human``/``article`` are paths relative
-to the root, ``case`` is one of :data:`CASES`, ``duplicate_of`` the original's pair_id for duplicates.
+both splits; the cloth has the same stem). Match it to a manifest by the ``(human, article)`` paths, which
+ingest keeps verbatim, or by stem: ingest's VITON-HD pair ids are ``<pairs file stem>/<person stem>--<cloth
+stem>``, e.g. ``train_pairs/00012_00--00012_00``. ``human``/``article`` are paths relative to the root,
+``case`` is one of :data:`CASES`, ``duplicate_of`` the original's pair_id for duplicates.
 Extra columns: ``split``, ``transform`` (near duplicates), ``article_category``, ``garment``,
 ``extra_garment`` (coat|scarf), ``colourway_of`` (pair_id whose article has the same shape and pattern in
 another colour: these must NOT be merged by dedupe), ``view`` (front|back).
@@ -21,9 +23,9 @@ another colour: these must NOT be merged by dedupe), ``view`` (front|back).
 No category metadata is written into the layout (VITON-HD has none): curation must infer it.
 Duplicates are always placed in their original's split, so that dedupe, not the layout, finds them.
 
-Speed: pure numpy + PIL drawing, no per-pixel Python. 2,000 pairs at 256x192 took 17.9 s on one core of
-a shared 2-core box (9 ms a pair, of which ~1.4 ms is the per-file fsync of the atomic writes), peak RSS
-138 MB: originals are not held in memory (a duplicate re-reads or redraws its original), so memory grows
+Speed: pure numpy + PIL drawing, no per-pixel Python. 2,000 pairs at 256x192 took 18-20 s on one core of
+a shared 2-core box (9-10 ms a pair: 4.3 drawing, 1.5 encoding, the rest writing with fsync), peak RSS
+~135 MB: originals are not held in memory (a duplicate re-reads or redraws its original), so memory grows
 by well under a kilobyte a pair.
 """
 

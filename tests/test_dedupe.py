@@ -1,30 +1,63 @@
-"""curate dedupe against the synthetic ground truth: exact and near duplicates found, colourways and
-distinct pairs never merged, the cache, unreadable files, idempotence, and the exact radius search."""
+"""curate dedupe against known ground truth: every decision kind (exact bytes, same pixels, near duplicate),
+colourways and distinct images never merged, the keep policy, the cache, bad input, the Ray engine, and
+the exact radius search against brute force."""
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
+import json
 import random
 import shutil
+import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
-from curate.dedupe.command import run_dedupe
-from curate.dedupe.core import hamming, near_pairs
+from curate.dedupe.command import FEATURE_VERSION, run_dedupe
+from curate.dedupe.core import candidate_pairs, find_duplicates
+from curate.dedupe.engine import hash_files
+from curate.dedupe.features import Thumb, thumbnail
+from curate.dedupe.search import pairs_within
 from curate.manifest import Manifest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _bench_dataset():  # noqa: ANN202 - bench/dedupe/dataset.py, the benchmark's own generator
+    spec = importlib.util.spec_from_file_location("bench_dedupe_dataset", REPO / "bench" / "dedupe" / "dataset.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+@pytest.fixture(scope="module")
+def synth256(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A curate-synth dataset at its default 256x192 (the 128x96 fixture is below what a 5 % crop or a
+    watermark leaves recognisable at 32x32) with every injected duplicate and colourway, ingested."""
+    from curate.ingest import ingest
+    from curate.synth import generate
+
+    root = tmp_path_factory.mktemp("dedupe-synth")
+    generate(root / "src", n=160, size=(256, 192), seed=11)
+    ingest(root / "src", root / "ds", layout="viton-hd")
+    return root / "src", root / "ds"
 
 
 @pytest.fixture()
-def ds(synth_ds: Path, tmp_path: Path) -> Path:
+def ds(synth256: tuple[Path, Path], tmp_path: Path) -> Path:
     out = tmp_path / "ds"
-    shutil.copytree(synth_ds, out)
+    shutil.copytree(synth256[1], out)
     return out
 
 
-def _scored(ds: Path, synth_root: Path) -> pd.DataFrame:
+def _scored(ds: Path, src: Path) -> pd.DataFrame:
     m = Manifest.load(ds)
-    gt = pd.read_csv(synth_root / "ground_truth.csv", keep_default_na=False).set_index("pair_id")
+    gt = pd.read_csv(src / "ground_truth.csv", keep_default_na=False).set_index("pair_id")
     p = m.pairs.copy()
     p["stem"] = p["human_id"].str.split("/").str[1]
     p["case"], p["transform"] = p["stem"].map(gt["case"]), p["stem"].map(gt["transform"])
@@ -34,51 +67,172 @@ def _scored(ds: Path, synth_root: Path) -> pd.DataFrame:
     return p
 
 
-def test_duplicates_found_and_distinct_pairs_kept(ds: Path, synth_root: Path) -> None:
-    stats, pair_dups, report = run_dedupe(ds)
-    p = _scored(ds, synth_root)
+def test_synth_duplicates_found_and_distinct_pairs_kept(ds: Path, synth256: tuple[Path, Path]) -> None:
+    stats, pair_dups, report = run_dedupe(ds, workers=2)
+    p = _scored(ds, synth256[0])
     exact = p[p["case"] == "exact-duplicate"]
-    assert exact["marked"].all() and (exact["of_stem"] == exact["truth_of"]).all()  # exact recall 1.0
+    assert len(exact) >= 5 and exact["marked"].all() and (exact["of_stem"] == exact["truth_of"]).all()
+    m = Manifest.load(ds)
+    humans = m.humans.assign(stem=m.humans["human_id"].str.split("/").str[1]).set_index("stem")
+    assert (humans.loc[exact["stem"], "dup_reason"] == "exact-bytes").all()
     near = p[p["case"] == "near-duplicate"]
     found = near[near["marked"] & (near["of_stem"] == near["truth_of"])]
-    # every transform but small crops (the hardest; see docs/benchmarks/dedupe.md) is found
-    assert set(found["transform"]) >= {"reencode", "resize", "brightness", "watermark"}
-    assert len(found) >= 0.75 * len(near)
-    originals = p[~p["case"].isin(["exact-duplicate", "near-duplicate"])]
-    assert not originals["marked"].any(), "a distinct pair was marked as a duplicate"
+    recall = found.groupby("transform").size().reindex(near["transform"].unique(), fill_value=0) / near.groupby("transform").size()
+    # measured on this seed: re-encode, resize, watermark 3/3; crop 2/3; brightness 2/3 (curate synth brightens
+    # the article's garment but not its white background, and clips saturated channels: the product's own
+    # chromaticity moves, 0.031 against the 0.02 threshold). The 1024x768 benchmark set: test below.
+    assert (recall[["reencode", "resize"]] == 1.0).all(), recall
+    assert recall.min() >= 0.6 and len(found) >= 0.85 * len(near), recall
+    assert not p[~p["case"].isin(["exact-duplicate", "near-duplicate"])]["marked"].any(), "a distinct pair was marked"
     assert not p[p["colourway_of"] != ""]["marked"].any(), "a colourway was merged"
     assert pair_dups == int(p["marked"].sum())
-    m = Manifest.load(ds)
-    marked = m.humans[m.humans["dup_keep"] == False]  # noqa: E712
+    marked = humans[humans["dup_keep"] == False]  # noqa: E712
     assert set(marked["dup_reason"]) <= {"exact-bytes", "same-pixels", "near-duplicate"}
-    assert marked["dup_keep_policy"].notna().all() and report.is_file() and "KEPT" in report.read_text()
+    assert marked["dup_keep_policy"].notna().all()
+    evidence = [json.loads(d) for d in marked["dup_distance"].dropna()]
+    assert evidence and all({"hash", "tone", "structure", "shift", "detail", "aspect"} <= set(e["to_kept"]) for e in evidence)
+    text = report.read_text()
+    assert "KEPT" in text and "near-duplicate" in text and "tone" in text
+
+
+def test_benchmark_generator_set_per_transform(tmp_path: Path) -> None:
+    """A small set from the benchmark's own generator (1024x768 products in colourways, every transform):
+    the thresholds chosen on the 5k set hold on another seed."""
+    dataset = _bench_dataset()
+    truth = pd.read_csv(dataset.build(tmp_path / "set", 420, None, seed=5, workers=2), keep_default_na=False)
+    files = [str(tmp_path / "set" / f) for f in truth["file"]]
+    thumbs = hash_files(files, "local", 2)
+    found = find_duplicates(thumbs, files)  # type: ignore[arg-type]
+    pairs = {(a, b) for g in found.groups(range(len(files))) for a, b in itertools.combinations(sorted(g), 2)}
+    dup = {(a, b) for _, g in truth.groupby("origin").indices.items() for a, b in itertools.combinations(sorted(g), 2)}
+    base = truth["file"].str.split("_").str[0].to_numpy()
+    colourway = {(a, b) for a, b in itertools.combinations(range(len(files)), 2) if base[a] == base[b]} - dup
+    precision, recall = len(pairs & dup) / max(1, len(pairs)), len(pairs & dup) / len(dup)
+    exact = {(a, b) for a, b in dup if "exact" in truth["transform"].iloc[b]}
+    assert exact and exact <= pairs  # exact-duplicate recall 1.0
+    assert len(pairs & colourway) <= 1
+    kind = {(a, b): truth["transform"].iloc[b] for a, b in dup}
+    per = {t: len({k for k, v in kind.items() if v == t} & pairs) / max(1, sum(v == t for v in kind.values())) for t in set(kind.values())}
+    # measured on this seed (55 duplicate pairs): precision 1.0, recall 0.927 (a brightened light garment
+    # clips to white: structure 0.042; a resized copy at tone 0.087; each misses with its group's other
+    # member); exact, crop, re-encode 1.0. The 5k/20k figures are in docs/benchmarks/dedupe.md.
+    assert precision >= 0.97 and recall >= 0.9, (precision, recall, per)
+
+
+def test_same_pixels_different_bytes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 255, (240, 180, 3), dtype=np.uint8))
+    a, b, c = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"
+    img.save(a, compress_level=1)
+    img.save(b, compress_level=9)  # the same pixels, other bytes
+    changed = np.asarray(img).copy()
+    changed[5, 5] = 255 - changed[5, 5]
+    Image.fromarray(changed).save(c)  # one pixel differs: not the same pixels
+    assert a.read_bytes() != b.read_bytes()
+    thumbs = [thumbnail(p) for p in (a, b, c)]
+    found = find_duplicates(thumbs, [a, b, c])
+    kinds = {(link.a, link.b): link.kind for link in found.links}
+    assert kinds[(0, 1)] == "same-pixels"
+    assert found.uf.find(2) == found.uf.find(0)  # still a near duplicate, through the looks
+    assert all(kind != "same-pixels" for (x, y), kind in kinds.items() if 2 in (x, y))
+
+
+def test_keep_policy_keeps_the_highest_resolution(ds: Path) -> None:
+    run_dedupe(ds, on="humans")
+    h = Manifest.load(ds).humans
+    for _, g in h[h["dup_group"].notna()].groupby("dup_group"):
+        kept = g[g["dup_keep"] == True]  # noqa: E712
+        assert len(kept) == 1
+        area = g["width"] * g["height"]
+        assert (kept["width"] * kept["height"]).iloc[0] == area.max()
+        assert (g.loc[g["dup_keep"] == False, "dup_of"] == kept["human_id"].iloc[0]).all()  # noqa: E712
 
 
 def test_second_run_hashes_nothing_and_is_idempotent(ds: Path) -> None:
     run_dedupe(ds)
     first = Manifest.load(ds).pairs.copy()
     stats, _, _ = run_dedupe(ds)
-    assert all(s.hashed == 0 for s in stats)
+    assert all(s.hashed == 0 and s.cached == s.rows for s in stats)
     pd.testing.assert_frame_equal(first, Manifest.load(ds).pairs)
+
+
+def test_cache_rehashes_only_changed_files_and_ignores_other_versions(ds: Path, tmp_path: Path) -> None:
+    run_dedupe(ds, on="articles")
+    m = Manifest.load(ds)
+    moved = tmp_path / "copy.jpg"
+    shutil.copy(m.resolve(m.articles["path"].iloc[3]), moved)  # the source itself is never touched
+    m.articles.loc[3, "path"] = str(moved)
+    m.save("articles")
+    stats, _, _ = run_dedupe(ds, on="articles")
+    assert stats[0].hashed == 1
+    cache = ds / "cache" / "dedupe-articles.parquet"
+    df = pd.read_parquet(cache)
+    assert (df["version"] == FEATURE_VERSION).all()
+    df["version"] = "an-older-feature-version"
+    df.to_parquet(cache)
+    stats, _, _ = run_dedupe(ds, on="articles")
+    assert stats[0].hashed == stats[0].rows
 
 
 def test_unreadable_image_is_reported_not_fatal(ds: Path, tmp_path: Path) -> None:
     m = Manifest.load(ds)
-    # point one human at a corrupt copy (the source itself is never touched)
     bad = tmp_path / "corrupt.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     m.humans.loc[0, "path"] = str(bad)  # an absolute path resolves to itself
+    m.humans.loc[1, "path"] = str(tmp_path / "gone.jpg")
     m.save("humans")
-    stats, _, _ = run_dedupe(ds, on="humans")
-    assert stats[0].unreadable == 1
-    assert pd.isna(Manifest.load(ds).humans.loc[0, "dup_keep"])
+    stats, _, report = run_dedupe(ds, on="humans")
+    assert stats[0].unreadable == 2
+    h = Manifest.load(ds).humans
+    assert pd.isna(h.loc[0, "dup_keep"]) and pd.isna(h.loc[1, "dup_keep"])
+    text = report.read_text()
+    assert "unreadable" in text and "missing at dedupe time" in text
 
 
-def test_multi_index_search_is_exact() -> None:
-    rng = random.Random(0)
-    hashes = [rng.getrandbits(64) for _ in range(300)]
-    hashes += [h ^ (1 << rng.randrange(64)) ^ (1 << rng.randrange(64)) for h in hashes[:50]]  # near copies
-    radius = 9
-    found = {(i, j) for i, j, _ in near_pairs(hashes, radius)}
-    brute = {(i, j) for i in range(len(hashes)) for j in range(i + 1, len(hashes)) if hamming(hashes[i], hashes[j]) <= radius}
-    assert found == brute and len(brute) >= 50
+def test_ray_engine_gives_the_local_result(ds: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    local = tmp_path / "local"
+    shutil.copytree(ds, local)
+    run_dedupe(local, on="articles", workers=2)
+    stats, _, _ = run_dedupe(ds, on="articles", workers=2, engine="ray")
+    assert stats[0].hashed == stats[0].rows
+    cols = ["dup_group", "dup_keep", "dup_of", "dup_reason", "dup_distance"]
+    pd.testing.assert_frame_equal(Manifest.load(local).articles[cols], Manifest.load(ds).articles[cols])
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"broken")
+    out = hash_files([str(bad), Manifest.load(ds).resolve(Manifest.load(ds).articles["path"].iloc[0]).as_posix()], "ray", 2)
+    assert isinstance(out[0], str) and isinstance(out[1], Thumb)
+
+
+def test_unknown_engine_and_table_are_refused(ds: Path) -> None:
+    from typer.testing import CliRunner
+
+    from curate.cli import app
+
+    result = CliRunner().invoke(app, ["dedupe", str(ds), "--engine", "spark"])
+    assert result.exit_code == 2 and "local, ray" in result.output
+    with pytest.raises(ValueError, match="articles, humans, pairs, all"):
+        run_dedupe(ds, on="shoes")
+
+
+@pytest.mark.parametrize(("radius", "chunks"), [(0, None), (3, 4), (8, None), (8, 3), (9, 2), (12, 5)])
+def test_multi_index_search_is_exact(radius: int, chunks: int | None) -> None:
+    rng = random.Random(radius * 10 + (chunks or 0))
+    base = [rng.getrandbits(64) for _ in range(400)]
+    near = [h ^ sum(1 << b for b in rng.sample(range(64), rng.randint(0, radius + 2))) for h in base[:120]]
+    hashes = np.asarray(base + near + base[:5], dtype=np.uint64)  # with exact repeats
+    found: list[tuple[int, int]] = []
+    for i, j, d in pairs_within(hashes, radius, chunks=chunks, block=257):  # small blocks: the streaming path
+        assert (i < j).all() and (d <= radius).all()
+        found += list(zip(i.tolist(), j.tolist()))
+    assert len(found) == len(set(found)), "a pair came out twice"
+    dist = np.bitwise_count(hashes[:, None] ^ hashes[None, :])
+    brute = {(i, j) for i, j in zip(*np.nonzero(np.triu(dist <= radius, 1)))}
+    assert set(found) == brute and len(brute) >= 5
+
+
+def test_candidate_pairs_use_inner_views_but_not_inner_against_inner() -> None:
+    h = np.array([[0b0, 0xFFFF], [0xFFFF << 40, 0xFFFF], [0xFFFF << 20, 0xFFFF << 40]], dtype=np.uint64)
+    pairs = {(int(a), int(b)) for ia, ib in candidate_pairs(h, 2) for a, b in zip(ia, ib)}
+    # 0 and 1 meet only inner-inner (skipped); 1 (full) meets 2 (inner); 0 meets nobody
+    assert pairs == {(1, 2)}

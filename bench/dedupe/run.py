@@ -1,158 +1,205 @@
-"""Dedupe benchmark with ground truth: product-like images on white in many colourways, plus transformed
-copies (re-encode, resize, small crop, brightness, watermark) and exact copies; our detector vs
-imagededup's PHash (default threshold 10) on the same files, side by side.
+"""Dedupe benchmark (issue 3): `curate dedupe`'s detector beside imagededup's PHash on the same files.
 
-One command: .venv/bin/python bench/dedupe/run.py [--bases 300] [--markdown docs/benchmarks/dedupe.md]
-Pairwise precision/recall/F1 over all duplicate pairs; false positives among colourway pairs counted
-separately; per-transform recall; hashing throughput (images/s, wall).
+One command (builds the sets under bench/out/dedupe-data on the first run, ~2 and ~8 minutes):
+
+    .venv/bin/python bench/dedupe/run.py                      # 5k + 20k sets, 1M-hash search, 2 workers
+    .venv/bin/python bench/dedupe/run.py --sizes 5000 --search 0 --markdown /tmp/dedupe.md
+
+Sets (bench/dedupe/dataset.py): catalogue-like products on white in colourways, every real photo in
+shared/data/real, exact copies and re-encoded / resized / cropped / brightened / watermarked copies. The
+5k set (seed 0) is where our thresholds and imagededup's best threshold were chosen; the 20k set (seed 1)
+is held out. Pairwise precision / recall / F1 over all duplicate pairs (ours: pairs within a group),
+false positives among colourway pairs counted separately, per-transform recall, hashing throughput (wall,
+same worker count for both), search time, and the exact search on >= 1M synthetic hashes (time, peak RSS
+of a fresh process).
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import itertools
-import tempfile
+import os
+import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO))
+
+import dataset  # noqa: E402  (bench/dedupe/dataset.py)
+
+TRANSFORM_ORDER = ("exact", "reencode", "resize", "crop", "brightness", "watermark")
+IMAGEDEDUP_DEFAULT = 10
 
 
-def build(root: Path, bases: int, seed: int = 0) -> tuple[list[Path], dict[Path, int], dict[Path, str], set[frozenset]]:
-    from curate.synth import LOWER_GARMENTS, UPPER_GARMENTS, draw_article, random_garment
-
-    rng = np.random.default_rng(seed)
-    files: list[Path] = []
-    origin: dict[Path, int] = {}  # file -> id of the image it is a copy of (itself for originals)
-    transform: dict[Path, str] = {}
-    colourway_pairs: set[frozenset] = set()
-    kinds = (*UPPER_GARMENTS, *LOWER_GARMENTS, "dress")
-    oid = 0
-    for b in range(bases):
-        spec = random_garment(rng, kinds[b % len(kinds)])
-        siblings = []
-        for c in range(3):  # three colourways of one cut and pattern: different products
-            s = spec if c == 0 else spec.recoloured(rng)
-            rgb, _ = draw_article(rng, s, (256, 192))
-            p = root / f"{oid:06d}.jpg"
-            Image.fromarray(rgb).save(p, quality=92)
-            files.append(p)
-            origin[p] = oid
-            transform[p] = "original"
-            siblings.append(p)
-            oid += 1
-        colourway_pairs |= {frozenset(x) for x in itertools.combinations(siblings, 2)}
-        src = siblings[0]
-        kind = ("reencode", "resize", "crop", "brightness", "watermark", "exact")[b % 6]
-        im = Image.open(src).convert("RGB")
-        w, h = im.size
-        q = 92
-        if kind == "reencode":
-            q = 65
-        elif kind == "resize":
-            im = im.resize((int(w * 0.75), int(h * 0.75)), Image.BILINEAR)
-        elif kind == "crop":
-            d = rng.uniform(0.02, 0.05, 4)
-            im = im.crop((int(d[0] * w), int(d[1] * h), w - int(d[2] * w), h - int(d[3] * h)))
-        elif kind == "brightness":
-            im = Image.fromarray(np.clip(np.asarray(im, np.float32) * 0.88, 0, 255).astype(np.uint8))
-        elif kind == "watermark":
-            ImageDraw.Draw(im).text((w * 0.55, h * 0.9), "(c) shop", fill=(120, 120, 120))
-        p = root / f"{oid:06d}_{kind}.jpg"
-        if kind == "exact":
-            p.write_bytes(src.read_bytes())
-        else:
-            im.save(p, quality=q)
-        files.append(p)
-        origin[p] = origin[src]
-        transform[p] = kind
-        oid += 1
-    return files, origin, transform, colourway_pairs
+def truth_sets(truth: pd.DataFrame) -> tuple[set[tuple[int, int]], set[tuple[int, int]], dict[tuple[int, int], str]]:
+    """(duplicate pairs, colourway pairs, transform of each duplicate pair) as sorted index pairs."""
+    dup: set[tuple[int, int]] = set()
+    kind: dict[tuple[int, int], str] = {}
+    transform = truth["transform"].tolist()
+    for _, g in truth.groupby("origin").indices.items():
+        for a, b in itertools.combinations(sorted(g), 2):
+            dup.add((a, b))
+            kind[(a, b)] = transform[b] if transform[b] != "original" else transform[a]
+    base = truth["file"].str.split("_").str[0]
+    colourway: set[tuple[int, int]] = set()
+    for _, g in pd.Series(range(len(truth))).groupby(base.to_numpy()).indices.items():
+        for a, b in itertools.combinations(sorted(g), 2):
+            if (a, b) not in dup:
+                colourway.add((a, b))
+    return dup, colourway, kind
 
 
-def ours(files: list[Path]) -> tuple[set[frozenset], float]:
-    import hashlib
+def score(found: set[tuple[int, int]], dup: set, colourway: set, kind: dict) -> dict:
+    tp = len(found & dup)
+    p = tp / len(found) if found else 1.0
+    r = tp / len(dup) if dup else 1.0
+    per = {}
+    for t in TRANSFORM_ORDER:
+        pairs = {k for k, v in kind.items() if v == t}
+        per[t] = len(found & pairs) / max(1, len(pairs))
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "pairs": len(found),
+            "colourway_fp": len(found & colourway), "per_transform": per}
 
-    from curate.dedupe.command import DEFAULT_COLOUR, DEFAULT_RADIUS, DEFAULT_STRUCTURE
-    from curate.dedupe.core import UnionFind, colour_distance, image_features, near_pairs
+
+def run_ours(files: list[str], workers: int) -> dict:
+    from curate.dedupe.core import find_duplicates
+    from curate.dedupe.engine import hash_files
+    from curate.dedupe.features import Thumb
 
     t = time.perf_counter()
-    feats = [image_features(p) for p in files]
-    shas = [hashlib.sha256(p.read_bytes()).hexdigest() for p in files]
+    results = hash_files(files, "local", workers)
     t_hash = time.perf_counter() - t
-    uf = UnionFind(len(files))
-    first: dict[str, int] = {}
-    for i, (s, f) in enumerate(zip(shas, feats)):
-        for key in (s, f.pixel_sha256):
-            if key in first:
-                uf.union(first[key], i)
-            first.setdefault(key, i)
-    for i, j, _ in near_pairs([f.phash for f in feats], DEFAULT_RADIUS):
-        chroma, structure = colour_distance(feats[i].colour, feats[j].colour)
-        if chroma <= DEFAULT_COLOUR and structure <= DEFAULT_STRUCTURE:
-            uf.union(i, j)
-    groups: dict[int, list[Path]] = {}
-    for i, p in enumerate(files):
-        groups.setdefault(uf.find(i), []).append(p)
-    pairs = {frozenset(x) for g in groups.values() for x in itertools.combinations(g, 2)}
-    return pairs, len(files) / t_hash
+    thumbs = [r if isinstance(r, Thumb) else None for r in results]
+    t = time.perf_counter()
+    found = find_duplicates(thumbs, files)
+    t_search = time.perf_counter() - t
+    pairs = {(a, b) for g in found.groups(range(len(files))) for a, b in itertools.combinations(sorted(g), 2)}
+    return {"pairs": pairs, "hash_s": t_hash, "search_s": t_search, "candidates": found.candidates,
+            "unreadable": sum(t is None for t in thumbs)}
 
 
-def imagededup(files: list[Path], root: Path) -> tuple[set[frozenset], float]:
+def run_imagededup(root: Path, names: list[str], workers: int) -> dict:
     from imagededup.methods import PHash
 
+    index = {n: i for i, n in enumerate(names)}
     ph = PHash(verbose=False)
     t = time.perf_counter()
-    enc = ph.encode_images(image_dir=str(root))
+    enc = ph.encode_images(image_dir=str(root), num_enc_workers=workers)
     t_hash = time.perf_counter() - t
-    dups = ph.find_duplicates(encoding_map=enc, max_distance_threshold=10)
-    pairs = {frozenset((root / a, root / b)) for a, bs in dups.items() for b in bs}
-    return pairs, len(files) / t_hash
+    t = time.perf_counter()
+    dups = ph.find_duplicates(encoding_map=enc, max_distance_threshold=IMAGEDEDUP_DEFAULT, scores=True, num_dist_workers=workers)
+    t_search = time.perf_counter() - t
+    by_distance: dict[tuple[int, int], int] = {}
+    for a, others in dups.items():
+        for b, d in others:
+            i, j = sorted((index[a], index[b]))
+            by_distance[(i, j)] = int(d)
+    return {"by_distance": by_distance, "hash_s": t_hash, "search_s": t_search, "encoded": len(enc)}
 
 
-def score(found: set[frozenset], truth: set[frozenset], colourways: set[frozenset]) -> dict[str, float]:
-    tp = len(found & truth)
-    p = tp / len(found) if found else 1.0
-    r = tp / len(truth) if truth else 1.0
-    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "colourway_fp": len(found & colourways)}
+def search_scale(n: int, radius: int) -> dict:
+    """The exact radius search on n images' hashes (2 views each, as the command searches), in a fresh
+    process so its peak RSS is the search's own."""
+    out = subprocess.run([sys.executable, str(HERE / "search_scale.py"), "--n", str(n), "--radius", str(radius)],
+                         capture_output=True, text=True, check=True, cwd=REPO)
+    return dict(line.split("=", 1) for line in out.stdout.split() if "=" in line)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bases", type=int, default=300)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--search", type=int, default=1_000_000, help="images whose hashes the scale test searches (0: skip)")
+    parser.add_argument("--real", type=Path, default=REPO.parent / "shared" / "data" / "real")
+    parser.add_argument("--data", type=Path, default=REPO / "bench" / "out" / "dedupe-data")
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="bench-dedupe-"))
-    files, origin, transform, colourways = build(root, args.bases)
-    by_origin: dict[int, list[Path]] = {}
-    for p in files:
-        by_origin.setdefault(origin[p], []).append(p)
-    truth = {frozenset(x) for g in by_origin.values() for x in itertools.combinations(g, 2)}
-    o_pairs, o_rate = ours(files)
-    i_pairs, i_rate = imagededup(files, root)
-    so, si = score(o_pairs, truth, colourways), score(i_pairs, truth, colourways)
-    per_t = {}
-    for kind in ("exact", "reencode", "resize", "crop", "brightness", "watermark"):
-        t = {pr for pr in truth if any(transform[p] == kind for p in pr)}
-        per_t[kind] = (len(o_pairs & t) / max(1, len(t)), len(i_pairs & t) / max(1, len(t)), len(t))
-    lines = ["# Dedupe benchmark", "",
-             f"Command: `.venv/bin/python bench/dedupe/run.py --bases {args.bases}`  ",
-             f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; 2 shared CPU cores, one process each. "
-             f"{len(files)} product images ({args.bases} cuts x 3 colourways + 1 transformed or exact copy each), "
-             f"{len(truth)} true duplicate pairs, {len(colourways)} colourway pairs.", "",
-             "| method | precision | recall | F1 | colourway false positives | hashing images/s |", "|---|---:|---:|---:|---:|---:|",
-             f"| curate dedupe (pHash + chroma + structure) | {so['precision']:.3f} | {so['recall']:.3f} | {so['f1']:.3f} | {so['colourway_fp']} | {o_rate:.0f} |",
-             f"| imagededup PHash, threshold 10 | {si['precision']:.3f} | {si['recall']:.3f} | {si['f1']:.3f} | {si['colourway_fp']} | {i_rate:.0f} |",
-             f"| ratio ours / imagededup | | | {so['f1'] / max(si['f1'], 1e-9):.1f}x | | {o_rate / i_rate:.2f}x |", "",
-             "| transform | our recall | imagededup recall | pairs |", "|---|---:|---:|---:|"]
-    lines += [f"| {k} | {a:.2f} | {b:.2f} | {n} |" for k, (a, b, n) in per_t.items()]
-    lines += ["", "Not measured yet (issue 3 targets): the 5k/20k sets, the >= 1M-hash search time and memory, the Ray engine."]
-    text = "\n".join(lines) + "\n"
+    from curate.dedupe.verify import Thresholds
+
+    thresholds = Thresholds()
+    seeds = {5000: 0, 20000: 1}
+    results = []
+    best_threshold = None
+    for n in args.sizes:
+        seed = seeds.get(n, n)
+        root = args.data / f"n{n}-s{seed}"
+        t = time.perf_counter()
+        truth_path = dataset.build(root, n, args.real, seed=seed, workers=args.workers)
+        built = time.perf_counter() - t
+        truth = pd.read_csv(truth_path, keep_default_na=False)
+        files = [str(root / f) for f in truth["file"]]
+        dup, colourway, kind = truth_sets(truth)
+        print(f"[{n}] set ready ({built:.0f} s): {len(files)} images, {len(dup)} duplicate pairs, {len(colourway)} colourway pairs", flush=True)
+        ours = run_ours(files, args.workers)
+        print(f"[{n}] ours: hashing {ours['hash_s']:.1f} s, grouping {ours['search_s']:.1f} s", flush=True)
+        imd = run_imagededup(root, truth["file"].tolist(), args.workers)
+        print(f"[{n}] imagededup: hashing {imd['hash_s']:.1f} s, search {imd['search_s']:.1f} s", flush=True)
+        by_threshold = {k: {p for p, d in imd["by_distance"].items() if d <= k} for k in range(IMAGEDEDUP_DEFAULT + 1)}
+        scored = {k: score(v, dup, colourway, kind) for k, v in by_threshold.items()}
+        if best_threshold is None:  # chosen on the first (5k) set, then fixed
+            best_threshold = max(scored, key=lambda k: scored[k]["f1"])
+        results.append({"n": len(files), "seed": seed, "dup": len(dup), "colourway": len(colourway),
+                        "ours": score(ours["pairs"], dup, colourway, kind), "ours_run": ours,
+                        "imd_default": scored[IMAGEDEDUP_DEFAULT], "imd_best": scored[best_threshold], "imd_run": imd,
+                        "imd_curve": {k: v["f1"] for k, v in scored.items()}})
+    scale = search_scale(args.search, thresholds.radius) if args.search else None
+    text = render(results, best_threshold, scale, thresholds, args)
     print(text)
     if args.markdown:
         args.markdown.write_text(text)
+
+
+def render(results: list[dict], best: int | None, scale: dict | None, thresholds, args) -> str:  # noqa: ANN001
+    load = os.getloadavg()
+    lines = ["# Dedupe benchmark (issue 3)", "",
+             "Command: `.venv/bin/python bench/dedupe/run.py --markdown docs/benchmarks/dedupe.md`  ",
+             f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
+             f"{args.workers} workers for both tools, load average at the end {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}.  ",
+             f"Our settings (chosen on the 5k set, then fixed; `curate/dedupe/verify.py` `Thresholds`): radius {thresholds.radius} of 64 hash bits, "
+             f"tone {thresholds.tone}, structure {thresholds.structure}, colour shift {thresholds.shift}, detail {thresholds.detail}. "
+             f"imagededup PHash: its default threshold {IMAGEDEDUP_DEFAULT} and its best threshold on the 5k set, {best}.", "",
+             "## Quality (pairwise over all duplicate pairs)", "",
+             "| set | method | precision | recall | F1 | predicted pairs | colourway false positives |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in results:
+        name = f"{r['n']:,} images (seed {r['seed']}; {r['dup']:,} dup pairs, {r['colourway']:,} colourway pairs)"
+        for label, key in (("curate dedupe", "ours"), (f"imagededup PHash, threshold {IMAGEDEDUP_DEFAULT} (default)", "imd_default"),
+                           (f"imagededup PHash, threshold {best} (its best on 5k)", "imd_best")):
+            s = r[key]
+            lines.append(f"| {name} | {label} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['pairs']:,} | {s['colourway_fp']:,} |")
+            name = ""
+    lines += ["", "## Recall per transform (the copy's edit; exact = byte copy)", "",
+              "| set | method | " + " | ".join(TRANSFORM_ORDER) + " |", "|---|---|" + "---:|" * len(TRANSFORM_ORDER)]
+    for r in results:
+        for label, key in (("curate dedupe", "ours"), ("imagededup default", "imd_default"), ("imagededup best", "imd_best")):
+            per = r[key]["per_transform"]
+            lines.append(f"| {r['n']:,} | {label} | " + " | ".join(f"{per[t]:.3f}" for t in TRANSFORM_ORDER) + " |")
+    lines += ["", "## Speed (wall seconds on the same files, same worker count)", "",
+              "| set | our hashing img/s | imagededup hashing img/s | ratio | our grouping s (exact + search + verify) | candidate pairs verified | imagededup search s (threshold 10) |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        o, i = r["ours_run"], r["imd_run"]
+        ro, ri = r["n"] / o["hash_s"], r["n"] / i["hash_s"]
+        lines.append(f"| {r['n']:,} | {ro:,.0f} | {ri:,.0f} | {ro / ri:.1f}x | {o['search_s']:.1f} | {o['candidates']:,} | {i['search_s']:.1f} |")
+    if scale:
+        lines += ["", "## Search at catalogue scale (`bench/dedupe/search_scale.py`)", "",
+                  f"{int(scale['images']):,} images' uniformly random 64-bit hashes, 2 views each ({int(scale['hashes']):,} hashes, as the "
+                  f"command searches), with {int(scale['planted']):,} planted near copies at 1-{scale['radius']} bits; exact multi-index search "
+                  f"({scale['chunks']} chunks) at radius {scale['radius']}, one process:", "",
+                  "| hashes | radius | pairs found | planted pairs found | wall s | peak RSS MB |", "|---:|---:|---:|---:|---:|---:|",
+                  f"| {int(scale['hashes']):,} | {scale['radius']} | {int(scale['pairs']):,} | {scale['planted_found']} | {float(scale['seconds']):.0f} | {float(scale['peak_rss_mb']):.0f} |"]
+    lines += ["", "imagededup F1 by threshold (pairs it returns, not grouped):", ""]
+    for r in results:
+        lines.append(f"- {r['n']:,}: " + ", ".join(f"{k}: {v:.3f}" for k, v in r["imd_curve"].items()))
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -7,14 +7,16 @@ import dataclasses
 import html
 import io
 import json
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import typer
 
-DEFAULT_RADIUS = 16  # pHash bits (of 64); chosen on the synthetic set with crops, see docs/benchmarks/dedupe.md
-DEFAULT_COLOUR = 0.005  # mean |chromaticity| difference over the 16x16 grid
-DEFAULT_STRUCTURE = 0.045  # 1 - correlation of the standardised 16x16 grey thumbnails
+from curate.dedupe.core import find_duplicates, pixel_sha256
+from curate.dedupe.engine import ENGINES, hash_files
+from curate.dedupe.features import DETAIL, THUMB, Thumb
+from curate.dedupe.verify import Thresholds
+
+FEATURE_VERSION = "thumb-v4"  # bump when curate.dedupe.features changes: cached thumbnails are then recomputed
 
 
 @dataclasses.dataclass
@@ -26,35 +28,36 @@ class DedupeStats:
     unreadable: int
     groups: int
     duplicates: dict[str, int]
+    candidates: int = 0
 
 
-def _feature_job(args: tuple[str, str]) -> tuple[str, object]:
-    from curate.dedupe.core import image_features
-
-    key, path = args
-    try:
-        return key, image_features(Path(path))
-    except Exception as exc:  # noqa: BLE001 - an unreadable file is a reason, never a crash
-        return key, f"{type(exc).__name__}: {exc}"
-
-
-def _features(m, table: str, workers: int):  # noqa: ANN001, ANN202
-    """Features of every ok row; the cache (DS/cache/dedupe-<table>.parquet) is keyed by (path, size, mtime)."""
+def _load_cache(path: Path) -> dict[tuple[str, int, int], Thumb]:
     import pandas as pd
 
-    from curate.dedupe.core import Features
+    if not path.is_file():
+        return {}
+    df = pd.read_parquet(path)
+    if "version" not in df.columns or (len(df) and df["version"].iloc[0] != FEATURE_VERSION):
+        return {}  # written by another feature version: recompute rather than compare unlike thumbnails
+    sizes = (THUMB * THUMB * 3, 2 * DETAIL * DETAIL * 2)  # a row of another layout is recomputed, not misread
+    return {(r["path"], int(r["size"]), int(r["mtime_ns"])): Thumb.from_record(r)
+            for r in df.to_dict("records") if (len(r["pixels"]), len(r["detail"])) == sizes}
+
+
+def _features(m, table: str, workers: int, engine: str) -> tuple[list[Thumb | None], dict[int, str], int, int]:  # noqa: ANN001
+    """Thumbnails of every ok row (None elsewhere), reasons for unreadable rows, and how many were hashed
+    vs taken from the cache (DS/cache/dedupe-<table>.parquet, keyed by (path, size, mtime))."""
+    import pandas as pd
+
     from curate.manifest import atomic_write_bytes
 
     df = m.table(table)
     cache_path = m.ds / "cache" / f"dedupe-{table}.parquet"
-    cache: dict[tuple[str, int, int], Features] = {}
-    if cache_path.is_file():
-        for r in pd.read_parquet(cache_path).itertuples():
-            cache[(r.path, int(r.size), int(r.mtime_ns))] = Features(r.pixel_sha256, int(r.phash, 16), tuple(r.colour))
-    feats: dict[int, Features] = {}
+    cache = _load_cache(cache_path)
+    thumbs: list[Thumb | None] = [None] * len(df)
     errors: dict[int, str] = {}
-    todo = []
     keys: dict[int, tuple[str, int, int]] = {}
+    todo: list[int] = []
     for i, (path, status) in enumerate(zip(df["path"], df["status"])):
         if status != "ok":
             continue
@@ -66,71 +69,46 @@ def _features(m, table: str, workers: int):  # noqa: ANN001, ANN202
             continue
         keys[i] = (str(absolute), st.st_size, st.st_mtime_ns)
         if keys[i] in cache:
-            feats[i] = cache[keys[i]]
+            thumbs[i] = cache[keys[i]]
         else:
-            todo.append((str(i), str(absolute)))
-    if workers > 1 and len(todo) > 64:
-        with ProcessPoolExecutor(workers) as pool:
-            results = list(pool.map(_feature_job, todo, chunksize=32))
-    else:
-        results = [_feature_job(t) for t in todo]
-    for key, value in results:
-        if isinstance(value, str):
-            errors[int(key)] = value
+            todo.append(i)
+    for i, result in zip(todo, hash_files([keys[i][0] for i in todo], engine, workers)):
+        if isinstance(result, str):
+            errors[i] = result
         else:
-            feats[int(key)] = value  # type: ignore[assignment]
-    rows = [{"path": keys[i][0], "size": keys[i][1], "mtime_ns": keys[i][2], "pixel_sha256": f.pixel_sha256,
-             "phash": f"{f.phash:016x}", "colour": list(f.colour)} for i, f in feats.items()]
+            thumbs[i] = result
+    rows = [{"path": keys[i][0], "size": keys[i][1], "mtime_ns": keys[i][2], "version": FEATURE_VERSION, **t.record()}
+            for i, t in enumerate(thumbs) if t is not None]
     buf = io.BytesIO()
-    pd.DataFrame(rows).to_parquet(buf, index=False)
+    pd.DataFrame(rows, columns=["path", "size", "mtime_ns", "version", *Thumb.fields()]).to_parquet(buf, index=False)
     atomic_write_bytes(cache_path, buf.getvalue())
-    return feats, errors, len(todo)
+    return thumbs, errors, len(todo) - len([i for i in todo if i in errors]), len(keys) - len(todo)
 
 
-def dedupe_table(m, table: str, radius: int, colour_threshold: float, workers: int) -> tuple[DedupeStats, list[dict]]:  # noqa: ANN001
+def dedupe_table(m, table: str, thresholds: Thresholds, workers: int, engine: str = "local") -> tuple[DedupeStats, list[dict], dict[str, str]]:  # noqa: ANN001
     import pandas as pd
 
-    from curate.dedupe.core import UnionFind, colour_distance, near_pairs
     from curate.schema import DEDUPE_KEEP_POLICY, ID_COLUMN
 
     df = m.table(table)
-    feats, errors, hashed = _features(m, table, workers)
-    idx = sorted(feats)
-    uf = UnionFind(len(df))
-    reason: dict[tuple[int, int], tuple[str, dict]] = {}
-    by_bytes: dict[str, int] = {}
-    by_pixels: dict[str, int] = {}
-    for i in idx:
-        sha, px = df["sha256"].iloc[i], feats[i].pixel_sha256
-        if sha in by_bytes:
-            uf.union(by_bytes[sha], i)
-            reason[(by_bytes[sha], i)] = ("exact-bytes", {})
-        elif px in by_pixels:
-            uf.union(by_pixels[px], i)
-            reason[(by_pixels[px], i)] = ("same-pixels", {})
-        by_bytes.setdefault(sha, i)
-        by_pixels.setdefault(px, i)
-    hashes = [feats[i].phash for i in idx]
-    for a, b, d in near_pairs(hashes, radius):
-        i, j = idx[a], idx[b]
-        chroma, structure = colour_distance(feats[i].colour, feats[j].colour)
-        if chroma <= colour_threshold and structure <= DEFAULT_STRUCTURE and uf.find(i) != uf.find(j):
-            uf.union(i, j)
-            reason[(i, j)] = ("near-duplicate", {"phash_hamming": d, "chroma": round(chroma, 5), "structure": round(structure, 4)})
-    members: dict[int, list[int]] = {}
-    for i in idx:
-        members.setdefault(uf.find(i), []).append(i)
-    groups = [g for g in members.values() if len(g) > 1]
-    area = (df["width"].fillna(0).astype("int64") * df["height"].fillna(0).astype("int64")).to_numpy()
+    thumbs, errors, hashed, cached = _features(m, table, workers, engine)
+    paths = [str(m.resolve(p)) for p in df["path"]]
+    found = find_duplicates(thumbs, paths, thresholds)
+    link_of = {link.b: link for link in found.links}  # each merge is recorded on the member it brought in
+    for link in found.links:
+        link_of.setdefault(link.a, link)
+    groups = found.groups([i for i, t in enumerate(thumbs) if t is not None])
+    # the keep policy: highest resolution, then largest file, then first seen
+    area = [t.width * t.height if t else 0 for t in thumbs]
     size = df["size_bytes"].fillna(0).astype("int64").to_numpy()
     ids = df[ID_COLUMN[table]].tolist()
     group_col = pd.array([None] * len(df), dtype="Int64")
-    keep = pd.array([pd.NA if df["status"].iloc[i] != "ok" or i in errors else True for i in range(len(df))], dtype="boolean")
+    keep = pd.array([pd.NA if thumbs[i] is None else True for i in range(len(df))], dtype="boolean")
     dup_of, dup_reason, dup_dist, policy = ([None] * len(df) for _ in range(4))
     counts: dict[str, int] = {}
     report = []
     for gid, g in enumerate(sorted(groups, key=min)):
-        kept = max(g, key=lambda i: (area[i], size[i], -i))  # highest resolution, largest file, first seen
+        kept = max(g, key=lambda i: (area[i], size[i], -i))
         for i in g:
             group_col[i] = gid
             policy[i] = DEDUPE_KEEP_POLICY
@@ -138,15 +116,34 @@ def dedupe_table(m, table: str, radius: int, colour_threshold: float, workers: i
                 continue
             keep[i] = False
             dup_of[i] = ids[kept]
-            why = next((reason[k] for k in reason if i in k), ("near-duplicate", {}))
-            dup_reason[i], dup_dist[i] = why[0], json.dumps(why[1]) if why[1] else None
-            counts[why[0]] = counts.get(why[0], 0) + 1
-        report.append({"kept": ids[kept], "members": [(ids[i], m.resolve(df["path"].iloc[i]), i == kept, dup_reason[i], dup_dist[i]) for i in g]})
+            dup_reason[i] = _reason(thumbs, paths, kept, i)
+            if dup_reason[i] == "near-duplicate":
+                # distances to the kept member; when i joined through another member (a chain), that edge too
+                evidence: dict = {"to_kept": found.distances(min(i, kept), max(i, kept))}
+                link = link_of.get(i)
+                if link is not None and link.kind == "near-duplicate" and kept not in (link.a, link.b):
+                    evidence["joined_via"] = {"id": ids[link.a if link.b == i else link.b], **(link.distances or {})}
+                dup_dist[i] = json.dumps(evidence)
+            counts[dup_reason[i]] = counts.get(dup_reason[i], 0) + 1
+        report.append({"kept": ids[kept], "members": [(ids[i], paths[i], i == kept, dup_reason[i], dup_dist[i]) for i in sorted(g, key=lambda i: i != kept)]})
     df["dup_group"], df["dup_keep"], df["dup_of"] = group_col, keep, dup_of
     df["dup_reason"], df["dup_distance"], df["dup_keep_policy"] = dup_reason, dup_dist, policy
-    stats = DedupeStats(table, int((df["status"] == "ok").sum()), hashed, len(feats) - hashed + len([e for e in errors]) * 0,
-                        len(errors), len(groups), counts)
-    return stats, report
+    stats = DedupeStats(table, int((df["status"] == "ok").sum()), hashed, cached, len(errors), len(groups), counts, found.candidates)
+    return stats, report, {ids[i]: e for i, e in errors.items()}
+
+
+def _reason(thumbs: list[Thumb | None], paths: list[str], kept: int, i: int) -> str:
+    """The strongest evidence tying member i to the kept member: its bytes, its pixels, else its looks."""
+    a, b = thumbs[kept], thumbs[i]
+    if a.sha256 == b.sha256:  # type: ignore[union-attr]
+        return "exact-bytes"
+    if (a.width, a.height, a.pixels) == (b.width, b.height, b.pixels):  # type: ignore[union-attr]
+        try:
+            if pixel_sha256(paths[kept]) == pixel_sha256(paths[i]):
+                return "same-pixels"
+        except Exception:  # noqa: BLE001 - a failed full decode leaves the weaker evidence
+            pass
+    return "near-duplicate"
 
 
 def dedupe_pairs(m) -> int:  # noqa: ANN001
@@ -203,54 +200,91 @@ def _thumb(path: Path) -> str:
         return ""
 
 
-def write_report(ds: Path, stats: list[DedupeStats], reports: dict[str, list[dict]], pair_dups: int) -> Path:
+def _distance_label(dist: str | None) -> str:
+    if not dist:
+        return ""
+    d = json.loads(dist)
+    k = d.get("to_kept") or {}
+    text = " ".join(f"{name} {k[name]}" for name in ("hash", "tone", "structure", "shift", "detail", "aspect") if name in k)
+    if "joined_via" in d:
+        text += f" (joined via {d['joined_via']['id']})"
+    return text
+
+
+REPORT_GROUPS = 500  # groups drawn per table; the manifest has them all
+
+
+def write_report(ds: Path, stats: list[DedupeStats], reports: dict[str, list[dict]], pair_dups: int, errors: dict[str, dict[str, str]]) -> Path:
     from curate.manifest import atomic_write_bytes
 
-    parts = ["<!doctype html><meta charset='utf-8'><title>dedupe report</title><style>body{font-family:sans-serif}"
-             ".g{display:flex;gap:8px;margin:8px 0;padding:6px;border-bottom:1px solid #ddd}.m{font-size:11px;text-align:center}"
-             ".k{outline:3px solid #2a2}</style><h1>Duplicate groups</h1><ul>"]
+    parts = ["<!doctype html><meta charset='utf-8'><title>dedupe report</title><style>body{font-family:sans-serif;margin:16px}"
+             ".g{display:flex;gap:8px;margin:8px 0;padding:6px;border-bottom:1px solid #ddd;align-items:flex-start}"
+             ".m{font-size:11px;text-align:center;max-width:150px;word-break:break-all}.k{outline:3px solid #2a2}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}</style>"
+             "<h1>Duplicate groups</h1><table><tr><th>table</th><th>ok rows</th><th>groups</th><th>exact bytes</th>"
+             "<th>same pixels</th><th>near duplicates</th><th>unreadable</th><th>hashed this run</th><th>from cache</th></tr>"]
     for s in stats:
-        parts.append(f"<li>{s.table}: {s.rows} ok rows, {s.groups} groups, duplicates by reason {html.escape(json.dumps(s.duplicates))}, "
-                     f"{s.unreadable} unreadable, {s.hashed} hashed this run</li>")
-    parts.append(f"<li>pairs: {pair_dups} duplicate pairs (human and article both duplicates)</li></ul>"
-                 "<p>Kept member outlined in green. Nothing was deleted or moved: the manifest carries the decision.</p>")
+        d = s.duplicates
+        parts.append(f"<tr><td>{s.table}</td><td>{s.rows}</td><td>{s.groups}</td><td>{d.get('exact-bytes', 0)}</td>"
+                     f"<td>{d.get('same-pixels', 0)}</td><td>{d.get('near-duplicate', 0)}</td><td>{s.unreadable}</td>"
+                     f"<td>{s.hashed}</td><td>{s.cached}</td></tr>")
+    parts.append(f"</table><p>Pairs: {pair_dups} duplicate pairs (their human and their article are both duplicates).</p>"
+                 "<p>The kept member of each group is first and outlined in green; under the others, why they are duplicates "
+                 "and their distances to the kept one. Nothing was deleted or moved: the manifest carries the decision.</p>")
     for table, groups in reports.items():
-        parts.append(f"<h2>{table}</h2>")
-        for g in groups[:500]:
+        parts.append(f"<h2>{table}: {len(groups)} groups</h2>")
+        if len(groups) > REPORT_GROUPS:
+            parts.append(f"<p>The first {REPORT_GROUPS} groups are drawn; all are in the manifest.</p>")
+        for g in groups[:REPORT_GROUPS]:
             cells = []
             for ident, path, kept, why, dist in g["members"]:
-                label = "KEPT" if kept else f"{why} {dist or ''}"
+                label = "KEPT" if kept else f"{why}<br>{html.escape(_distance_label(dist))}"
                 cells.append(f"<div class='m'><img class='{'k' if kept else ''}' src='data:image/jpeg;base64,{_thumb(path)}'><br>"
-                             f"{html.escape(str(ident))}<br>{html.escape(label)}</div>")
+                             f"{html.escape(str(ident))}<br>{label}</div>")
             parts.append("<div class='g'>" + "".join(cells) + "</div>")
+        if errors.get(table):
+            parts.append(f"<h3>{table}: unreadable (skipped)</h3><ul>")
+            parts += [f"<li>{html.escape(str(k))}: {html.escape(v)}</li>" for k, v in errors[table].items()]
+            parts.append("</ul>")
     out = ds / "reports" / "dedupe.html"
     atomic_write_bytes(out, "\n".join(parts).encode())
     return out
 
 
-def run_dedupe(ds: Path, on: str = "all", radius: int = DEFAULT_RADIUS, colour_threshold: float = DEFAULT_COLOUR, workers: int = 1):  # noqa: ANN201
+def run_dedupe(ds: Path, on: str = "all", thresholds: Thresholds = Thresholds(), workers: int = 1, engine: str = "local"):  # noqa: ANN201
     from curate.manifest import Manifest
 
     if on not in ("articles", "humans", "pairs", "all"):
         raise ValueError(f"--on {on!r}; valid: articles, humans, pairs, all")
+    if engine not in ENGINES:
+        raise ValueError(f"--engine {engine!r}; valid: {', '.join(ENGINES)}")
     m = Manifest.load(ds)
     tables = ["humans", "articles"] if on in ("all", "pairs") else [on]
-    stats, reports = [], {}
+    stats, reports, errors = [], {}, {}
     for t in tables:
-        s, r = dedupe_table(m, t, radius, colour_threshold, workers)
+        s, r, e = dedupe_table(m, t, thresholds, workers, engine)
         stats.append(s)
         reports[t] = r
+        errors[t] = e
     pair_dups = dedupe_pairs(m) if on in ("all", "pairs") else 0
     m.save(*tables, *(["pairs"] if on in ("all", "pairs") else []))
-    return stats, pair_dups, write_report(Path(ds), stats, reports, pair_dups)
+    return stats, pair_dups, write_report(Path(ds), stats, reports, pair_dups, errors)
+
+
+_D = Thresholds()
 
 
 def dedupe_command(
     ds: Path = typer.Argument(..., help="dataset directory written by `curate ingest`"),
     on: str = typer.Option("all", "--on", help="articles | humans | pairs | all (pairs needs humans and articles)"),
-    threshold: int = typer.Option(DEFAULT_RADIUS, "--threshold", help="max perceptual-hash Hamming distance (of 64 bits)"),
-    colour_threshold: float = typer.Option(DEFAULT_COLOUR, "--colour-threshold", help="max colour-signature distance"),
-    workers: int = typer.Option(1, "--workers", min=1, help="hashing processes"),
+    threshold: int = typer.Option(_D.radius, "--threshold", min=0, max=32, help="candidate search radius: max Hamming distance of the 64-bit hashes"),
+    tone: float = typer.Option(_D.tone, "--tone-threshold", help="max mean |log-RGB difference| after the common brightness offset"),
+    structure: float = typer.Option(_D.structure, "--structure-threshold", help="max 1 - correlation of the grey thumbnails"),
+    colour: float = typer.Option(_D.shift, "--colour-threshold", help="max mean chromaticity shift (colourways are above it)"),
+    detail: float = typer.Option(_D.detail, "--detail-threshold", help="max difference of fine-pattern energy"),
+    aspect: float = typer.Option(_D.aspect, "--aspect-threshold", help="max |log ratio| of the contents' width / height"),
+    workers: int = typer.Option(1, "--workers", min=1, help="hashing processes (local) or CPUs (a local Ray)"),
+    engine: str = typer.Option("local", "--engine", help=f"hashing engine: {' | '.join(ENGINES)} (ray needs tryon-bench[distributed])"),
 ) -> None:
     """Mark exact and near duplicates (colour-aware) in the manifest and write an HTML report.
 
@@ -258,9 +292,13 @@ def dedupe_command(
     """
     from rich.console import Console
 
-    stats, pair_dups, report = run_dedupe(ds, on, threshold, colour_threshold, workers)
     console = Console()
+    try:
+        stats, pair_dups, report = run_dedupe(ds, on, Thresholds(threshold, tone, structure, colour, detail, aspect), workers, engine)
+    except (ValueError, RuntimeError, FileNotFoundError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
     for s in stats:
-        console.print(f"{s.table}: {s.rows} ok rows, {s.hashed} hashed ({s.rows - s.hashed - s.unreadable} from cache), "
-                      f"{s.groups} groups, duplicates {s.duplicates or 'none'}, {s.unreadable} unreadable")
+        console.print(f"{s.table}: {s.rows} ok rows, {s.hashed} hashed, {s.cached} from cache, {s.unreadable} unreadable; "
+                      f"{s.groups} groups, duplicates {s.duplicates or 'none'} ({s.candidates} candidate pairs verified)")
     console.print(f"pairs: {pair_dups} duplicates; report: {report}")

@@ -1,115 +1,30 @@
-"""Duplicate detection: exact bytes, same pixels, and near duplicates verified by colour.
+"""Duplicate groups from per-image thumbnails: exact bytes, same pixels, verified near duplicates.
 
-Features per image (one decode, JPEG draft mode): sha256 of the bytes (from the manifest), sha256 of the
-decoded pixels, a 64-bit DCT perceptual hash of the grey image (robust to re-encoding, resizing, small
-crops, brightness and small watermarks) and a colour signature: a 4x4 grid of chromaticities
-(r, g) / (r + g + b). A grey hash alone merges colourways of one cut; chromaticity is brightness-invariant,
-so a brightness-shifted copy still matches while a red shirt and a blue one do not; and a 16x16 grey
-structure correlation, because a grey pHash of people drawn in one pose, or of one garment cut, is
-nearly the same for different images.
+The order of the stages is the order of the evidence's strength, and of its cost:
 
-Search is exact within the Hamming radius without comparing all pairs: multi-index hashing splits the
-hash into 4 chunks of 16 bits; two hashes within radius r agree within floor(r/4) bits on at least one
-chunk (pigeonhole), so each image only probes the buckets of its chunks' near values. Candidates stream
-through the colour check and into a union-find.
+1. exact bytes: equal sha256 of the file (computed while reading it for the thumbnail);
+2. same pixels: different bytes but identical decoded pixels (a re-saved PNG, stripped metadata). Two
+   such files have the same size and the same thumbnail, so only groups sharing (size, thumbnail) are
+   decoded in full, and compared by the sha256 of their pixels: exact, and almost never needed;
+3. near duplicates: every pair of view hashes within the radius (multi-index search,
+   :mod:`curate.dedupe.search`), streamed in blocks through the verification
+   (:mod:`curate.dedupe.verify`); accepted pairs go into a union-find.
+
+Nothing here reads a manifest: the command and the benchmark both call :func:`find_duplicates`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import itertools
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-HASH_BITS = 64
-CHUNKS = 4
-CHUNK_BITS = HASH_BITS // CHUNKS
-
-
-@dataclasses.dataclass(frozen=True)
-class Features:
-    pixel_sha256: str
-    phash: int
-    colour: tuple[float, ...]  # 16x16 x (r, g) chromaticities, then 16x16 standardised grey (structure)
-
-
-def _dct_matrix(n: int) -> np.ndarray:
-    k = np.arange(n)[:, None]
-    i = np.arange(n)[None, :]
-    m = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * np.sqrt(2 / n)
-    m[0] /= np.sqrt(2)
-    return m
-
-
-_D32 = _dct_matrix(32)
-
-
-def image_features(path: Path) -> Features:
-    """Decode once (JPEG draft: the decoder skips what a 64 px image does not need)."""
-    with Image.open(path) as im:
-        full = im.convert("RGB")
-        pixel_sha = hashlib.sha256(full.tobytes()).hexdigest()
-        small = full.copy()
-        small.draft("RGB", (64, 64))
-    grey = np.asarray(small.convert("L").resize((32, 32), Image.BILINEAR), np.float64)
-    coeffs = _D32 @ grey @ _D32.T
-    low = coeffs[:8, :8].ravel()[1:]  # drop DC: brightness shifts move only it
-    bits = np.concatenate([[0], (low > np.median(low)).astype(np.uint8)])
-    phash = int("".join(map(str, bits)), 2)
-    rgb = np.asarray(small.resize((16, 16), Image.BOX), np.float64) + 1.0
-    chroma = rgb[..., :2] / rgb.sum(axis=2, keepdims=True)
-    grey16 = rgb.mean(axis=2).ravel()
-    grey16 = (grey16 - grey16.mean()) / (grey16.std() + 1e-6)
-    return Features(pixel_sha, phash, tuple(np.round(np.concatenate([chroma.ravel(), grey16]), 5)))
-
-
-def hamming(a: int, b: int) -> int:
-    return (a ^ b).bit_count()
-
-
-def colour_distance(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, float]:
-    """(chromaticity distance, structure distance): mean |d chroma| over the 16x16 grid, and 1 - the
-    correlation of the standardised 16x16 grey thumbnails (small for re-encodes, resizes, light crops)."""
-    x, y = np.asarray(a), np.asarray(b)
-    n = 16 * 16 * 2
-    chroma = float(np.abs(x[:n] - y[:n]).mean())
-    structure = float(1 - np.dot(x[n:], y[n:]) / (len(x) - n))
-    return chroma, structure
-
-
-def _chunks(h: int) -> list[int]:
-    return [(h >> (CHUNK_BITS * j)) & ((1 << CHUNK_BITS) - 1) for j in range(CHUNKS)]
-
-
-def _flips(radius: int) -> list[int]:
-    masks = [0]
-    for r in range(1, radius + 1):
-        for bits in itertools.combinations(range(CHUNK_BITS), r):
-            masks.append(sum(1 << b for b in bits))
-    return masks
-
-
-def near_pairs(hashes: list[int], radius: int):  # noqa: ANN201 - a generator of (i, j, distance)
-    """Every (i, j), i < j, with Hamming distance <= radius, each once, without an all-pairs scan."""
-    per_chunk = radius // CHUNKS
-    flips = _flips(per_chunk)
-    tables: list[dict[int, list[int]]] = [{} for _ in range(CHUNKS)]
-    for i, h in enumerate(hashes):
-        for j, c in enumerate(_chunks(h)):
-            tables[j].setdefault(c, []).append(i)
-    for i, h in enumerate(hashes):
-        seen: set[int] = set()
-        for j, c in enumerate(_chunks(h)):
-            for mask in flips:
-                for k in tables[j].get(c ^ mask, ()):
-                    if k > i and k not in seen:
-                        seen.add(k)
-                        d = hamming(h, hashes[k])
-                        if d <= radius:
-                            yield i, k, d
+from curate.dedupe.features import Thumb
+from curate.dedupe.search import pairs_within
+from curate.dedupe.verify import Thresholds, Views, distances, verify, views
 
 
 class UnionFind:
@@ -122,7 +37,115 @@ class UnionFind:
             x = self.parent[x]
         return x
 
-    def union(self, a: int, b: int) -> None:
+    def union(self, a: int, b: int) -> bool:
         ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+        if ra == rb:
+            return False
+        self.parent[max(ra, rb)] = min(ra, rb)
+        return True
+
+
+@dataclasses.dataclass(frozen=True)
+class Link:
+    """Why ``b`` joined ``a``'s group: the edge that merged them."""
+
+    a: int
+    b: int
+    kind: str  # exact-bytes | same-pixels | near-duplicate
+    distances: dict[str, float] | None = None
+
+
+@dataclasses.dataclass
+class DuplicateGroups:
+    uf: UnionFind
+    links: list[Link]
+    views: Views | None
+    index: np.ndarray  # views row -> image index (the readable images)
+    candidates: int  # hash pairs within the radius that went through verification
+
+    def distances(self, i: int, j: int) -> dict[str, float] | None:
+        """The verification distances between images i and j (None when either was unreadable)."""
+        rows = np.searchsorted(self.index, [i, j])
+        if self.views is None or not (self.index[rows] == [i, j]).all():
+            return None
+        return distances(self.views, rows[:1], rows[1:]).row(0)
+
+    def groups(self, members: Sequence[int]) -> list[list[int]]:
+        out: dict[int, list[int]] = {}
+        for i in members:
+            out.setdefault(self.uf.find(i), []).append(i)
+        return [g for g in out.values() if len(g) > 1]
+
+
+def pixel_sha256(path: str | Path) -> str:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return hashlib.sha256(im.convert("RGB").tobytes()).hexdigest()
+
+
+def candidate_pairs(view_hashes: np.ndarray, radius: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Blocks of image pairs (a < b) whose hashes are within ``radius`` for some view pair other than
+    inner-inner. ``view_hashes``: [m, 2] uint64. One search over the 2m hashes; a pair met through several
+    view pairs in one block is reported once (across blocks it may repeat: unions are idempotent)."""
+    m = len(view_hashes)
+    both = np.concatenate([view_hashes[:, 0], view_hashes[:, 1]])  # entry e < m is view 0 of image e, else view 1
+    for a, b, _ in pairs_within(both, radius):
+        ia, ib = a % m, b % m
+        keep = (ia != ib) & ((a < m) | (b < m))  # inner-inner adds nothing over full-full
+        ia, ib = np.minimum(ia, ib)[keep], np.maximum(ia, ib)[keep]
+        if len(ia):
+            key = np.unique(ia * m + ib)
+            yield key // m, key % m
+
+
+def find_duplicates(
+    thumbs: Sequence[Thumb | None],
+    paths: Sequence[str | Path],
+    thresholds: Thresholds = Thresholds(),
+    pixel_hash: Callable[[str | Path], str] = pixel_sha256,
+) -> DuplicateGroups:
+    """Groups over ``thumbs`` (None for an image that could not be read: never grouped)."""
+    n = len(thumbs)
+    uf = UnionFind(n)
+    links: list[Link] = []
+    ok = [i for i, t in enumerate(thumbs) if t is not None]
+    # 1. exact bytes
+    by_bytes: dict[str, int] = {}
+    for i in ok:
+        first = by_bytes.setdefault(thumbs[i].sha256, i)  # type: ignore[union-attr]
+        if first != i and uf.union(first, i):
+            links.append(Link(first, i, "exact-bytes"))
+    # 2. same pixels, decoded in full only where size and thumbnail agree but the bytes do not
+    by_look: dict[tuple[int, int, bytes], list[int]] = {}
+    for i in ok:
+        t = thumbs[i]
+        by_look.setdefault((t.width, t.height, t.pixels), []).append(i)  # type: ignore[union-attr]
+    for same in by_look.values():
+        if len({thumbs[i].sha256 for i in same}) < 2:  # type: ignore[union-attr]
+            continue
+        by_pixels: dict[str, int] = {}
+        for i in same:
+            try:
+                key = pixel_hash(paths[i])
+            except Exception:  # noqa: BLE001 - read fine for the thumbnail; a full decode failing is not fatal
+                continue
+            first = by_pixels.setdefault(key, i)
+            if first != i and uf.union(first, i):
+                links.append(Link(first, i, "same-pixels"))
+    # 3. near duplicates
+    if len(ok) < 2:
+        return DuplicateGroups(uf, links, None, np.asarray(ok, np.int64), 0)
+    arr = np.stack([np.frombuffer(thumbs[i].pixels, np.uint8).reshape(32, 32, 3) for i in ok])  # type: ignore[union-attr]
+    det = np.stack([thumbs[i].detail_array() for i in ok])  # type: ignore[union-attr]
+    v = views(arr, det, np.array([thumbs[i].aspect for i in ok]))  # type: ignore[union-attr]
+    candidates = 0
+    index = np.asarray(ok, np.int64)
+    for ia, ib in candidate_pairs(v.hashes, thresholds.radius):
+        candidates += len(ia)
+        accepted, d = verify(v, ia, ib, thresholds)
+        for k, (a, b) in enumerate(zip(ia[accepted], ib[accepted])):
+            i, j = int(index[a]), int(index[b])
+            if uf.union(i, j):
+                links.append(Link(i, j, "near-duplicate", d.row(k)))
+    return DuplicateGroups(uf, links, v, index, candidates)

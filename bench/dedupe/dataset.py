@@ -1,0 +1,303 @@
+"""A near-duplicate benchmark set with ground truth: catalogue-like product photos and real photos.
+
+Bases are distinct images: procedurally drawn products on white (every one its own cut: body, sleeve, hem,
+neckline and leg parameters drawn continuously; its own pattern, print and colours) plus every real
+person/product photo in shared/data/real. Many bases come in colourways (the same cut, pattern and shading
+in another colour: a different product that a grey hash merges). Some images get duplicates: an exact
+byte copy or one transformed copy (re-encode, resize, small crop, brightness, small watermark).
+
+Ground truth is written as ``truth.csv`` (file, origin, transform, colourway_of): two files are duplicates
+iff they share ``origin``. Generation is deterministic for a (n, seed) and parallel over bases.
+
+Colourways differ by a hue turn of >= 40 degrees or a lightness change of >= 35 %: the brightness
+transform (x0.82-1.18) is itself a lightness change of up to 18 %, so two greys closer than that cannot be
+told from a brightness-edited copy by any image measure; the set does not ask for it.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import csv
+import dataclasses
+import io
+import math
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+TRANSFORMS = ("exact", "reencode", "resize", "crop", "brightness", "watermark")
+REAL_DIRS_EXCLUDED = ("parse", "mask", "garment-parse")
+CANVAS = (512, 384)  # h, w the products are drawn at (VITON-like 3:4) ...
+SAVED = (1024, 768)  # ... and saved at, upsampled: the resolution of VITON-HD and DressCode photos
+
+
+@dataclasses.dataclass(frozen=True)
+class Cut:
+    kind: str
+    params: tuple[float, ...]
+    pattern: str
+    pattern_params: tuple[float, ...]
+    colours: tuple[tuple[float, float, float], ...]  # HSV in [0, 1]; colours[0] is the main colour
+
+
+def _hsv(rng: np.random.Generator) -> tuple[float, float, float]:
+    return float(rng.uniform()), float(rng.uniform(0.25, 1.0)), float(rng.uniform(0.2, 0.95))
+
+
+def random_cut(rng: np.random.Generator) -> Cut:
+    kind = str(rng.choice(["tee", "longsleeve", "tank", "jacket", "trousers", "shorts", "skirt", "dress"]))
+    params = tuple(float(x) for x in rng.uniform(0, 1, 10))
+    pattern = str(rng.choice(["solid", "solid", "stripes", "checks", "dots", "print", "colourblock"]))
+    pattern_params = tuple(float(x) for x in rng.uniform(0, 1, 6))
+    colours = (_hsv(rng), _hsv(rng), _hsv(rng))
+    return Cut(kind, params, pattern, pattern_params, colours)
+
+
+def colourways(cut: Cut, count: int, rng: np.random.Generator) -> list[Cut]:
+    """``count`` other colourways of ``cut``, every two of them (and the original) clearly apart: hue turns
+    spaced >= 40 degrees for a saturated colour, plus possibly one lighter/darker version; a grey or
+    washed-out colour gets saturated versions of spaced hues instead."""
+    h, s, v = cut.colours[0]
+    out: list[tuple[float, float, float]] = []
+    turn = 0.0
+    lightness_done = False
+    for _ in range(count):
+        if s > 0.35 and not lightness_done and rng.uniform() < 0.3:
+            lightness_done = True
+            out.append((h, s, float(np.clip(v + (0.4 if v < 0.55 else -0.4), 0.05, 1.0))))
+            continue
+        turn += rng.uniform(40, 80) / 360
+        out.append(((h + turn) % 1.0, s if s > 0.35 else 0.75, v if s > 0.35 else max(v, 0.45)))
+    return [dataclasses.replace(cut, colours=(c, *cut.colours[1:])) for c in out]
+
+
+def _rgb(hsv: tuple[float, float, float]) -> tuple[int, int, int]:
+    return tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(*hsv))  # type: ignore[return-value]
+
+
+def _silhouette(cut: Cut, h: int, w: int) -> Image.Image:
+    p = cut.params
+    img = Image.new("L", (w, h), 0)
+    d = ImageDraw.Draw(img)
+    cx = w / 2 + (p[0] - 0.5) * 0.06 * w
+    gw = w * (0.34 + 0.2 * p[1])
+    k = cut.kind
+    if k in ("tee", "longsleeve", "tank", "jacket", "dress"):
+        top = h * (0.1 + 0.1 * p[2])
+        bottom = h * ((0.55 + 0.2 * p[3]) if k != "dress" else (0.38 + 0.1 * p[3]))
+        shoulder = gw / 2 * (0.7 if k == "tank" else 1.0 + 0.1 * p[4])
+        waist = gw / 2 * (0.85 + 0.3 * p[5])
+        d.polygon([(cx - shoulder, top), (cx + shoulder, top), (cx + waist, bottom), (cx - waist, bottom)], fill=255)
+        if k == "dress":
+            hem = h * (0.7 + 0.22 * p[6])
+            flare = waist * (1.1 + 0.9 * p[7])
+            d.polygon([(cx - waist, bottom - 2), (cx + waist, bottom - 2), (cx + flare, hem), (cx - flare, hem)], fill=255)
+        sleeve = {"tee": 0.12 + 0.15 * p[6], "longsleeve": 0.4 + 0.2 * p[6], "jacket": 0.45 + 0.15 * p[6], "dress": 0.1 * p[8]}.get(k, 0)
+        if sleeve:
+            angle = math.radians(25 + 40 * p[9])
+            for s in (-1, 1):
+                x0 = cx + s * shoulder
+                reach = sleeve * h
+                x1, y1 = x0 + s * reach * math.sin(angle), top + reach * math.cos(angle)
+                width = 0.07 * h + 0.03 * h * p[7]
+                d.polygon([(x0 - s * 2, top), (x1, y1), (x1 - s * width * math.cos(angle), y1 + width * math.sin(angle)),
+                           (x0 - s * 2, top + 0.15 * h)], fill=255)
+        neck_w, neck_d = (0.05 + 0.06 * p[8]) * w, (0.02 + 0.08 * p[9]) * h
+        if k == "jacket" or p[5] > 0.6:  # V neck
+            d.polygon([(cx - neck_w, top - 1), (cx + neck_w, top - 1), (cx, top + neck_d * 2)], fill=0)
+        else:
+            d.ellipse([cx - neck_w, top - neck_d, cx + neck_w, top + neck_d], fill=0)
+        if k == "jacket":  # an open front shows a gap down the middle
+            d.line([(cx, top), (cx, bottom)], fill=0, width=max(1, int(2 + 4 * p[4])))
+    elif k == "skirt":
+        top, hem = h * (0.15 + 0.1 * p[2]), h * (0.5 + 0.35 * p[3])
+        waist, flare = gw * (0.3 + 0.1 * p[4]), gw * (0.4 + 0.5 * p[5])
+        d.polygon([(cx - waist, top), (cx + waist, top), (cx + flare, hem), (cx - flare, hem)], fill=255)
+    else:  # trousers / shorts: waistband and two legs
+        top = h * (0.08 + 0.08 * p[2])
+        bottom = h * ((0.8 + 0.15 * p[3]) if k == "trousers" else (0.4 + 0.15 * p[3]))
+        waist = gw * (0.36 + 0.1 * p[4])
+        band = h * (0.03 + 0.03 * p[5])
+        d.rectangle([cx - waist, top, cx + waist, top + band], fill=255)
+        gap, flare = w * (0.005 + 0.02 * p[6]), gw * (0.02 + 0.12 * p[7])
+        for s in (-1, 1):
+            d.polygon([(cx + s * waist, top + band), (cx + s * gap, top + band + 0.1 * h), (cx + s * (gap + 0.01 * w), bottom),
+                       (cx + s * (waist + flare), bottom)], fill=255)
+    return img
+
+
+def draw_product(cut: Cut, size: tuple[int, int] = CANVAS) -> np.ndarray:
+    h, w = size
+    mask = np.asarray(_silhouette(cut, h, w), np.float32) / 255.0
+    main, second, third = (np.array(_rgb(c), np.float32) for c in cut.colours)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    q = cut.pattern_params
+    period = (0.02 + 0.08 * q[0]) * w
+    alt = np.zeros((h, w), bool)
+    if cut.pattern == "stripes":
+        a = q[1] * math.pi
+        alt = ((xs * math.cos(a) + ys * math.sin(a)) / period) % 1.0 < (0.2 + 0.5 * q[2])
+    elif cut.pattern == "checks":
+        alt = ((np.floor(xs / period) + np.floor(ys / period)) % 2) == 1
+    elif cut.pattern == "dots":
+        fx, fy = (xs / period) % 1.0 - 0.5, (ys / period) % 1.0 - 0.5
+        alt = fx * fx + fy * fy < 0.05 + 0.1 * q[2]
+    elif cut.pattern == "colourblock":  # the boundary inside the garment, so both blocks are large
+        rows, cols = np.flatnonzero(mask.max(axis=1) > 0.5), np.flatnonzero(mask.max(axis=0) > 0.5)
+        f = 0.3 + 0.4 * q[3]
+        alt = ys > rows[0] + f * (rows[-1] - rows[0]) if q[4] > 0.5 else xs > cols[0] + f * (cols[-1] - cols[0])
+    rgb = np.where(alt[..., None], second, main)
+    if cut.pattern == "print":  # a printed emblem somewhere on the front
+        cx, cy, r = w * (0.35 + 0.3 * q[3]), h * (0.3 + 0.3 * q[4]), w * (0.04 + 0.1 * q[5])
+        ring = np.hypot(xs - cx, ys - cy)
+        rgb = np.where(((ring < r) & (ring > r * (0.3 + 0.4 * q[2])))[..., None], second, rgb)
+        rgb = np.where(((np.abs(xs - cx) < r * 0.15) & (np.abs(ys - cy) < r * 1.2))[..., None], third, rgb)
+    # fabric shading: a soft light from one side and a few folds, the same for every colourway of the cut
+    p = cut.params
+    shade = 0.85 + 0.25 * (xs / w if p[9] > 0.5 else 1 - xs / w)
+    for f in range(3):
+        fx = w * (0.3 + 0.4 * ((p[f + 3] * 7.3) % 1.0))
+        shade = shade - 0.12 * np.exp(-(((xs - fx) / (0.01 * w + 0.01 * w * f)) ** 2)) * (ys > h * 0.3 * p[f])
+    rgb = np.clip(rgb * shade[..., None], 0, 255)
+    soft = np.asarray(Image.fromarray((mask * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.2)), np.float32)[..., None] / 255.0
+    out = 255.0 * (1 - soft) + rgb * soft
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def hue_rotated(rgb: np.ndarray, turn: float) -> np.ndarray:
+    """The photo in another colourway: saturated pixels' hue turned, neutrals (white, grey, black) kept."""
+    hsv = np.asarray(Image.fromarray(rgb).convert("HSV"), np.int16)
+    sat = hsv[..., 1] > 50
+    hsv[..., 0] = np.where(sat, (hsv[..., 0] + int(turn * 255)) % 256, hsv[..., 0])
+    return np.asarray(Image.fromarray(hsv.astype(np.uint8), "HSV").convert("RGB"))
+
+
+def transformed(im: Image.Image, kind: str, rng: np.random.Generator) -> tuple[Image.Image, int]:
+    """One near-duplicate edit; returns the image and the JPEG quality to save it with."""
+    w, h = im.size
+    if kind == "reencode":
+        return im, int(rng.integers(55, 80))
+    if kind == "resize":
+        f = float(rng.uniform(0.5, 0.85))
+        return im.resize((max(8, int(w * f)), max(8, int(h * f))), Image.BILINEAR), 90
+    if kind == "crop":
+        d = rng.uniform(0.02, 0.06, 4)
+        return im.crop((int(d[0] * w), int(d[1] * h), w - int(d[2] * w), h - int(d[3] * h))), 90
+    if kind == "brightness":
+        f = float(rng.choice([0.82, 0.88, 1.12, 1.18]))
+        return Image.fromarray(np.clip(np.asarray(im, np.float32) * f, 0, 255).astype(np.uint8)), 90
+    if kind == "watermark":
+        out = im.copy()
+        d = ImageDraw.Draw(out)
+        size = max(10, int(h * rng.uniform(0.025, 0.04)))
+        font = ImageFont.load_default(size=size)
+        text = str(rng.choice(["(c) shop", "SAMPLE", "brand.com", "(c) 2026"]))
+        x, y = w * rng.uniform(0.05, 0.6), h * rng.choice([rng.uniform(0.02, 0.08), rng.uniform(0.9, 0.95)])
+        grey = int(rng.integers(90, 170))
+        d.text((x, y), text, fill=(grey, grey, grey), font=font)
+        return out, 90
+    raise ValueError(f"unknown transform {kind!r}; valid: {', '.join(TRANSFORMS)}")
+
+
+def real_images(real_root: Path) -> list[Path]:
+    files = sorted(p for p in real_root.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+                   and not any(part in REAL_DIRS_EXCLUDED or part.endswith("mask") for part in p.relative_to(real_root).parts))
+    return files
+
+
+@dataclasses.dataclass(frozen=True)
+class _BaseJob:
+    index: int
+    seed: int
+    real: str | None  # a real photo's path, else a drawn product
+    colourways: int
+    copies: tuple[str, ...]  # transforms applied to the original, one file each
+
+
+def _save(im: Image.Image, path: Path, quality: int) -> None:
+    im.save(path, "JPEG", quality=quality)
+
+
+def _make_base(job: _BaseJob, out: Path) -> list[dict[str, str]]:
+    rng = np.random.default_rng(job.seed)
+    rows: list[dict[str, str]] = []
+    if job.real:
+        with Image.open(job.real) as src:
+            im = src.convert("RGB")
+        if max(im.size) > max(SAVED):
+            im.thumbnail((max(SAVED), max(SAVED)), Image.LANCZOS)
+        rgb = np.asarray(im)
+        saturated = (np.asarray(im.convert("HSV"))[..., 1] > 50).mean()
+        # a photo that is mostly neutral has no colourway worth the name (a recoloured 2 % print is not one)
+        turns = np.cumsum(rng.uniform(40, 80, job.colourways) / 360) if saturated >= 0.15 else []
+        variants = [rgb] + [hue_rotated(rgb, float(t)) for t in turns]
+    else:
+        cut = random_cut(rng)
+        cuts = [cut] + colourways(cut, job.colourways, rng)
+        variants = [np.asarray(Image.fromarray(draw_product(c)).resize(SAVED[::-1], Image.BICUBIC)) for c in cuts]
+    names = []
+    for v, arr in enumerate(variants):
+        name = f"b{job.index:06d}_c{v}.jpg"
+        _save(Image.fromarray(arr), out / name, 92)
+        names.append(name)
+        rows.append({"file": name, "origin": name, "transform": "original", "colourway_of": "" if v == 0 else names[0],
+                     "source": "real" if job.real else "drawn"})
+    original = out / names[0]
+    for c, kind in enumerate(job.copies):
+        name = f"b{job.index:06d}_c0_{kind}{c}.jpg"
+        if kind == "exact":
+            (out / name).write_bytes(original.read_bytes())
+        else:
+            with Image.open(original) as src:
+                im, q = transformed(src.convert("RGB"), kind, rng)
+            _save(im, out / name, q)
+        rows.append({"file": name, "origin": names[0], "transform": kind, "colourway_of": "", "source": "real" if job.real else "drawn"})
+    return rows
+
+
+def _worker(args: tuple[_BaseJob, str]) -> list[dict[str, str]]:
+    return _make_base(args[0], Path(args[1]))
+
+
+def plan(n: int, real: list[Path], seed: int) -> list[_BaseJob]:
+    """Bases until ~n files: every real photo once, drawn products for the rest; ~45 % of bases in 2-4
+    colourways; ~22 % of bases with one duplicate (transforms in turn, exact copies included), ~3 % with two."""
+    rng = np.random.default_rng(seed)
+    jobs: list[_BaseJob] = []
+    files = 0
+    t = 0
+    while files < n:
+        i = len(jobs)
+        colourways = int(rng.integers(1, 4)) if rng.uniform() < 0.45 else 0
+        copies: list[str] = []
+        u = rng.uniform()
+        for _ in range(2 if u < 0.03 else 1 if u < 0.25 else 0):
+            copies.append(TRANSFORMS[t % len(TRANSFORMS)])
+            t += 1
+        job = _BaseJob(i, seed * 1_000_003 + i, str(real[i]) if i < len(real) else None, colourways, tuple(copies))
+        jobs.append(job)
+        files += 1 + colourways + len(copies)
+    return jobs
+
+
+def build(out: Path, n: int, real_root: Path | None, seed: int = 0, workers: int = 2) -> Path:
+    """Write the set under ``out`` (reused when its truth.csv is there) and return the truth file."""
+    truth = out / "truth.csv"
+    if truth.is_file():
+        return truth
+    out.mkdir(parents=True, exist_ok=True)
+    real = real_images(real_root) if real_root and real_root.is_dir() else []
+    jobs = plan(n, real, seed)
+    with ProcessPoolExecutor(workers) as pool:
+        batches = list(pool.map(_worker, [(j, str(out)) for j in jobs], chunksize=16))
+    rows = [r for b in batches for r in b]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    tmp = truth.with_suffix(".tmp")
+    tmp.write_text(buf.getvalue())
+    tmp.replace(truth)
+    return truth

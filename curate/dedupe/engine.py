@@ -1,0 +1,95 @@
+"""Hashing engines: the same pure function (:func:`curate.dedupe.features.thumbnail`) over shards of
+files, on a local process pool (default, no extra dependency) or on Ray Data (``--engine ray``, the
+``tryon-bench[distributed]`` extra) for catalogues spread over machines.
+
+Both return, per path, either a :class:`Thumb` or the reason the file could not be read (a string):
+an unreadable image is reported and skipped, it never stops the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+from curate.dedupe.features import Thumb, thumbnail
+
+ENGINES = ("local", "ray")
+SHARD = 64  # files per task: large enough to amortise task overhead, small enough to balance 2 workers
+
+
+def hash_one(path: str) -> Thumb | str:
+    try:
+        return thumbnail(path)
+    except Exception as exc:  # noqa: BLE001 - a reason, never a crash
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _init_worker() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would oversubscribe
+
+
+def _hash_local(paths: Sequence[str], workers: int) -> list[Thumb | str]:
+    if workers <= 1 or len(paths) < 2 * SHARD:
+        _init_worker()
+        return [hash_one(p) for p in paths]
+    with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
+        return list(pool.map(hash_one, paths, chunksize=SHARD))
+
+
+def _hash_batch(batch: dict) -> dict:  # Ray Data map_batches: columns in, columns out
+    import numpy as np
+
+    _init_worker()
+    out: dict[str, list] = {"i": [], "error": [], **{name: [] for name in Thumb.fields()}}
+    empty = Thumb(b"", b"", 0, 0, False, "", 0.0).record()
+    for i, path in zip(batch["i"], batch["path"]):
+        r = hash_one(str(path))
+        out["i"].append(int(i))
+        out["error"].append(r if isinstance(r, str) else "")
+        for name, value in (empty if isinstance(r, str) else r.record()).items():
+            out[name].append(value)
+    return {k: np.asarray(v, dtype=object) for k, v in out.items()}
+
+
+def _hash_ray(paths: Sequence[str], workers: int) -> list[Thumb | str]:
+    try:
+        import ray
+    except ImportError as exc:
+        raise RuntimeError("--engine ray needs Ray: pip install 'tryon-bench[distributed]'") from exc
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    started = False
+    if not ray.is_initialized():
+        # joins a cluster when RAY_ADDRESS is set; otherwise a local Ray with `workers` CPUs
+        ray.init(num_cpus=None if os.environ.get("RAY_ADDRESS") else workers, include_dashboard=False,
+                 log_to_driver=False, logging_level=logging.WARNING)
+        started = True
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    try:
+        # one block per shard (Ray Data's default of a block per item queues thousands of tiny tasks), and
+        # at least one shard per worker
+        shards = max(1, min(len(paths), max(workers, -(-len(paths) // SHARD))))
+        per_shard = -(-len(paths) // shards)
+        ds = ray.data.from_items([{"i": i, "path": str(p)} for i, p in enumerate(paths)], override_num_blocks=shards)
+        rows = ds.map_batches(_hash_batch, batch_size=per_shard, batch_format="numpy",
+                             compute=ray.data.TaskPoolStrategy(size=workers)).take_all()
+    finally:
+        if started:
+            ray.shutdown()
+    out: list[Thumb | str] = [""] * len(paths)
+    for r in rows:
+        out[int(r["i"])] = str(r["error"]) if r["error"] else Thumb.from_record(r)
+    return out
+
+
+def hash_files(paths: Sequence[str], engine: str = "local", workers: int = 1) -> list[Thumb | str]:
+    """Thumbnails (or reasons) for ``paths``, in order."""
+    if engine == "local":
+        return _hash_local(paths, workers)
+    if engine == "ray":
+        return _hash_ray(paths, workers)
+    raise ValueError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
 
     run("curate", "synth", "--out", str(src), "--n", str(args.pairs), "--size", "256x192", "--seed", "0")
     run("curate", "ingest", str(src), "--out", str(ds), "--workers", "2")
-    run("curate", "dedupe", str(ds))
+    run("curate", "dedupe", str(ds), "--workers", "2")
     run("curate", "filter", str(ds))
     run("curate", "summary", str(ds))
     run("curate", "triplets", str(ds))

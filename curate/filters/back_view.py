@@ -94,9 +94,12 @@ def _left_right_ids(label_set: LabelSet, part: str) -> tuple[frozenset[int], fro
     return frozenset(left), frozenset(right)
 
 
-def view_from_parsing(labelmap: np.ndarray, label_set: LabelSet, th: Thresholds) -> Verdict:
-    """Front or back from the label map: a back view has hair but (almost) no face label."""
-    counts = body.label_counts(labelmap, label_set.num_classes)
+def view_from_parsing(labelmap: np.ndarray, label_set: LabelSet, th: Thresholds, counts: np.ndarray | None = None) -> Verdict:
+    """Front or back from the label map: a back view has hair but (almost) no face label.
+
+    ``counts``: :func:`body.label_counts` of ``labelmap`` when the caller already has them.
+    """
+    counts = body.label_counts(labelmap, label_set.num_classes) if counts is None else counts
     person = max(body.person_area(counts, label_set), 1)
     face = body.group_area(counts, label_set, "face")
     hair = body.group_area(counts, label_set, "hair")

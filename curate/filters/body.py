@@ -116,6 +116,32 @@ def garment_fractions(counts: np.ndarray, label_set: LabelSet) -> dict[str, floa
     return {g: group_area(counts, label_set, g) / person for g in GARMENT_GROUPS}
 
 
+def label_mask(labelmap: np.ndarray, ids: frozenset[int]) -> np.ndarray:
+    """Bool mask of the pixels whose id is in ``ids``: one table lookup per pixel (``np.isin`` sorts, ~3x slower)."""
+    if not ids:
+        return np.zeros(labelmap.shape, bool)
+    top = 255 if labelmap.dtype == np.uint8 else int(labelmap.max(initial=0))
+    lut = np.zeros(max(top, *ids) + 1, bool)
+    lut[list(ids)] = True
+    return lut[labelmap]
+
+
+def strided_pixels(rgb: np.ndarray, mask: np.ndarray, max_px: int, min_px: int = 50) -> np.ndarray | None:
+    """``rgb[mask]`` thinned to an evenly strided subset of about ``max_px`` pixels (every ``n // max_px``-th
+    in row-major order); None when the mask has fewer than ``min_px`` pixels.
+
+    The same pixels as ``rgb[mask][::step]``, but only the kept ones are gathered: boolean indexing of the
+    whole ``[H, W, 3]`` image cost 0.6 ms at 256x192, the index arithmetic 0.05 ms (measured).
+    """
+    idx = np.flatnonzero(mask)
+    n = idx.size
+    if n < min_px:
+        return None
+    if n > max_px:
+        idx = idx[:: n // max_px]
+    return rgb.reshape(-1, rgb.shape[-1])[idx]
+
+
 def centroid_x(labelmap: np.ndarray, ids: frozenset[int]) -> float | None:
     """Mean column of the pixels whose id is in ``ids`` (None when there are none)."""
     if not ids:
@@ -222,13 +248,17 @@ def layering_score(
     inside = sub & ~left & ~right
 
     def mean_lab(sel: np.ndarray) -> np.ndarray:
-        return (lab * sel[..., None]).sum(axis=1) / np.maximum(sel.sum(axis=1), 1)[:, None]
+        # per row, the selected pixels' summed colour as one batched product [R,1,W] x [R,W,3]
+        total = np.matmul(sel[:, None, :].astype(np.float32), lab)[:, 0, :]
+        return total / np.maximum(sel.sum(axis=1), 1)[:, None]
 
     lft, rgt = mean_lab(left), mean_lab(right)
     edge_de = np.linalg.norm(lft - rgt, axis=1)
-    far = (np.linalg.norm(lab - ((lft + rgt) / 2)[:, None, :], axis=-1) > th.layer_min_delta_e) & inside
+    d = lab - ((lft + rgt) / 2)[:, None, :]
+    far = (np.sqrt(d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1] + d[..., 2] * d[..., 2]) > th.layer_min_delta_e) & inside
+    n_far = far.sum(axis=1)
     n_inside = inside.sum(axis=1)
-    frac = far.sum(axis=1) / np.maximum(n_inside, 1)
+    frac = n_far / np.maximum(n_inside, 1)
     valid = n_inside > 0
     layered = valid & (edge_de < th.layer_max_side_delta_e) & (frac >= th.layer_min_inner_fraction) & (frac <= 0.9)
     # An inner garment shows as one run of the other colour between the edges; vertical stripes or a
@@ -236,12 +266,9 @@ def layering_score(
     # row's differing pixels: a few texture specks of the outer fabric (tweed) do not break that, three
     # equal stripes do. Runs are read along the garment's own pixels, so a hand in front of the torso
     # interrupts the row but not the run.
-    for r in np.flatnonzero(layered):
-        seq = np.concatenate(([0], far[r][sub[r]].astype(np.int8), [0]))
-        edges = np.diff(seq)
-        lengths = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
-        if lengths.max() < 0.7 * lengths.sum():
-            layered[r] = False
+    if layered.any():
+        longest = _longest_runs(far[layered], sub[layered])
+        layered[np.flatnonzero(layered)[longest < 0.7 * n_far[layered]]] = False
     if valid.sum() < 4:
         return None
     spread = 0.0
@@ -261,6 +288,25 @@ def layering_score(
         median_edge_delta_e=float(np.median(edge_de[valid])),
         inner_colour=inner,
     )
+
+
+def _longest_runs(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Per row of bool ``[R, W]`` ``values``, the longest run of True read along that row's ``keep`` pixels
+    only (pixels outside ``keep`` are skipped, not breaks). Vectorised over rows (no Python loop)."""
+    rows, cols = np.nonzero(keep)
+    v = values[rows, cols]
+    # a run starts at a True whose predecessor (in the same row, along ``keep``) is False or absent
+    new_row = np.ones(v.size, bool)
+    new_row[1:] = rows[1:] != rows[:-1]
+    prev = np.zeros(v.size, bool)
+    prev[1:] = v[:-1]
+    starts = np.flatnonzero(v & (new_row | ~prev))
+    nxt = np.zeros(v.size, bool)
+    nxt[:-1] = v[1:] & ~new_row[1:]
+    ends = np.flatnonzero(v & ~nxt)
+    out = np.zeros(values.shape[0], np.int64)
+    np.maximum.at(out, rows[starts], ends - starts + 1)
+    return out
 
 
 def torso_polygon_mask(kps: np.ndarray, size: tuple[int, int], min_conf: float) -> np.ndarray | None:

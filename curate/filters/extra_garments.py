@@ -72,15 +72,16 @@ def extra_from_parsing(
     rgb: np.ndarray | None = None,
     kps: np.ndarray | None = None,
     palette: np.ndarray | None = None,
+    counts: np.ndarray | None = None,
 ) -> Verdict:
-    """Extra garments from the label map; ``rgb``/``kps`` (same pixel frame as the map) add the layering test,
+    """Extra garments from the label map (``counts``: its :func:`body.label_counts`, when already known); ``rgb``/``kps`` (same pixel frame as the map) add the layering test,
     and ``palette`` (the colours of the product this person wears, for paired pairs) the colour test: a coat
     closed over the top leaves one garment label, but its colours are not the product's.
 
     ``category_trusted`` is True when the category came from metadata: the category-specific rule (a
     dress with trousers) is only applied then, because a shape-inferred "dress" may be a long top.
     """
-    counts = body.label_counts(labelmap, label_set.num_classes)
+    counts = body.label_counts(labelmap, label_set.num_classes) if counts is None else counts
     fr = body.garment_fractions(counts, label_set)
     scores: dict[str, float | int | None] = {f"area_{g}": v for g, v in fr.items()}
     present = {g for g in ("upper", "outer", "dress", "lower") if fr[g] >= th.garment_min_area}
@@ -94,13 +95,13 @@ def extra_from_parsing(
         if "dress" in present and "lower" in present:
             signals.append("lower-garment-with-dress")
     if len(upper_kinds) == 1 and rgb is not None and kps is not None:
-        garment = np.isin(labelmap, list(label_set.ids(upper_kinds[0])))
+        garment = body.label_mask(labelmap, label_set.ids(upper_kinds[0]))
         if _layering_signal(rgb, garment, kps, th, scores, palette):
             signals.append(f"open-layer-inside-{upper_kinds[0]}-label")
     source = Source.PARSING
     if palette is not None and rgb is not None:
         groups = PRODUCT_REGION.get(category, PRODUCT_REGION[Category.UNKNOWN.value])
-        region = np.isin(labelmap, list(label_set.ids(*[g for g in groups if g in label_set.groups])))
+        region = body.label_mask(labelmap, label_set.ids(*[g for g in groups if g in label_set.groups]))
         unexplained = unexplained_by_palette(rgb, region, palette, th.product_max_delta_e)
         if unexplained is not None:
             scores["garment_unexplained_by_product"] = unexplained
@@ -119,11 +120,9 @@ def product_palette(rgb: np.ndarray, mask: np.ndarray, cell: float = 8.0, min_sh
     A histogram rather than k-means: deterministic, ~20x faster (k-means took 17 ms a product), and a
     multicolour print keeps all its colours instead of being averaged into k of them.
     """
-    px = rgb[mask]
-    if px.shape[0] < 50:
+    px = body.strided_pixels(rgb, mask, 2000)
+    if px is None:
         return None
-    if px.shape[0] > 2000:
-        px = px[:: px.shape[0] // 2000]
     # Lab cells as small non-negative ints (L 0..100, a/b -128..127), packed into one key per pixel
     q = np.floor((body.rgb_to_lab(px) + np.array([0.0, 128.0, 128.0])) / cell).astype(np.int64)
     keys, counts = np.unique(q[:, 0] * 1_000_000 + q[:, 1] * 1_000 + q[:, 2], return_counts=True)
@@ -143,12 +142,9 @@ def unexplained_by_palette(rgb: np.ndarray, region: np.ndarray, palette: np.ndar
     None when the region is too small to say anything (< 50 px). At most ``max_px`` pixels (an evenly
     strided subset) are compared: the share is a proportion, which the subset estimates to about 2 %.
     """
-    n = int(region.sum())
-    if n < 50:
+    px = body.strided_pixels(rgb, region, max_px)
+    if px is None:
         return None
-    px = rgb[region]
-    if n > max_px:
-        px = px[:: n // max_px]
     lab = body.rgb_to_lab(px)
     nearest = np.min(np.linalg.norm(lab[:, None, :] - palette[None, :, :], axis=-1), axis=1)
     return float((nearest > max_delta_e).mean())

@@ -135,9 +135,12 @@ def product_mask_from_photo(rgb: np.ndarray, min_delta_e: float = 10.0) -> np.nd
     return labels == int(sizes.argmax())
 
 
-def upper_worn_from_parsing(labelmap: np.ndarray, label_set: LabelSet, th: Thresholds) -> Verdict:
-    """Does the person wear something on the upper body (top, coat or dress) per the label map?"""
-    counts = body.label_counts(labelmap, label_set.num_classes)
+def upper_worn_from_parsing(
+    labelmap: np.ndarray, label_set: LabelSet, th: Thresholds, counts: np.ndarray | None = None
+) -> Verdict:
+    """Does the person wear something on the upper body (top, coat or dress) per the label map?
+    ``counts``: :func:`body.label_counts` of ``labelmap`` when the caller already has them."""
+    counts = body.label_counts(labelmap, label_set.num_classes) if counts is None else counts
     fr = body.garment_fractions(counts, label_set)
     covered = fr["upper"] + fr["outer"] + fr["dress"]
     worn = covered >= th.garment_min_area

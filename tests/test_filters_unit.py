@@ -342,3 +342,73 @@ def test_keypoints_array_rejects_malformed() -> None:
     assert body.keypoints_array([1.0] * 53) is None
     assert body.keypoints_array([float("nan")] * 54) is None
     assert body.keypoints_array([0.0] * 54).shape == (18, 3)
+
+
+# ---- fast paths: each equal to the plain numpy it replaced --------------------------------------------------
+def test_longest_runs_along_kept_pixels_match_a_row_loop() -> None:
+    rng = np.random.default_rng(3)
+    values, keep = rng.random((40, 60)) < 0.5, rng.random((40, 60)) < 0.8
+    values[5] = False
+    keep[7] = False
+    got = body._longest_runs(values, keep)
+    for r in range(values.shape[0]):
+        seq = np.concatenate(([0], values[r][keep[r]].astype(np.int8), [0]))
+        edges = np.diff(seq)
+        lengths = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+        assert got[r] == (lengths.max() if lengths.size else 0), r
+
+
+def test_strided_pixels_are_the_boolean_index_thinned() -> None:
+    rng = np.random.default_rng(4)
+    rgb = rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)
+    mask = rng.random((64, 48)) < 0.6
+    px = rgb[mask]
+    assert np.array_equal(body.strided_pixels(rgb, mask, 500), px[:: px.shape[0] // 500])
+    assert np.array_equal(body.strided_pixels(rgb, mask, 10_000), px)
+    assert body.strided_pixels(rgb, np.zeros((64, 48), bool), 500) is None
+
+
+def test_label_counts_and_masks_match_numpy() -> None:
+    rng = np.random.default_rng(5)
+    for lm in (rng.integers(0, 20, (90, 70), dtype=np.uint8), rng.integers(0, 20, (90, 70)).astype(np.int64)):
+        assert np.array_equal(body.label_counts(lm, 20), np.bincount(lm.ravel(), minlength=20)[:20])
+        ids = frozenset({3, 5, 19})
+        assert np.array_equal(body.label_mask(lm, ids), np.isin(lm, list(ids)))
+        assert np.array_equal(body.label_mask(lm[::2, ::3], ids), np.isin(lm[::2, ::3], list(ids)))
+        cols = sum((lm == i).sum(axis=0) for i in ids)
+        assert body.centroid_x(lm, ids) == pytest.approx(float((cols * np.arange(lm.shape[1])).sum() / cols.sum()), abs=0)
+
+
+@pytest.mark.parametrize("kind", ["grey-png", "grey-jpeg", "rgb-jpeg"])
+def test_cloth_mask_read_equals_the_rgb_mean(tmp_path, kind: str) -> None:  # noqa: ANN001
+    """A cloth mask read as one channel (greyscale files) or as an integer channel sum gives the mask the
+    RGB mean > 127 gave, also when it is resized down to the product size."""
+    from PIL import Image
+
+    from curate.filters.pipeline import PRODUCT_MAX_SIDE, _read_mask, _read_rgb
+
+    rng = np.random.default_rng(6)
+    grey = np.zeros((512, 384), np.uint8)
+    grey[100:400, 80:300] = 255
+    grey = np.clip(grey.astype(int) + rng.integers(-60, 60, grey.shape), 0, 255).astype(np.uint8)
+    arr = grey if kind.startswith("grey") else np.stack([grey, np.roll(grey, 3, axis=0), 255 - grey], axis=-1)
+    path = tmp_path / ("mask.png" if kind.endswith("png") else "mask.jpg")
+    Image.fromarray(arr).save(path)
+    notes: list[str] = []
+    rgb = _read_rgb(path, None, notes, max_side=PRODUCT_MAX_SIDE)
+    assert rgb is not None
+    got = _read_mask(path, notes, max_side=PRODUCT_MAX_SIDE)
+    assert got is not None and not notes
+    assert np.array_equal(got, rgb.mean(axis=-1) > 127)
+
+
+def test_unexplained_share_equals_the_norm_over_the_palette() -> None:
+    rng = np.random.default_rng(8)
+    rgb = rng.integers(0, 256, (80, 60, 3), dtype=np.uint8)
+    region = rng.random((80, 60)) < 0.5
+    palette = extra_garments.product_palette(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8), np.ones((40, 40), bool))
+    assert palette is not None
+    px = rgb[region][:: int(region.sum()) // 1000]
+    lab = body.rgb_to_lab(px)
+    nearest = np.min(np.linalg.norm(lab[:, None, :] - palette[None, :, :], axis=-1), axis=1)
+    assert extra_garments.unexplained_by_palette(rgb, region, palette, 25.0) == float((nearest > 25.0).mean())

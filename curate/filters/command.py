@@ -30,9 +30,12 @@ def _clean(v: object) -> object | None:
     return None if pd.isna(v) else v
 
 
-def _records(df: "pd.DataFrame", key: str) -> dict[str, dict[str, object]]:
-    """Rows by id as plain dicts (a dict lookup per pair instead of a pandas ``.loc``, ~30x faster)."""
-    return {str(r[key]): {k: _clean(v) for k, v in r.items()} for r in df.to_dict("records")}
+def _columns(df: "pd.DataFrame", key: str, cols: tuple[str, ...]) -> dict[str, dict[str, object]]:
+    """Rows by id as plain dicts of only ``cols`` (absent columns read as None): a dict lookup per pair
+    instead of a pandas ``.loc`` (~30x faster), and only the cells the tasks need are converted."""
+    n = len(df)
+    values = {c: [_clean(v) for v in df[c].tolist()] if c in df.columns else [None] * n for c in cols}
+    return {str(k): {c: values[c][i] for c in cols} for i, k in enumerate(df[key].tolist())}
 
 
 def build_tasks(m: "Manifest", pairs: "pd.DataFrame | None" = None) -> list["PairTask"]:
@@ -40,16 +43,15 @@ def build_tasks(m: "Manifest", pairs: "pd.DataFrame | None" = None) -> list["Pai
     from curate.filters.pipeline import PairTask
 
     pairs = m.pairs if pairs is None else pairs
-    humans = _records(m.humans, "human_id")
-    articles = _records(m.articles, "article_id")
+    humans = _columns(m.humans, "human_id", ("path", "width", "height", "labelmap_path", "label_set", "keypoints"))
+    articles = _columns(m.articles, "article_id", ("path", "cloth_mask_path", "category"))
 
     def path(row: dict[str, object] | None, col: str) -> str | None:
         rel = row.get(col) if row is not None else None
         return str(m.resolve(str(rel))) if rel is not None else None
 
     tasks: list[PairTask] = []
-    for p in pairs.to_dict("records"):
-        p = {k: _clean(v) for k, v in p.items()}
+    for pid, p in _columns(pairs, "pair_id", ("human_id", "article_id", "category", "paired")).items():
         h = humans.get(str(p["human_id"]))
         a = articles.get(str(p["article_id"])) if p.get("article_id") is not None else None
         kps = h.get("keypoints") if h is not None else None
@@ -57,7 +59,7 @@ def build_tasks(m: "Manifest", pairs: "pd.DataFrame | None" = None) -> list["Pai
         hh = h.get("height") if h is not None else None
         tasks.append(
             PairTask(
-                pair_id=str(p["pair_id"]),
+                pair_id=pid,
                 human_path=path(h, "path"),
                 human_size=(int(w), int(hh)) if w is not None and hh is not None else None,  # type: ignore[call-overload]
                 labelmap_path=path(h, "labelmap_path"),

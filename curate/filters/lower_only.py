@@ -48,10 +48,10 @@ def _row_runs(rows: np.ndarray, min_len: int) -> tuple[np.ndarray, np.ndarray, n
 
 def mask_shape_features(mask: np.ndarray) -> dict[str, float] | None:
     """Shape numbers of a product mask (bool ``[H, W]``); None when the mask is (nearly) empty."""
-    ys, xs = np.nonzero(mask)
-    if ys.size < 50:
+    if np.count_nonzero(mask) < 50:
         return None
-    crop = mask[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+    ys, xs = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))  # the bounding box
+    crop = mask[ys[0]: ys[-1] + 1, xs[0]: xs[-1] + 1]
     h, w = crop.shape
     min_run = max(1, int(0.04 * w))
     centre = w / 2

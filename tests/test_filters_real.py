@@ -155,3 +155,26 @@ def test_analysis_resolution_keeps_area_fractions(real_root: Path) -> None:
         ids = ls.ids("upper")
         assert np.array_equal(body.label_mask(small, ids), np.isin(small, list(ids)))
     assert True in reduced_sizes  # the full-size (1024x768) maps were subsampled
+
+
+def test_opencv_jpeg_decode_equals_pil_on_real_images(real_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every labelled real JPEG (people and products) decodes to PIL's exact pixels through the OpenCV path,
+    at full size and at the 1/2 and 1/4 scales the analysis uses."""
+    from PIL import Image
+
+    from curate.filters import pipeline
+
+    labels = load_labels()
+    files = sorted({real_root / p for c in ("human", "article") for p in labels[c] if p.lower().endswith((".jpg", ".jpeg"))})
+    assert len(files) >= 100
+    sizes = {}
+    for f in files:
+        with Image.open(f) as im:
+            sizes[f] = im.size
+    cases = lambda f: [None, (sizes[f][0] // 2, sizes[f][1] // 2), (sizes[f][0] // 4, sizes[f][1] // 4)]  # noqa: E731
+    got = {f: [pipeline._read_rgb(f, size, []) for size in cases(f)] for f in files}
+    monkeypatch.setattr(pipeline, "_decode_jpeg_opencv", lambda *a: None)  # PIL alone
+    for f in files:
+        for g, size in zip(got[f], cases(f)):
+            w = pipeline._read_rgb(f, size, [])
+            assert g is not None and w is not None and np.array_equal(g, w), (f, size)

@@ -412,3 +412,26 @@ def test_unexplained_share_equals_the_norm_over_the_palette() -> None:
     lab = body.rgb_to_lab(px)
     nearest = np.min(np.linalg.norm(lab[:, None, :] - palette[None, :, :], axis=-1), axis=1)
     assert extra_garments.unexplained_by_palette(rgb, region, palette, 25.0) == float((nearest > 25.0).mean())
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
+def test_opencv_jpeg_decode_equals_pil(tmp_path, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:  # noqa: ANN001
+    """JPEGs decoded by OpenCV give exactly PIL's pixels at every scale the filters ask for (full, draft
+    1/2-1/8, draft then resize); other modes (CMYK) are left to PIL."""
+    from PIL import Image
+
+    from curate.filters import pipeline
+
+    rng = np.random.default_rng(9)
+    base = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    img = Image.fromarray(base).resize((301, 417), Image.BICUBIC).convert(mode)  # smooth content, odd size
+    path = tmp_path / "x.jpg"
+    img.save(path, quality=90)
+    cases = [(None, None), (None, 256), ((150, 208), None), ((75, 104), None), ((37, 52), None), ((100, 140), None)]
+    got = [pipeline._decode(path, size, [], side, keep_grey) for size, side in cases for keep_grey in (False, True)]
+    with Image.open(path) as im:
+        assert (pipeline._decode_jpeg_opencv(path, im, None, False) is None) == (mode == "CMYK")
+    monkeypatch.setattr(pipeline, "_decode_jpeg_opencv", lambda *a: None)  # PIL alone
+    want = [pipeline._decode(path, size, [], side, keep_grey) for size, side in cases for keep_grey in (False, True)]
+    for g, w in zip(got, want):
+        assert g is not None and w is not None and g.shape == w.shape and np.array_equal(g, w)

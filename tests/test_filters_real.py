@@ -171,6 +171,8 @@ def test_opencv_jpeg_decode_equals_pil_on_real_images(real_root: Path, monkeypat
     for f in files:
         with Image.open(f) as im:
             sizes[f] = im.size
+            plain = im.format == "JPEG" and im.mode in ("L", "RGB")
+            assert pipeline._jpeg_header(f.read_bytes()) == ((im.mode, im.size) if plain else None), f
     cases = lambda f: [None, (sizes[f][0] // 2, sizes[f][1] // 2), (sizes[f][0] // 4, sizes[f][1] // 4)]  # noqa: E731
     got = {f: [pipeline._read_rgb(f, size, []) for size in cases(f)] for f in files}
     monkeypatch.setattr(pipeline, "_decode_jpeg_opencv", lambda *a: None)  # PIL alone

@@ -430,7 +430,8 @@ def test_opencv_jpeg_decode_equals_pil(tmp_path, monkeypatch: pytest.MonkeyPatch
     cases = [(None, None), (None, 256), ((150, 208), None), ((75, 104), None), ((37, 52), None), ((100, 140), None)]
     got = [pipeline._decode(path, size, [], side, keep_grey) for size, side in cases for keep_grey in (False, True)]
     with Image.open(path) as im:
-        assert (pipeline._decode_jpeg_opencv(path, im, None, False) is None) == (mode == "CMYK")
+        assert (pipeline._decode_jpeg_opencv(path, None, None, False) is None) == (mode == "CMYK")
+        assert pipeline._jpeg_header(path.read_bytes()) == (None if mode == "CMYK" else (im.mode, im.size))
     monkeypatch.setattr(pipeline, "_decode_jpeg_opencv", lambda *a: None)  # PIL alone
     want = [pipeline._decode(path, size, [], side, keep_grey) for size, side in cases for keep_grey in (False, True)]
     for g, w in zip(got, want):

@@ -436,3 +436,29 @@ def test_opencv_jpeg_decode_equals_pil(tmp_path, monkeypatch: pytest.MonkeyPatch
     want = [pipeline._decode(path, size, [], side, keep_grey) for size, side in cases for keep_grey in (False, True)]
     for g, w in zip(got, want):
         assert g is not None and w is not None and g.shape == w.shape and np.array_equal(g, w)
+
+
+def test_product_mask_steps_equal_scipy() -> None:
+    """Hole filling and the largest 4-connected piece (OpenCV) give scipy.ndimage's result, ties included."""
+    import cv2
+    from scipy import ndimage
+
+    rng = np.random.default_rng(10)
+    cases = [rng.random((60, 45)) < p for p in (0.3, 0.5, 0.6, 0.7)]
+    tie = np.zeros((30, 40), bool)
+    tie[2:8, 2:8] = tie[20:26, 30:36] = True  # two equal largest pieces: the first in raster order wins
+    ring = np.zeros((30, 30), bool)
+    ring[5:25, 5:25] = True
+    ring[10:20, 10:20] = False
+    ring[14, 5:10] = False  # a gap in the ring: that hole is open to the outside only through 4-connectivity
+    for fg in cases + [tie, ring, np.zeros((10, 10), bool)]:
+        assert np.array_equal(lower_only.fill_holes(fg), ndimage.binary_fill_holes(fg))
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=4)
+        ref, m = ndimage.label(fg)
+        assert n - 1 == m
+        if m:
+            sizes = np.bincount(ref.ravel())
+            sizes[0] = 0
+            ours = stats[:, cv2.CC_STAT_AREA].copy()
+            ours[0] = 0
+            assert np.array_equal(labels == int(ours.argmax()), ref == int(sizes.argmax()))

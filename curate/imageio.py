@@ -46,6 +46,28 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+SCALED_DECODE_FACTORS = (1, 2, 4, 8)  # what libjpeg's scaled IDCT (OpenCV's IMREAD_REDUCED_*) offers
+
+
+def decode_scaled(data: bytes, factor: int, *, grey: bool = False, ignore_orientation: bool = False) -> np.ndarray | None:
+    """Decode encoded image bytes with OpenCV at 1/``factor`` (1, 2, 4 or 8) as uint8 RGB ``[H, W, 3]``, or
+    ``[H, W]`` with ``grey``; None when OpenCV cannot read them. JPEGs are scaled inside the decoder (the
+    same libjpeg DCT-domain scaling as PIL's ``Image.draft``); other formats are decoded in full and then
+    reduced. EXIF orientation is applied unless ``ignore_orientation`` (PIL never applies it)."""
+    import cv2
+
+    if factor not in SCALED_DECODE_FACTORS:
+        raise ValueError(f"decode factor {factor}; valid: {', '.join(map(str, SCALED_DECODE_FACTORS))}")
+    kind = "GRAYSCALE" if grey else "COLOR"
+    flag = getattr(cv2, f"IMREAD_{kind}" if factor == 1 else f"IMREAD_REDUCED_{kind}_{factor}")
+    if ignore_orientation:
+        flag |= cv2.IMREAD_IGNORE_ORIENTATION
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    if arr is None or grey:
+        return arr
+    return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+
+
 @dataclasses.dataclass
 class ImageRead:
     """Outcome of reading one image file. ``reason is None`` means it decoded completely."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from curate.dedupe.core import find_duplicates, pixel_sha256
+from curate.dedupe.core import DuplicateGroups, find_duplicates
 from curate.dedupe.engine import ENGINES, hash_files
 from curate.dedupe.features import DETAIL, THUMB, Thumb
 from curate.dedupe.verify import Thresholds
@@ -116,7 +116,7 @@ def dedupe_table(m, table: str, thresholds: Thresholds, workers: int, engine: st
                 continue
             keep[i] = False
             dup_of[i] = ids[kept]
-            dup_reason[i] = _reason(thumbs, paths, kept, i)
+            dup_reason[i] = _reason(thumbs, found, kept, i)
             if dup_reason[i] == "near-duplicate":
                 # distances to the kept member; when i joined through another member (a chain), that edge too
                 evidence: dict = {"to_kept": found.distances(min(i, kept), max(i, kept))}
@@ -132,17 +132,12 @@ def dedupe_table(m, table: str, thresholds: Thresholds, workers: int, engine: st
     return stats, report, {ids[i]: e for i, e in errors.items()}
 
 
-def _reason(thumbs: list[Thumb | None], paths: list[str], kept: int, i: int) -> str:
+def _reason(thumbs: list[Thumb | None], found: DuplicateGroups, kept: int, i: int) -> str:
     """The strongest evidence tying member i to the kept member: its bytes, its pixels, else its looks."""
-    a, b = thumbs[kept], thumbs[i]
-    if a.sha256 == b.sha256:  # type: ignore[union-attr]
+    if thumbs[kept].sha256 == thumbs[i].sha256:  # type: ignore[union-attr]
         return "exact-bytes"
-    if (a.width, a.height, a.pixels) == (b.width, b.height, b.pixels):  # type: ignore[union-attr]
-        try:
-            if pixel_sha256(paths[kept]) == pixel_sha256(paths[i]):
-                return "same-pixels"
-        except Exception:  # noqa: BLE001 - a failed full decode leaves the weaker evidence
-            pass
+    if found.same_pixels(kept, i):  # the pixel hashes find_duplicates computed: no second full decode
+        return "same-pixels"
     return "near-duplicate"
 
 

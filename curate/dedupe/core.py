@@ -16,7 +16,6 @@ Nothing here reads a manifest: the command and the benchmark both call :func:`fi
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 from curate.dedupe.features import Thumb
 from curate.dedupe.search import pairs_within
 from curate.dedupe.verify import Thresholds, Views, distances, verify, views
+from curate.imageio import sha256_bytes
 
 
 class UnionFind:
@@ -62,6 +62,13 @@ class DuplicateGroups:
     views: Views | None
     index: np.ndarray  # views row -> image index (the readable images)
     candidates: int  # hash pairs within the radius that went through verification
+    pixel_hashes: dict[int, str] = dataclasses.field(default_factory=dict)  # the images decoded in full, by index
+
+    def same_pixels(self, i: int, j: int) -> bool:
+        """True when both images were decoded in full (same size and thumbnail, other bytes) and their
+        pixels are equal."""
+        a, b = self.pixel_hashes.get(i), self.pixel_hashes.get(j)
+        return a is not None and a == b
 
     def distances(self, i: int, j: int) -> dict[str, float] | None:
         """The verification distances between images i and j (None when either was unreadable)."""
@@ -81,7 +88,7 @@ def pixel_sha256(path: str | Path) -> str:
     from PIL import Image
 
     with Image.open(path) as im:
-        return hashlib.sha256(im.convert("RGB").tobytes()).hexdigest()
+        return sha256_bytes(im.convert("RGB").tobytes())
 
 
 def candidate_pairs(view_hashes: np.ndarray, radius: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -117,6 +124,7 @@ def find_duplicates(
         if first != i and uf.union(first, i):
             links.append(Link(first, i, "exact-bytes"))
     # 2. same pixels, decoded in full only where size and thumbnail agree but the bytes do not
+    pixel_hashes: dict[int, str] = {}
     by_look: dict[tuple[int, int, bytes], list[int]] = {}
     for i in ok:
         t = thumbs[i]
@@ -130,13 +138,14 @@ def find_duplicates(
                 key = pixel_hash(paths[i])
             except Exception:  # noqa: BLE001 - read fine for the thumbnail; a full decode failing is not fatal
                 continue
+            pixel_hashes[i] = key
             first = by_pixels.setdefault(key, i)
             if first != i and uf.union(first, i):
                 links.append(Link(first, i, "same-pixels"))
     # 3. near duplicates
     if len(ok) < 2:
-        return DuplicateGroups(uf, links, None, np.asarray(ok, np.int64), 0)
-    arr = np.stack([np.frombuffer(thumbs[i].pixels, np.uint8).reshape(32, 32, 3) for i in ok])  # type: ignore[union-attr]
+        return DuplicateGroups(uf, links, None, np.asarray(ok, np.int64), 0, pixel_hashes)
+    arr = np.stack([thumbs[i].array() for i in ok])  # type: ignore[union-attr]
     det = np.stack([thumbs[i].detail_array() for i in ok])  # type: ignore[union-attr]
     v = views(arr, det, np.array([thumbs[i].aspect for i in ok]))  # type: ignore[union-attr]
     candidates = 0
@@ -148,4 +157,4 @@ def find_duplicates(
             i, j = int(index[a]), int(index[b])
             if uf.union(i, j):
                 links.append(Link(i, j, "near-duplicate", d.row(k)))
-    return DuplicateGroups(uf, links, v, index, candidates)
+    return DuplicateGroups(uf, links, v, index, candidates, pixel_hashes)

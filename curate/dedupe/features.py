@@ -15,12 +15,13 @@ inner view (see :mod:`curate.dedupe.verify`).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from curate.imageio import SCALED_DECODE_FACTORS, decode_scaled, sha256_bytes
 
 THUMB = 32  # thumbnail side: enough for the tone and shape checks, 3 KB per image
 DETAIL = 8  # the detail map's side: high-frequency energy per cell of a 64x64 grey content image
@@ -121,9 +122,6 @@ def _detail(grey: np.ndarray) -> np.ndarray:
     return cv2.resize(high, (DETAIL, DETAIL), interpolation=cv2.INTER_AREA)  # exact 8x8 block means
 
 
-_REDUCED = {1: "IMREAD_COLOR", 2: "IMREAD_REDUCED_COLOR_2", 4: "IMREAD_REDUCED_COLOR_4", 8: "IMREAD_REDUCED_COLOR_8"}
-
-
 def thumbnail(path: str | Path) -> Thumb:
     """Read the file once; decode once at reduced scale (libjpeg's scaled IDCT, as PIL's draft mode: the
     decoder skips what a 192 px image does not need); one sha256 of the bytes for exact duplicates."""
@@ -132,16 +130,14 @@ def thumbnail(path: str | Path) -> Thumb:
     data = Path(path).read_bytes()
     with Image.open(io.BytesIO(data)) as im:  # header only: the size, and a clear error for non-images
         width, height = im.size
-    factor = max((k for k in _REDUCED if min(width, height) / k >= DECODE_MIN_SIDE), default=1)
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), getattr(cv2, _REDUCED[factor]))
-    if bgr is None:  # a format OpenCV does not read: PIL decodes it
+    factor = max((k for k in SCALED_DECODE_FACTORS if min(width, height) / k >= DECODE_MIN_SIDE), default=1)
+    rgb = decode_scaled(data, factor)
+    if rgb is None:  # a format OpenCV does not read: PIL decodes it
         with Image.open(io.BytesIO(data)) as im:
             rgb = np.asarray(im.convert("RGB"))
-    else:
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     # formats without scaled decoding (PNG, WebP) are reduced after decoding, before any pixel work
     reduce = min(rgb.shape[:2]) / DECODE_MIN_SIDE
     if reduce >= 2:
         rgb = cv2.resize(rgb, (int(rgb.shape[1] / reduce), int(rgb.shape[0] / reduce)), interpolation=cv2.INTER_AREA)
     thumb, detail, boxed, aspect = thumbnail_of(rgb)
-    return Thumb(thumb.tobytes(), detail.tobytes(), width, height, boxed, hashlib.sha256(data).hexdigest(), aspect)
+    return Thumb(thumb.tobytes(), detail.tobytes(), width, height, boxed, sha256_bytes(data), aspect)

@@ -185,12 +185,28 @@ def _build_table(
     return reused, computed
 
 
+def _humans_only_splits(m: Manifest) -> pd.DataFrame | None:
+    """A dataset of people and no pairs (FGVC6 ingested with --role human, a folder of model shots):
+    one row per usable person with the source layout's split (``train`` where it has none)."""
+    if len(m.pairs) or not len(m.humans):
+        return None
+    h = m.humans
+    keep = (h["status"] == "ok") & h.get("dup_keep", pd.Series(True, index=h.index)).fillna(True).astype(bool)
+    usable = h[keep]
+    split = usable["split"].astype("object").where(usable["split"].notna(), "train") if "split" in usable else "train"
+    return pd.DataFrame({"human_id": usable["human_id"].to_numpy(), "split": split})
+
+
 def build_arrays(ds: Path, size: tuple[int, int] = (256, 192), label_set: str | None = None) -> ArraysResult:
-    """Write the arrays of every split in triplets.parquet (humans, positives and negatives)."""
+    """Write the arrays of every split in triplets.parquet (humans, positives and negatives); a dataset of
+    people only (no pairs, no triplets) gets the humans' arrays per source split and no article arrays."""
     if label_set is not None:
         get_label_set(label_set)  # an unknown name lists the valid ones
     m = Manifest.load(ds)
-    triplets = load_triplets(ds)
+    humans_only = _humans_only_splits(m) if not (Path(ds) / "triplets.parquet").is_file() else None
+    if humans_only is not None and humans_only.empty:
+        raise ValueError(f"{ds}: no usable humans; check `curate summary {ds}`")
+    triplets = load_triplets(ds) if humans_only is None else humans_only
     root = arrays_dir(ds, size, label_set)
     humans = m.humans
     missing_sets = humans["label_set"].dropna().unique().tolist()
@@ -203,15 +219,19 @@ def build_arrays(ds: Path, size: tuple[int, int] = (256, 192), label_set: str | 
     for split, part in triplets.groupby("split", sort=True):
         out = root / str(split)
         human_ids = sorted(set(part["human_id"]))
-        article_ids = sorted(set(part["article_id"]) | set(part["negative_id"].dropna()))
         r1, c1 = _build_table(human_ids, humans, "human_id", out, "humans", ("image", "labelmap", "keypoints"),
                               lambda row: _human_key(m, row, size, target), lambda row: _human_row(m, row, size, target))
-        r2, c2 = _build_table(article_ids, m.articles, "article_id", out, "articles", ("image", "mask"),
-                              lambda row: _article_key(m, row, size), lambda row: _article_row(m, row, size))
+        if humans_only is None:
+            article_ids = sorted(set(part["article_id"]) | set(part["negative_id"].dropna()))
+            r2, c2 = _build_table(article_ids, m.articles, "article_id", out, "articles", ("image", "mask"),
+                                  lambda row: _article_key(m, row, size), lambda row: _article_row(m, row, size))
+        else:
+            article_ids, r2, c2 = [], 0, 0
         reused += r1 + r2
         computed += c1 + c2
         samples[str(split)] = (len(human_ids), len(article_ids))
-    classes = {"label_set": effective, "classes": get_label_set(effective).class_list() if effective else []}
+    classes = {"label_set": effective, "classes": get_label_set(effective).class_list() if effective else [],
+               "humans_only": humans_only is not None}
     atomic_write_bytes(root / "classes.json", (json.dumps(classes, indent=1) + "\n").encode())
     disk = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     return ArraysResult(root, effective, samples, reused, computed, disk)
@@ -226,7 +246,7 @@ def parse_size(size: str) -> tuple[int, int]:
 
 
 def labelmaps_command(
-    ds: Path = typer.Argument(..., help="dataset directory with triplets.parquet"),
+    ds: Path = typer.Argument(..., help="dataset directory with triplets.parquet (or of people only, without pairs)"),
     size: str = typer.Option("256x192", "--size", help="HxW of the arrays"),
     label_set: str | None = typer.Option(None, "--label-set", help="convert label maps to this set (e.g. smis-8, acgpn-14)"),
 ) -> None:

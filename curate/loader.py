@@ -32,12 +32,13 @@ HEATMAP_SIGMA_FRACTION = 1 / 64  # Gaussian sigma as a fraction of the image hei
 class TryOnDataset(Dataset):
     ALL_FIELDS = ("image", "article", "article_mask", "negative", "negative_mask", "labelmap", "keypoints",
                   "pose_heatmap", "body_shape", "head")
+    ARTICLE_FIELDS = frozenset({"article", "article_mask", "negative", "negative_mask"})
 
     def __init__(
         self, ds: Path | str, split: str, size: tuple[int, int] = (256, 192), label_set: str | None = None,
         fields: tuple[str, ...] | None = None,
     ) -> None:
-        """``fields`` restricts the tensors produced to what a model needs (``model.required_inputs``);
+        """``fields`` restricts the tensors produced to what a model needs (``model.INPUTS.train`` or ``.generate``);
         ids and flags are always there. Default: the whole batch contract."""
         self.ds = Path(ds)
         self.size = tuple(size)
@@ -53,24 +54,37 @@ class TryOnDataset(Dataset):
         classes = json.loads((root / "classes.json").read_text())
         self.label_set: str | None = classes["label_set"]
         self.num_classes = get_label_set(self.label_set).num_classes if self.label_set else 1
-        trip = load_triplets(self.ds)
-        # one row per pair: its first negative (rank 0); more negatives stay available in triplets.parquet
-        trip = trip[(trip["split"] == split) & (trip["negative_rank"] == 0)].sort_values("pair_id", ignore_index=True)
-        if trip.empty:
-            raise ValueError(f"split {split!r} has no pairs in {self.ds / 'triplets.parquet'}")
-        self.pairs = trip
+        # People without pairs (FGVC6 as humans): one sample per person, no article fields.
+        self.humans_only = bool(classes.get("humans_only", False))
         unknown = sorted(set(fields or ()) - set(self.ALL_FIELDS))
         if unknown:
             raise ValueError(f"unknown fields {unknown}; valid: {', '.join(self.ALL_FIELDS)}")
-        self.fields = frozenset(fields or self.ALL_FIELDS)
         humans = pd.read_parquet(self.root / "humans.parquet").set_index("human_id")
-        articles = pd.read_parquet(self.root / "articles.parquet").set_index("article_id")
+        if self.humans_only:
+            asked = sorted(set(fields or ()) & self.ARTICLE_FIELDS)
+            if asked:
+                raise ValueError(f"{ds} holds people only (no articles, no pairs): {asked} cannot be read")
+            ids = sorted(humans.index)
+            trip = pd.DataFrame({"pair_id": ids, "human_id": ids, "article_id": ids, "negative_id": [None] * len(ids)})
+            self.fields = frozenset(fields or (f for f in self.ALL_FIELDS if f not in self.ARTICLE_FIELDS))
+        else:
+            trip = load_triplets(self.ds)
+            # one row per pair: its first negative (rank 0); more negatives stay available in triplets.parquet
+            trip = trip[(trip["split"] == split) & (trip["negative_rank"] == 0)].sort_values("pair_id", ignore_index=True)
+            self.fields = frozenset(fields or self.ALL_FIELDS)
+        if trip.empty:
+            raise ValueError(f"split {split!r} has no pairs in {self.ds / 'triplets.parquet'}")
+        self.pairs = trip
         # integer rows resolved once: __getitem__ does no pandas look-ups
         self._has_negative = trip["negative_id"].notna().to_numpy()
         negatives = trip["negative_id"].where(trip["negative_id"].notna(), trip["article_id"])
         self._human_rows = humans.loc[trip["human_id"], "row"].to_numpy(np.int64)
-        self._article_rows = articles.loc[trip["article_id"], "row"].to_numpy(np.int64)
-        self._negative_rows = articles.loc[negatives, "row"].to_numpy(np.int64)
+        if self.humans_only:
+            self._article_rows = self._negative_rows = np.zeros(len(trip), np.int64)  # never read
+        else:
+            articles = pd.read_parquet(self.root / "articles.parquet").set_index("article_id")
+            self._article_rows = articles.loc[trip["article_id"], "row"].to_numpy(np.int64)
+            self._negative_rows = articles.loc[negatives, "row"].to_numpy(np.int64)
         self._has_labelmap = humans.loc[trip["human_id"]].get("has_labelmap", pd.Series(True, index=trip.index)).to_numpy(bool)
         self._has_pose = humans.loc[trip["human_id"]].get("has_pose", pd.Series(True, index=trip.index)).to_numpy(bool)
         self._ids = list(zip(trip["pair_id"], trip["human_id"], trip["article_id"], negatives))
@@ -84,7 +98,7 @@ class TryOnDataset(Dataset):
 
     def _open(self) -> dict[str, np.ndarray]:
         if self._arrays is None:
-            names = ("humans_image", "humans_labelmap", "humans_keypoints", "articles_image", "articles_mask")
+            names = ("humans_image", "humans_labelmap", "humans_keypoints") + (() if self.humans_only else ("articles_image", "articles_mask"))
             self._arrays = {n: np.load(self.root / f"{n}.npy", mmap_mode="r") for n in names}
         return self._arrays
 

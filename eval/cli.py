@@ -22,6 +22,7 @@ def _size(text: str) -> tuple[int, int]:
 def evaluate(
     model: Optional[str] = typer.Option(None, "--model", help="registered model to evaluate (see `zoo list`)"),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="model dir (default: newest under checkpoints/<model>/)"),
+    label_set: Optional[str] = typer.Option(None, "--label-set", help="only for models whose config.json records no label set (imports)"),
     data: Optional[Path] = typer.Option(None, "--data", help="dataset dir with triplets and arrays"),
     split: str = typer.Option("test", "--split"),
     protocol: str = typer.Option("paired", "--protocol", help="paired (own article, vs ground truth) | unpaired (another article)"),
@@ -70,7 +71,7 @@ def evaluate(
         else:
             if model is None or data is None:
                 raise typer.BadParameter("pass --model and --data (or --images and --reference)")
-            run = evaluate_model(model, checkpoint, data, split, proto, out, dev)
+            run = evaluate_model(model, checkpoint, data, split, proto, out, dev, label_set=label_set)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None

@@ -150,43 +150,21 @@ def count_macs(fn, batch: dict[str, Any]) -> int:
     return int(counter.get_total_flops() // 2)  # a multiply-accumulate is two FLOPs
 
 
-def find_latest_checkpoint(model: str, root: Path = Path("checkpoints")) -> Path:
-    looked = root / model
-    candidates = sorted((p.parent for p in looked.rglob("config.json")), key=lambda p: p.stat().st_mtime) if looked.is_dir() else []
-    if not candidates:
-        raise FileNotFoundError(f"no checkpoint for {model!r}: looked for */config.json under {looked.resolve()}; pass --checkpoint DIR")
-    return candidates[-1]
-
-
-def _dataset_label_set(ds: Path, size: tuple[int, int], num_classes: int) -> str | None:
-    """The arrays folder of this size whose label set has the model's class count."""
-    from curate.labelsets import get_label_set
-
-    h, w = size
-    for d in sorted((Path(ds) / "arrays").glob(f"{h}x{w}*")):
-        classes = json.loads((d / "classes.json").read_text()) if (d / "classes.json").is_file() else {}
-        name = classes.get("label_set")
-        if name and get_label_set(name).num_classes == num_classes:
-            return None if d.name == f"{h}x{w}" else name
-    raise FileNotFoundError(f"no arrays of {h}x{w} with {num_classes} classes under {ds}/arrays: run `curate labelmaps {ds} --size {h}x{w} --label-set ...`")
-
-
-def evaluate_model(model_name: str, checkpoint: Path | None, ds: Path, split: str, proto: Protocol, out_root: Path, device: torch.device) -> Path:
-    from curate.loader import TryOnDataset, make_loader
+def evaluate_model(model_name: str, checkpoint: Path | None, ds: Path, split: str, proto: Protocol, out_root: Path, device: torch.device,
+                   label_set: str | None = None) -> Path:
+    """Generate with a trained model on a split and score it; the model's recorded data needs decide which
+    arrays are read (size, label set, batch keys). ``checkpoint`` None: the newest run of the model."""
+    from curate.loader import make_loader
     from curate.manifest import Manifest
     from eval.features import file_sha256
-    from models import load_pretrained
+    from models.base import LEGACY_WEIGHTS_FILE, WEIGHTS_FILE
+    from models.runs import dataset_for_model, load_model, resolve_model_dir
 
-    ckpt = Path(checkpoint) if checkpoint else find_latest_checkpoint(model_name)
-    if not (ckpt / "config.json").is_file():
-        ckpt = find_latest_checkpoint(model_name, ckpt.parent) if not ckpt.is_dir() else _newest_model_dir(ckpt)
-    model = load_pretrained(ckpt).to(device).eval()
-    if model.name != model_name:
-        raise ValueError(f"{ckpt} holds a {model.name!r} model, not {model_name!r}")
+    ckpt = resolve_model_dir(checkpoint, model_name)
+    model = load_model(ckpt, expected=model_name).to(device).eval()
     size = model.input_size
-    label_set = _dataset_label_set(ds, size, getattr(model.config, "label_nc", 1))
-    wanted = set(model.required_inputs) | {"image", "negative", "negative_mask"}
-    data = TryOnDataset(ds, split, size, label_set, fields=tuple(f for f in TryOnDataset.ALL_FIELDS if f in wanted))
+    extra = ("image", "negative", "negative_mask") if proto.protocol == "unpaired" else ("image",)
+    data = dataset_for_model(model, ds, split, label_set=label_set, extra_fields=extra)
     loader = make_loader(data, proto.batch_size, shuffle=False, seed=proto.seed)
     run = out_root / f"{model_name}-{proto.protocol}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
     (run / "images").mkdir(parents=True, exist_ok=False)
@@ -224,22 +202,16 @@ def evaluate_model(model_name: str, checkpoint: Path | None, ds: Path, split: st
         kind="model", model=model_name, metrics=metrics, fps=fps, protocol=dataclasses.asdict(proto) | {"split": split},
         extractors=extractors, n_images=len(names),
         provenance={
-            "checkpoint": str(ckpt), "checkpoint_sha256": file_sha256(ckpt / "weights.pt"),
-            "model_config": json.loads((ckpt / "config.json").read_text()), "dataset": str(ds),
-            "manifest_sha256": Manifest.load(ds).content_hash(), "label_set": data.label_set, "device": str(device),
-            "parameters": model.num_parameters(), "generator_parameters": model.num_parameters(getattr(model, "generator", model)),
+            "checkpoint": str(ckpt),
+            "checkpoint_sha256": file_sha256(ckpt / WEIGHTS_FILE if (ckpt / WEIGHTS_FILE).is_file() else ckpt / LEGACY_WEIGHTS_FILE),
+            "model_config": json.loads((ckpt / "config.json").read_text()), "data_needs": model.data_needs().to_json(),
+            "dataset": str(ds), "manifest_sha256": Manifest.load(ds).content_hash(), "label_set": data.label_set,
+            "device": str(device), "parameters": model.num_parameters(), "generator_parameters": model.generation_parameters(),
             "macs_per_image": count_macs(generate, first_batch),
         },
     )
     write_summary(run, summary)
     return run
-
-
-def _newest_model_dir(directory: Path) -> Path:
-    found = sorted((p.parent for p in directory.rglob("config.json")), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise FileNotFoundError(f"{directory} holds no model (no config.json below it)")
-    return found[-1]
 
 
 def evaluate_folders(images: Path, reference: Path, proto: Protocol, out_root: Path, device: torch.device) -> Path:

@@ -1,40 +1,80 @@
-"""Import the official SPADE and SMIS (GroupDNet) generator checkpoints into zoo models.
+"""Import official (released) checkpoints into zoo models: the generic half.
 
-The released files are raw state_dicts (``torch.save(net.cpu().state_dict())``, no ``module.`` prefix).
-Our modules use the official block names, so the only renaming is spectral norm's storage: the official
-``weight_orig`` / ``weight_u`` / ``weight_v`` become PyTorch's parametrization tensors
-``parametrizations.weight.original`` / ``.0._u`` / ``.0._v`` (in eval mode both compute sigma = u^T W v
-from the stored vectors with no power iteration, so outputs agree). Everything is checked: a key left
+Each model file declares how its releases map (``OFFICIAL = OfficialCheckpoint(...)``, the pattern of
+timm's ``checkpoint_filter_fn`` living beside the model); this module reads the files, applies the
+model's filter, checks every key and writes the zoo folder. Nothing here names a model.
+
+The released files are raw state_dicts (``torch.save(net.cpu().state_dict())``) read with
+``weights_only=True``; a ``module.`` prefix (DataParallel) is removed. Everything is checked: a key left
 over on either side or a shape mismatch refuses the import and lists the keys; nothing is written then.
-The discriminator is not part of the releases: an imported model's D is freshly initialised.
+Sub-modules a release does not contain (discriminators) stay freshly initialised, and ``import.json``
+says so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Callable
 
 import torch
 
-from models.registry import create_model
+StateDict = dict[str, torch.Tensor]
 
-_SPADE_PRESET_BY_CHANNELS = {36: "paper-cityscapes", 151: "paper-ade20k", 184: "paper-coco"}
+
+@dataclasses.dataclass(frozen=True)
+class OfficialCheckpoint:
+    """How a model's released checkpoint files map onto it.
+
+    parts: release part name -> (the module prefix it fills in our model, the file name the release uses).
+    required: parts that must be given (the first is ``zoo import``'s positional PATH).
+    filter_fn(state, prefix) -> our keys: renames one part's official keys (e.g. spectral-norm storage).
+    preset_for(states) -> the preset to build, guessed from the files (None: ``paper``); a preset the
+    user passes wins. ``describe`` is shown in ``zoo import --help``.
+    """
+
+    parts: dict[str, tuple[str, str]]
+    required: tuple[str, ...]
+    filter_fn: Callable[[StateDict, str], StateDict]
+    preset_for: Callable[[dict[str, StateDict]], str] | None = None
+    label_set: str | None = None
+    describe: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.required) - set(self.parts))
+        if unknown or not self.required:
+            raise ValueError(f"required parts {list(self.required)} must be non-empty and among {sorted(self.parts)}")
+
+
 _SN = {"weight_orig": "parametrizations.weight.original", "weight_u": "parametrizations.weight.0._u",
        "weight_v": "parametrizations.weight.0._v"}
 
 
+def rename_spectral_norm(state: StateDict, prefix: str) -> StateDict:
+    """The official (old-API) spectral-norm storage onto PyTorch's parametrizations, under ``prefix``.
+
+    ``head_0.conv_0.weight_orig`` -> ``generator.head_0.conv_0.parametrizations.weight.original``; in eval
+    mode both compute sigma = u^T W v from the stored vectors with no power iteration, so outputs agree.
+    """
+    return {official_to_ours(key, prefix): value for key, value in state.items()}
+
+
 def official_to_ours(key: str, prefix: str) -> str:
-    """``head_0.conv_0.weight_orig`` -> ``generator.head_0.conv_0.parametrizations.weight.original``."""
     match = re.fullmatch(r"(.*)\.(weight_orig|weight_u|weight_v)", key)
     if match:
         return f"{prefix}.{match.group(1)}.{_SN[match.group(2)]}"
     return f"{prefix}.{key}"
 
 
-def _load_state(path: Path) -> dict[str, torch.Tensor]:
-    state = torch.load(path, map_location="cpu", weights_only=True)
+def load_state_file(path: Path) -> StateDict:
+    """A released raw state_dict (no pickled code runs: ``weights_only=True``), CPU tensors."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # not a torch file, truncated, or a pickle that needs code: say which file
+        raise ValueError(f"{path} is not a readable PyTorch state_dict: {exc}") from None
     if not isinstance(state, dict) or not state:
         raise ValueError(f"{path} is not a state_dict")
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -44,61 +84,63 @@ def _load_state(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _map_into(model: torch.nn.Module, parts: dict[str, dict[str, torch.Tensor]], path: Path) -> None:
+def _map_into(model: torch.nn.Module, mapped: StateDict, prefixes: set[str], path: Path) -> None:
+    from models.base import state_mismatch
+
     ours = model.state_dict()
-    mapped: dict[str, torch.Tensor] = {}
-    for prefix, state in parts.items():
-        for key, value in state.items():
-            mapped[official_to_ours(key, prefix)] = value
-    targets = {k for k in ours if k.split(".")[0] in parts}
-    unknown = sorted(set(mapped) - targets)
-    missing = sorted(targets - set(mapped))
-    wrong = sorted(k for k in set(mapped) & targets if tuple(mapped[k].shape) != tuple(ours[k].shape))
-    if unknown or missing or wrong:
-        lines = [f"{path} does not fit the zoo model; nothing was written."]
-        if unknown:
-            lines.append(f"keys with no place in the model ({len(unknown)}): {unknown[:10]}")
-        if missing:
-            lines.append(f"model keys the file lacks ({len(missing)}): {missing[:10]}")
-        if wrong:
-            lines.append("shape mismatches: " + ", ".join(f"{k} file {tuple(mapped[k].shape)} vs model {tuple(ours[k].shape)}" for k in wrong[:10]))
-        raise ValueError("\n".join(lines))
+    problem = state_mismatch({k: v for k, v in ours.items() if k.split(".")[0] in prefixes}, mapped,
+                             f"{path} does not fit the zoo model; nothing was written.")
+    if problem:
+        raise ValueError(problem)
     for k, v in mapped.items():
         ours[k] = v.to(ours[k].dtype)
     model.load_state_dict(ours)
 
 
-def import_checkpoint(kind: str, generator_path: Path, out_dir: Path, *, encoder_path: Path | None = None, preset: str | None = None) -> str:
-    """Map a released generator (and for SMIS optionally its encoder) onto a zoo model; save it to ``out_dir``."""
-    if kind not in ("smis", "spade"):
-        raise ValueError(f"unknown checkpoint kind {kind!r}; valid: smis, spade")
-    generator_path = Path(generator_path)
-    g_state = _load_state(generator_path)
-    if kind == "spade":
-        if "fc.weight" not in g_state:
-            raise ValueError(f"{generator_path} has no fc.weight: not a SPADE generator")
-        channels = int(g_state["fc.weight"].shape[1])
-        preset = preset or _SPADE_PRESET_BY_CHANNELS.get(channels)
-        if preset is None:
-            raise ValueError(f"SPADE generator with {channels} input channels: supported releases are "
-                             f"{_SPADE_PRESET_BY_CHANNELS} (pass preset= for another)")
-    preset = preset or "paper"
-    torch.manual_seed(0)
-    model = create_model(kind, preset)
-    parts = {"generator": g_state}
-    if encoder_path is not None:
-        if kind != "smis":
-            raise ValueError("only SMIS has an encoder checkpoint")
-        parts["encoder"] = _load_state(Path(encoder_path))
-    _map_into(model, parts, generator_path)
+def importable_models() -> list[str]:
+    from models.registry import get_model_class, list_models
+
+    return [name for name in list_models() if get_model_class(name).OFFICIAL is not None]
+
+
+def import_checkpoint(name: str, files: dict[str, Path], out_dir: Path, *, preset: str | None = None) -> str:
+    """Map released files (part name -> path) onto the zoo model ``name``; save it to ``out_dir``."""
+    from models.registry import create_model, get_model_class
+
+    cls = get_model_class(name)
+    spec: OfficialCheckpoint | None = cls.OFFICIAL
+    if spec is None:
+        raise ValueError(f"model {name!r} declares no official checkpoint; importable: {', '.join(importable_models())}")
+    unknown = sorted(set(files) - set(spec.parts))
+    if unknown:
+        raise ValueError(f"{name} releases have no part {unknown}; parts: {', '.join(spec.parts)}")
+    lacking = [p for p in spec.required if p not in files]
+    if lacking:
+        raise ValueError(f"{name} needs the release's {lacking} file(s)")
+    states = {part: load_state_file(Path(path)) for part, path in files.items()}
+    if preset is None:
+        preset = spec.preset_for(states) if spec.preset_for is not None else "paper"
+    if preset not in cls.PRESETS:
+        raise ValueError(f"model {name!r} has no preset {preset!r}; valid presets: {', '.join(cls.PRESETS)}")
+    torch.manual_seed(0)  # the sub-modules a release lacks (discriminators) get a repeatable init
+    model = create_model(name, preset)
+    mapped: StateDict = {}
+    for part, state in states.items():
+        mapped.update(spec.filter_fn(state, spec.parts[part][0]))
+    _map_into(model, mapped, {spec.parts[p][0] for p in states}, Path(files[spec.required[0]]))
+    model.label_set = spec.label_set
     model.eval()
     out = Path(out_dir)
     model.save_pretrained(out)
     record = {
-        "kind": kind, "preset": preset, "generator_file": str(generator_path.resolve()),
-        "generator_sha256": hashlib.sha256(generator_path.read_bytes()).hexdigest(),
-        "encoder_file": str(Path(encoder_path).resolve()) if encoder_path else None,
-        "discriminator": "freshly initialised (not part of the official release)",
+        "model": name, "preset": preset,
+        "files": {part: {"path": str(Path(p).resolve()), "sha256": hashlib.sha256(Path(p).read_bytes()).hexdigest()}
+                  for part, p in files.items()},
+        "not_in_release": sorted({n for n, _ in model.named_children()} - {spec.parts[p][0] for p in states}),
+        "note": "sub-modules not in the release are freshly initialised (seed 0)",
     }
-    (out / "import.json").write_text(json.dumps(record, indent=2) + "\n")
-    return f"preset {preset}, {len(g_state)} generator tensors"
+    from curate.manifest import atomic_write_bytes
+
+    atomic_write_bytes(out / "import.json", (json.dumps(record, indent=2) + "\n").encode())
+    tensors = sum(len(s) for s in states.values())
+    return f"preset {preset}, {tensors} tensors from {', '.join(states)}"

@@ -49,11 +49,6 @@ class AmpChoice(str, Enum):
     fp16 = "fp16"
 
 
-class ImportKind(str, Enum):
-    smis = "smis"
-    spade = "spade"
-
-
 def _fail(message: str) -> typer.Exit:
     err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)  # paths stay whole
     return typer.Exit(code=2)
@@ -73,14 +68,11 @@ def _parameter_breakdown(model: Any) -> dict[str, int]:
 
 
 def input_size_of(name: str, preset: str) -> tuple[int, int]:
-    """(H, W) a preset generates, read from its config when it says (height/width), else from the model."""
-    from models import create_model
+    """(H, W) a preset generates (every model's config has height and width)."""
     from models.registry import build_config
 
     config = build_config(name, preset)
-    if hasattr(config, "height") and hasattr(config, "width"):
-        return (int(config.height), int(config.width))
-    return tuple(create_model(name, preset).input_size)  # type: ignore[return-value]
+    return (int(config.height), int(config.width))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -89,74 +81,65 @@ def input_size_of(name: str, preset: str) -> tuple[int, int]:
 
 @app.command("list")
 def list_command() -> None:
-    """List the registered models with their presets, input sizes and parameter counts per sub-module.
+    """List the registered models: presets, sizes, parameters per sub-module, data needs, stages, recipes.
 
-    Builds every preset on the CPU once (paper presets take ~2 s and ~0.5 GB each).
+    Builds every preset on the meta device (shapes only: no memory, no init time).
 
     Example: zoo list
     """
     import torch
 
     from models import create_model, list_models
-    from models.registry import get_model_class
+    from models.registry import build_recipe, get_model_class
 
-    rows: list[tuple[str, str, str, int, dict[str, int], str]] = []
+    rows: list[tuple[str, ...]] = []
+    parts_by_row: list[dict[str, int]] = []
     for name in list_models():
         cls = get_model_class(name)
+        stages = " > ".join(s.name for s in _stages_of(cls, build_recipe(name, "default")))
         for preset in cls.PRESETS:
-            # Parameters do not depend on the seed; fixing it keeps the weight init cheap and repeatable.
-            torch.manual_seed(0)
-            model = create_model(name, preset)
+            with torch.device("meta"):  # parameter counts need shapes only
+                model = create_model(name, preset)
             h, w = model.input_size
-            rows.append((name, preset, f"{h}x{w}", _count_parameters(model), _parameter_breakdown(model), " ".join(cls.required_inputs)))
+            labels = f"{model.num_classes} ({cls.INPUTS.label_channels})" if cls.INPUTS.uses_labelmap else "none"
+            rows.append((name, preset, f"{h}x{w}", f"{_count_parameters(model):,}", " ".join(cls.INPUTS.generate),
+                         " ".join(cls.INPUTS.train), labels, stages, " ".join(cls.RECIPES), "yes" if cls.OFFICIAL else "-"))
+            parts_by_row.append(_parameter_breakdown(model))
             del model
-    modules = list(dict.fromkeys(part for row in rows for part in row[4]))
-    table = Table(title="tryon-bench model zoo (parameters)")
-    for column in ("model", "preset", "HxW", "total", *modules, "batch keys"):
-        table.add_column(column, justify="left" if column in ("model", "preset", "batch keys") else "right")
-    for name, preset, size, total, parts, needs in rows:
-        table.add_row(name, preset, size, f"{total:,}", *(f"{parts[m]:,}" if m in parts else "—" for m in modules), needs)
+    modules = list(dict.fromkeys(part for parts in parts_by_row for part in parts))
+    table = Table(title="tryon-bench model zoo")
+    head = ("model", "preset", "HxW", "total", *modules, "generate reads", "training reads", "label map", "stages", "recipes", "import")
+    for column in head:
+        table.add_column(column, justify="right" if column in ("total", *modules) else "left")
+    for row, parts in zip(rows, parts_by_row):
+        table.add_row(*row[:4], *(f"{parts[m]:,}" if m in parts else "—" for m in modules), *row[4:])
     # Piped into a file or a test, rich would squeeze the table to 80 columns and wrap the numbers.
-    out = console if console.is_terminal else Console(width=200)
+    out = console if console.is_terminal else Console(width=260)
     out.print(table)
 
 
+def _stages_of(cls: Any, recipe: Any) -> list[Any]:
+    import torch
+
+    from models.registry import build_config
+
+    with torch.device("meta"):
+        return cls(build_config(cls.name, "tiny")).training_stages(recipe)
+
+
 # --------------------------------------------------------------------------------------------------
-# data
+# data (resolved in models/runs.py; here only turned into one-line CLI errors)
 
 
-def _arrays_label_set(data: Path, size: tuple[int, int], label_set: Optional[str]) -> Optional[str]:
-    """The label set of the arrays at `size` when the user did not name one (the only one there)."""
-    from curate.labelmaps import ARRAYS_DIR
+def open_dataset(data: Path, split: str, size: tuple[int, int], label_set: Optional[str], *, uses_labelmap: bool = True,
+                 fields: Optional[tuple[str, ...]] = None) -> Any:
+    from models.runs import RunError
+    from models.runs import open_dataset as _open
 
-    if label_set:
-        return label_set
-    h, w = size
-    stem = f"{h}x{w}"
-    root = data / ARRAYS_DIR
-    found = sorted(p.name for p in root.glob(f"{stem}*") if p.is_dir() and (p.name == stem or p.name.startswith(stem + "-")))
-    if len(found) > 1:
-        raise _fail(f"{root} holds arrays at {stem} in several label sets {found}: pass --label-set")
-    if not found:
-        others = sorted(p.name for p in root.glob("*x*") if p.is_dir()) if root.is_dir() else []
-        hint = f" (there are arrays at {', '.join(others)}; pass --size to use one)" if others else ""
-        raise _fail(f"no arrays at {stem} in {data}{hint}: run `curate labelmaps {data} --size {stem}` first")
-    return found[0][len(stem) + 1 :] or None
-
-
-def open_dataset(data: Path, split: str, size: tuple[int, int], label_set: Optional[str]) -> Any:
-    """`curate.loader.TryOnDataset`, with errors that say which curate command makes the missing arrays."""
-    from curate.loader import TryOnDataset
-
-    if not data.is_dir():
-        raise _fail(f"dataset folder {data} does not exist")
-    label_set = _arrays_label_set(data, size, label_set)
     try:
-        return TryOnDataset(data, split, size=size, label_set=label_set)
-    except FileNotFoundError as exc:  # the loader's message names the curate command to run
-        raise _fail(str(exc)) from exc
-    except (ValueError, KeyError) as exc:
-        raise _fail(f"cannot read split {split!r} of {data} at {size[0]}x{size[1]}: {exc}") from exc
+        return _open(data, split, size, label_set, uses_labelmap=uses_labelmap, fields=fields)
+    except RunError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _label_set_name(dataset: Any) -> Optional[str]:
@@ -168,24 +151,26 @@ def _label_set_name(dataset: Any) -> Optional[str]:
 # zoo train
 
 
-# CLI choice -> the models' `perceptual_backbone` config value.
+# CLI choice -> the recipes' `perceptual_backbone` value.
 _BACKBONE_CONFIG = {PerceptualBackbone.pretrained: "vgg19", PerceptualBackbone.untrained: "untrained", PerceptualBackbone.none: "none"}
 
 
-def _perceptual_overrides(model_name: str, backbone: PerceptualBackbone, vgg_weights: Optional[Path]) -> dict[str, Any]:
-    """Map the perceptual-loss options onto the model's config; check the VGG19 file before training starts."""
+def _perceptual_overrides(model_name: str, backbone: Optional[PerceptualBackbone], vgg_weights: Optional[Path],
+                          default: Optional[str]) -> dict[str, Any]:
+    """Map the perceptual-loss options onto the model's recipe; check the VGG19 file before training starts."""
     from dataclasses import fields
 
     from models.layers.losses import resolve_vgg_weights
     from models.registry import get_model_class
 
-    names = {f.name for f in fields(get_model_class(model_name).Config)}
+    names = {f.name for f in fields(get_model_class(model_name).Recipe)}
     if "perceptual_backbone" not in names:
-        if vgg_weights is not None:
-            raise _fail(f"model {model_name!r} has no perceptual loss; --vgg-weights does not apply")
+        if vgg_weights is not None or backbone is not None:
+            raise _fail(f"model {model_name!r} has no perceptual loss; --perceptual-backbone/--vgg-weights do not apply")
         return {}
-    overrides: dict[str, Any] = {"perceptual_backbone": _BACKBONE_CONFIG[backbone]}
-    if backbone is PerceptualBackbone.pretrained:
+    chosen = _BACKBONE_CONFIG[backbone] if backbone is not None else (default or "vgg19")
+    overrides: dict[str, Any] = {"perceptual_backbone": chosen}
+    if chosen == "vgg19":
         try:
             # The model builds its VGG lazily at the first step; a missing file should stop us now, not later.
             overrides["vgg_weights"] = str(resolve_vgg_weights(str(vgg_weights) if vgg_weights else None))
@@ -195,27 +180,30 @@ def _perceptual_overrides(model_name: str, backbone: PerceptualBackbone, vgg_wei
 
 
 def _newest_run(model: str) -> Path:
-    root = Path("checkpoints") / model
-    runs = sorted(p for p in root.glob("*") if (p / "checkpoints").is_dir()) if root.is_dir() else []
-    if not runs:
-        raise _fail(f"--resume without --out: no run of {model!r} under {root}/ to resume")
-    return runs[-1]
+    from models.runs import RunError, newest_run
+
+    try:
+        return newest_run(model)
+    except RunError as exc:
+        raise _fail(f"--resume without --out: {exc}") from None
 
 
 @app.command("train")
 def train_command(
     model: str = typer.Option(..., "--model", "-m", help="model name (see `zoo list`)"),
     data: Path = typer.Option(..., "--data", "-d", help="curated dataset folder (after `curate labelmaps`)"),
-    preset: str = typer.Option("tiny", help="model preset: tiny (CPU) or paper (the reference configuration)"),
-    steps: int = typer.Option(1000, min=1, help="optimiser steps in total (a resumed run continues up to this)"),
+    preset: str = typer.Option("tiny", help="architecture preset: tiny (CPU) or paper (the reference configuration); see `zoo list`"),
+    recipe: Optional[str] = typer.Option(None, "--recipe", help="training recipe [default: the preset's namesake, else 'default']"),
+    stage: Optional[str] = typer.Option(None, "--stage", help="train only this stage (e.g. gmm, tom) [default: every stage in order]"),
+    steps: int = typer.Option(1000, min=1, help="optimiser steps per stage (a resumed run continues up to this)"),
     batch_size: int = typer.Option(4, "--batch-size", min=1, help="samples per micro-batch per process"),
     grad_accum: int = typer.Option(1, "--grad-accum", min=1, help="micro-batches accumulated per optimiser step"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="run folder [default: checkpoints/<model>/<UTC timestamp>]"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out (or the newest run of the model)"),
     vgg_weights: Optional[Path] = typer.Option(None, "--vgg-weights", help="VGG19 weights for the perceptual loss (torchvision vgg19-dcbb9e9d.pth)"),
-    perceptual_backbone: PerceptualBackbone = typer.Option(
-        PerceptualBackbone.pretrained, "--perceptual-backbone",
-        help="'untrained' = seeded random VGG19 (tests, demo; recorded in the run config, not comparable)",
+    perceptual_backbone: Optional[PerceptualBackbone] = typer.Option(
+        None, "--perceptual-backbone",
+        help="[default: the recipe's, pretrained VGG19] 'untrained' = seeded random VGG19 (tests, demo; recorded, not comparable)",
     ),
     label_set: Optional[str] = typer.Option(None, "--label-set", help="label set of the arrays to read [default: the only one at the size]"),
     size: Optional[str] = typer.Option(None, "--size", help="HxW to train at instead of the preset's (sets the config's height/width)"),
@@ -227,29 +215,37 @@ def train_command(
     log_every: int = typer.Option(10, "--log-every", min=0, help="steps between log rows"),
     num_workers: int = typer.Option(0, "--num-workers", min=0, help="data-loader worker processes"),
 ) -> None:
-    """Train a zoo model on a curated dataset; writes weights, config.json, checkpoints, logs and samples.
+    """Train a zoo model on a curated dataset; writes model.safetensors, config.json, train_config.json,
+    per-stage checkpoints, logs and samples.
 
-    The model's label classes follow the dataset's label maps (`label_nc = dataset.num_classes`). Launch
-    with `torchrun --nproc_per_node N $(which zoo) train ...` for DDP (gloo on CPU, NCCL on CUDA).
+    Models that read label maps get as many label channels as the dataset's label set has classes. A model
+    with several stages (CP-VTON: gmm, tom) trains them in order, --steps each; --stage NAME trains one
+    (a later stage starts from the weights the run exported so far). Launch with `torchrun --nproc_per_node N
+    $(which zoo) train ...` for DDP (gloo on CPU, NCCL on CUDA).
 
     Example: zoo train --model smis --data data/ds --preset tiny --steps 300 --perceptual-backbone untrained
     """
     import torch
 
     from models import create_model
-    from models.trainer import TrainConfig, train
+    from models.registry import build_recipe, default_recipe_name, get_model_class
+    from models.trainer import TrainConfig, select_stages, train
 
     try:
+        cls = get_model_class(model)
         train_size = input_size_of(model, preset)
-    except ValueError as exc:  # unknown model or preset: the message lists the valid ones
+        recipe_name = recipe or default_recipe_name(model, preset)
+        base_recipe = build_recipe(model, recipe_name)
+    except ValueError as exc:  # unknown model, preset or recipe: the message lists the valid ones
         raise _fail(str(exc)) from exc
     overrides: dict[str, Any] = {}
     if size is not None:
         train_size = _parse_size(size)
         overrides.update(height=train_size[0], width=train_size[1])
-    dataset = open_dataset(data, "train", train_size, label_set)
-    overrides["label_nc"] = dataset.num_classes
-    overrides.update(_perceptual_overrides(model, perceptual_backbone, vgg_weights))
+    dataset = open_dataset(data, "train", train_size, label_set, uses_labelmap=cls.INPUTS.uses_labelmap, fields=cls.INPUTS.train)
+    if cls.INPUTS.label_channels is not None:
+        overrides[cls.INPUTS.label_channels] = dataset.num_classes
+    recipe_overrides = _perceptual_overrides(model, perceptual_backbone, vgg_weights, getattr(base_recipe, "perceptual_backbone", None))
 
     if out is None:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -259,28 +255,33 @@ def train_command(
     torch.manual_seed(seed)  # the initial weights (a resumed run replaces them from the checkpoint)
     try:
         net = create_model(model, preset, **overrides)
-    except (FileNotFoundError, ValueError) as exc:  # e.g. VGG19 weights missing: the message names the file
+        training_recipe = build_recipe(model, recipe_name, **recipe_overrides)
+        stages = [s.name for s in select_stages(net, training_recipe, stage)]
+    except (FileNotFoundError, ValueError, TypeError) as exc:  # e.g. a size the architecture cannot take
         raise _fail(str(exc)) from exc
+    net.label_set = _label_set_name(dataset) if cls.INPUTS.uses_labelmap else None
+    backbone = getattr(training_recipe, "perceptual_backbone", None)
     config = TrainConfig(
         steps=steps, batch_size=batch_size, grad_accum=grad_accum, checkpoint_every=checkpoint_every,
         sample_every=sample_every, log_every=log_every, out_dir=out, seed=seed, amp=amp.value,
-        device=device.value, num_workers=num_workers, resume=resume,
+        device=device.value, num_workers=num_workers, resume=resume, stage=stage,
         run_info={
-            "command": "zoo train", "data": str(data.resolve()), "preset": preset,
-            "label_set": _label_set_name(dataset), "perceptual_backbone": perceptual_backbone.value,
-            "comparable_to_published": perceptual_backbone is PerceptualBackbone.pretrained,
+            "command": "zoo train", "data": str(data.resolve()), "preset": preset, "recipe": recipe_name,
+            "label_set": _label_set_name(dataset), "perceptual_backbone": backbone,
+            "comparable_to_published": backbone in (None, "vgg19"),
         },
     )
-    console.print(f"training {model} ({preset}, {_count_parameters(net):,} parameters) on {len(dataset)} samples -> {out}")
+    console.print(f"training {model} ({preset}, recipe {recipe_name}, stages {' > '.join(stages)}, "
+                  f"{_count_parameters(net):,} parameters) on {len(dataset)} samples -> {out}")
     try:
-        result = train(net, dataset, config)
-    except (FileExistsError, FileNotFoundError, ValueError, FloatingPointError) as exc:
+        result = train(net, dataset, config, training_recipe)
+    except (FileExistsError, FileNotFoundError, ValueError, RuntimeError, FloatingPointError) as exc:
         raise _fail(str(exc)) from exc
-    losses = "  ".join(f"{k} {v:.4f}" for k, v in result.final_losses.items() if k.endswith("/total"))
-    console.print(
-        f"done: step {result.steps} ({result.steps - result.start_step} this run, {result.samples_per_s:.1f} samples/s "
-        f"on {result.device} x{result.world_size}); {losses}\nmodel: {out}  (zoo generate --checkpoint {out} ...)"
-    )
+    for name, info in result.stages.items():
+        losses = "  ".join(f"{k} {v:.4f}" for k, v in info["final_losses"].items() if k.endswith("/total"))
+        console.print(f"stage {name}: step {info['steps']} ({info['steps'] - info['start_step']} this run, "
+                      f"{info['samples_per_s']:.1f} samples/s on {result.device} x{result.world_size}); {losses}")
+    console.print(f"model: {out}  (zoo generate --checkpoint {out} ...)")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -318,11 +319,12 @@ def _resolve_class(label_set_name: Optional[str], value: str) -> int:
 
 @app.command("generate")
 def generate_command(
-    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="run folder written by `zoo train` (config.json + weights.pt)"),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="model folder written by `zoo train`/`zoo import` [default: the newest run of --model]"),
     data: Path = typer.Option(..., "--data", "-d", help="curated dataset folder"),
     out: Path = typer.Option(..., "--out", "-o", help="folder for the generated PNGs (named by pair_id)"),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="expected model name (checked against the checkpoint)"),
     split: str = typer.Option("test", help="dataset split"),
+    label_set: Optional[str] = typer.Option(None, "--label-set", help="only for models whose config.json records no label set (imports)"),
     batch_size: int = typer.Option(4, "--batch-size", min=1),
     resample_class: Optional[str] = typer.Option(
         None, "--resample-class", help="SMIS: re-sample the style of this class only (name or id), e.g. pants"
@@ -330,7 +332,9 @@ def generate_command(
     seed: int = typer.Option(0, help="seed of the sampled styles/noise"),
     device: DeviceChoice = typer.Option(DeviceChoice.auto, "--device"),
 ) -> None:
-    """Generate try-on images for a dataset split with a trained model; writes lossless PNGs named by pair_id.
+    """Generate try-on images for a dataset split with a trained model (through every stage); writes
+    lossless PNGs named by pair_id. The arrays read follow what the model recorded: its size, its label set
+    and the batch keys it needs.
 
     Example: zoo generate --model smis --checkpoint checkpoints/smis/run --data data/ds --split test --out gen/
     """
@@ -339,22 +343,15 @@ def generate_command(
     from PIL import Image
     from torch.utils.data import DataLoader
 
-    from models import load_pretrained
+    from models.runs import RunError, dataset_for_model, load_model, resolve_model_dir
     from models.trainer import batch_to_device
 
-    if not (checkpoint / "config.json").is_file():
-        raise _fail(f"{checkpoint} has no config.json: pass the run folder written by `zoo train` or `zoo import`")
     try:
-        net = load_pretrained(checkpoint)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        raise _fail(f"cannot load {checkpoint}: {exc}") from exc
-    if model is not None and model != net.name:
-        raise _fail(f"{checkpoint} holds a {net.name!r} model, not {model!r}")
-    label_set = _trained_label_set(checkpoint)
-    dataset = open_dataset(data, split, net.input_size, label_set)
-    label_nc = getattr(net.config, "label_nc", None)
-    if label_nc is not None and label_nc != dataset.num_classes:
-        raise _fail(f"the model was trained on {label_nc} classes, the {split} arrays have {dataset.num_classes}")
+        directory = resolve_model_dir(checkpoint, model)
+        net = load_model(directory, expected=model)
+        dataset = dataset_for_model(net, data, split, label_set=label_set)
+    except RunError as exc:
+        raise _fail(str(exc)) from None
     resample_id = None
     if resample_class is not None:
         if not hasattr(net, "resample_class"):
@@ -378,40 +375,93 @@ def generate_command(
             for pair_id, image in zip(batch["pair_id"], pixels):
                 Image.fromarray(np.ascontiguousarray(image)).save(out / output_name(pair_id), format="PNG")
                 written += 1
-    console.print(f"wrote {written} images to {out}")
-
-
-def _trained_label_set(checkpoint: Path) -> Optional[str]:
-    """The label set the run was trained on (train_config.json), so generation reads the same classes."""
-    path = checkpoint / "train_config.json"
-    if not path.is_file():
-        return None
-    info = json.loads(path.read_text())
-    return (info.get("train_config", {}).get("run_info") or {}).get("label_set")
+    console.print(f"wrote {written} images of {directory} to {out}")
 
 
 # --------------------------------------------------------------------------------------------------
-# zoo import
+# zoo import / zoo convert
+
+
+def _parse_parts(values: list[str]) -> dict[str, Path]:
+    parts: dict[str, Path] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise _fail(f"--part takes NAME=PATH (e.g. encoder=latest_net_E.pth), got {value!r}")
+        parts[name] = Path(path)
+    return parts
 
 
 @app.command("import")
 def import_command(
-    kind: ImportKind = typer.Argument(..., help="which official release: smis or spade"),
-    path: Path = typer.Argument(..., help="the released state_dict file (e.g. latest_net_G.pth)"),
-    out: Path = typer.Option(..., "--out", "-o", help="folder to write config.json + weights.pt"),
+    name: str = typer.Argument(..., help="the zoo model whose official release this is (see `zoo list`, column import)"),
+    path: Path = typer.Argument(..., help="the release's main state_dict file (e.g. latest_net_G.pth)"),
+    out: Path = typer.Option(..., "--out", "-o", help="folder to write config.json + model.safetensors"),
+    part: list[str] = typer.Option([], "--part", help="another file of the release, NAME=PATH (SMIS: encoder=latest_net_E.pth)"),
+    preset: Optional[str] = typer.Option(None, "--preset", help="architecture preset to build [default: guessed from the file, else paper]"),
 ) -> None:
-    """Import an official SMIS or SPADE generator checkpoint into a zoo model folder.
+    """Import an official checkpoint into a zoo model folder, for any model that declares its release layout.
 
     The file is read with torch.load(weights_only=True); keys that do not fit are listed and nothing is written.
 
     Example: zoo import spade checkpoints/ade20k_pretrained/latest_net_G.pth --out models/spade-ade20k
     """
-    from models.checkpoint_import import import_checkpoint
+    from models.checkpoint_import import import_checkpoint, importable_models
+    from models.registry import get_model_class
 
-    if not path.is_file():
-        raise _fail(f"{path} is not a file")
     try:
-        result = import_checkpoint(kind.value, path, out)
+        spec = get_model_class(name).OFFICIAL
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if spec is None:
+        raise _fail(f"model {name!r} declares no official checkpoint; importable: {', '.join(importable_models())}")
+    files = {spec.required[0]: path, **_parse_parts(part)}
+    for part_name, file in files.items():
+        if not file.is_file():
+            raise _fail(f"{file} ({part_name}) is not a file")
+    try:
+        result = import_checkpoint(name, files, out, preset=preset)
     except (ValueError, KeyError, RuntimeError) as exc:
         raise _fail(str(exc)) from exc
-    console.print(f"imported {kind.value} from {path} -> {out}" + (f" ({result})" if result is not None else ""))
+    console.print(f"imported {name} from {path} -> {out} ({result})")
+
+
+@app.command("convert")
+def convert_command(
+    directory: Path = typer.Argument(..., help="a model folder of the first format (config.json + weights.pt)"),
+    out: Path = typer.Option(..., "--out", "-o", help="new folder for config.json + model.safetensors (the old one is left as it is)"),
+) -> None:
+    """Rewrite a first-format model folder (weights.pt, training fields in config.json) in the current format.
+
+    The label set is taken from the folder's train_config.json (where the first format recorded it).
+
+    Example: zoo convert checkpoints/smis/20260101T000000Z --out checkpoints/smis/converted
+    """
+    from models.runs import RunError, load_model
+
+    if out.resolve() == directory.resolve():
+        raise _fail("--out must be a new folder: convert never rewrites the folder it reads")
+    try:
+        net = load_model(directory)
+    except RunError as exc:
+        raise _fail(str(exc)) from None
+    if net.INPUTS.uses_labelmap and net.label_set is None:
+        net.label_set = _trained_label_set(directory)
+    net.save_pretrained(out)
+    console.print(f"converted {directory} -> {out} (label set {net.label_set})")
+
+
+def _trained_label_set(checkpoint: Path) -> Optional[str]:
+    """The label set a first-format run recorded in train_config.json (run_info)."""
+    path = checkpoint / "train_config.json"
+    if not path.is_file():
+        return None
+    try:
+        info = json.loads(path.read_text())
+    except ValueError:
+        return None
+    return (info.get("train_config", {}).get("run_info") or {}).get("label_set")
+
+
+if __name__ == "__main__":  # `python -m models.cli`, as the console script `zoo`
+    app()

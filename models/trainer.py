@@ -47,6 +47,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from models.training_log import TrainingLog, save_image_grid
 
+from models.base import WEIGHTS_FILE, Stage
+
 if TYPE_CHECKING:
     from models.base import TrainingPhase, TryOnModel
 
@@ -69,6 +71,7 @@ class TrainConfig:
     amp: "auto" = bf16 on CUDA when supported (else fp16), off on CPU; "bf16"/"fp16" need CUDA.
     device: "auto" = CUDA when available, else CPU. Under torchrun each rank takes cuda:LOCAL_RANK.
     resume: continue from the newest checkpoint in out_dir (an error when there is none).
+    stage: the one training stage to run (None: every stage of the model, in order, `steps` each).
     keep_checkpoints: how many training-state files to keep (oldest are deleted; the trainer's own files).
     run_info: free-form JSON-able facts recorded in train_config.json (e.g. the perceptual backbone).
     """
@@ -85,6 +88,7 @@ class TrainConfig:
     device: str = "auto"
     num_workers: int = 0
     resume: bool = False
+    stage: str | None = None
     keep_checkpoints: int = 2
     progress: bool = True
     run_info: dict[str, Any] = field(default_factory=dict)
@@ -121,6 +125,8 @@ class TrainResult:
     checkpoint: Path  # the newest training-state file
     device: str
     world_size: int
+    stage: str = "main"  # the (last) stage this call trained
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)  # every stage this call ran: steps, losses
 
 
 # --------------------------------------------------------------------------------------------------
@@ -358,13 +364,13 @@ def _fixed_sample_batch(dataset: Dataset, count: int) -> dict[str, Any]:
 # Checkpoints
 
 
-def checkpoint_dir(out_dir: Path) -> Path:
-    return Path(out_dir) / "checkpoints"
+def checkpoint_dir(out_dir: Path, stage: str = "main") -> Path:
+    return Path(out_dir) / "checkpoints" / stage
 
 
-def list_checkpoints(out_dir: Path) -> list[Path]:
-    """Training-state files in `out_dir`, oldest first."""
-    return sorted(checkpoint_dir(out_dir).glob("step_*.pt"))
+def list_checkpoints(out_dir: Path, stage: str = "main") -> list[Path]:
+    """Training-state files of one stage in `out_dir`, oldest first."""
+    return sorted(checkpoint_dir(out_dir, stage).glob("step_*.pt"))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -437,21 +443,18 @@ def _validate_phases(model: nn.Module, phases: list[TrainingPhase]) -> None:
             raise ValueError(f"training phase {phase.name!r} lists parameters that are not the model's")
 
 
-def _check_inputs(model: nn.Module, batch: dict[str, Any], dataset: Dataset) -> None:
-    required = tuple(getattr(model, "required_inputs", ()))
-    missing = [key for key in required if key not in batch]
+def _check_inputs(model: TryOnModel, batch: dict[str, Any], dataset: Dataset) -> None:
+    missing = [key for key in model.INPUTS.train if key not in batch]
     if missing:
         raise ValueError(
-            f"model {getattr(model, 'name', type(model).__name__)!r} needs batch keys {missing}, "
-            f"which the dataset does not provide (it gives {sorted(batch)})"
+            f"model {model.name!r} needs batch keys {missing}, which the dataset does not provide (it gives {sorted(batch)})"
         )
-    config = getattr(model, "config", None)
-    label_nc = getattr(config, "label_nc", None)
+    field_name, expected = model.INPUTS.label_channels, model.num_classes
     num_classes = getattr(dataset, "num_classes", None)
-    if label_nc is not None and num_classes is not None and label_nc != num_classes:
+    if field_name is not None and num_classes is not None and expected != num_classes:
         raise ValueError(
-            f"the model expects {label_nc} label classes but the dataset's label maps have {num_classes}: "
-            f"create the model with label_nc={num_classes} (zoo train does this for you)"
+            f"the model expects {expected} label classes but the dataset's label maps have {num_classes}: "
+            f"create the model with {field_name}={num_classes} (zoo train does this for you)"
         )
 
 
@@ -465,29 +468,82 @@ def _model_config_json(model: nn.Module) -> dict[str, Any] | None:
         return None
 
 
-def _export(model: nn.Module, out_dir: Path) -> None:
-    """The usable model (config.json + weights.pt) at the top of out_dir, for evaluate/zoo generate."""
-    save = getattr(model, "save_pretrained", None)
-    if save is not None:
-        save(out_dir)
+def _export(model: TryOnModel, out_dir: Path) -> None:
+    """The usable model (config.json + model.safetensors) at the top of out_dir, for evaluate/zoo generate."""
+    model.save_pretrained(out_dir)
 
 
-def train(model: TryOnModel, dataset: Dataset, config: TrainConfig) -> TrainResult:
-    """Train `model` on `dataset` for `config.steps` optimiser steps; see the module docstring.
+def recipe_json(recipe: Any) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(recipe), default=str))
+
+
+def _recipe_changes(saved: dict[str, Any] | None, recipe: Any) -> list[str]:
+    """Recipe fields that differ from the checkpoint's, except machine-local ones (file paths)."""
+    if saved is None:
+        return []
+    now, local = recipe_json(recipe), getattr(recipe, "MACHINE_LOCAL", frozenset())
+    return sorted(k for k in set(saved) | set(now) if k not in local and saved.get(k) != now.get(k))
+
+
+def default_recipe(model: TryOnModel) -> Any:
+    cls = type(model)
+    return cls.Recipe(**cls.RECIPES.get("default", {}))
+
+
+def select_stages(model: TryOnModel, recipe: Any, stage: str | None) -> list[Stage]:
+    stages = model.training_stages(recipe)
+    names = [s.name for s in stages]
+    if len(set(names)) != len(names) or not names:
+        raise ValueError(f"{model.name}: training stage names must be unique and non-empty, got {names}")
+    if stage is None:
+        return stages
+    if stage not in names:
+        raise ValueError(f"model {model.name!r} has no training stage {stage!r}; its stages: {', '.join(names)}")
+    return [s for s in stages if s.name == stage]
+
+
+def train(model: TryOnModel, dataset: Dataset, config: TrainConfig, recipe: Any = None) -> TrainResult:
+    """Train `model`'s stages on `dataset` for `config.steps` optimiser steps each; see the module docstring.
 
     Example:
         model = create_model("spade", "tiny", label_nc=ds.num_classes)
-        train(model, ds, TrainConfig(steps=200, batch_size=4, out_dir=Path("checkpoints/spade")))
+        train(model, ds, TrainConfig(steps=200, batch_size=4, out_dir=Path("checkpoints/spade")),
+              build_recipe("spade", perceptual_backbone="untrained"))
     """
+    recipe = default_recipe(model) if recipe is None else recipe
+    if model.INPUTS.uses_labelmap and model.label_set is None:
+        label_set = getattr(dataset, "label_set", None)
+        model.label_set = None if label_set is None else str(label_set)  # recorded with the weights
     ctx, device = _init_distributed(config.device)
     try:
-        return _train(model, dataset, config, ctx, device)
+        all_names = [s.name for s in model.training_stages(recipe)]
+        stages = select_stages(model, recipe, config.stage)
+        if not config.resume:
+            taken = [s.name for s in stages if list_checkpoints(config.out_dir, s.name)]
+            if taken:
+                raise FileExistsError(
+                    f"{config.out_dir} already holds a training run of stage(s) {taken}; pass resume=True (--resume) "
+                    "to continue it or choose another output folder"
+                )
+        elif not any(list_checkpoints(config.out_dir, s.name) for s in stages):
+            raise FileNotFoundError(f"resume requested but {config.out_dir / 'checkpoints'} holds no step_*.pt checkpoint "
+                                    f"of stage(s) {[s.name for s in stages]}")
+        results: dict[str, TrainResult] = {}
+        for position, stage in enumerate(stages):
+            # the first stage of this call continues what the run exported so far (earlier stages' weights)
+            inherit = position == 0 and all_names.index(stage.name) > 0
+            results[stage.name] = _train(model, dataset, config, ctx, device, recipe, stage, inherit)
+        last = results[stages[-1].name]
+        last.stages = {name: {"start_step": r.start_step, "steps": r.steps, "final_losses": r.final_losses,
+                              "samples_per_s": r.samples_per_s, "wall_s": r.wall_s} for name, r in results.items()}
+        return last
     finally:
         if ctx.owns_group and dist.is_initialized():
             dist.destroy_process_group()
 
 
-def _train(model: nn.Module, dataset: Dataset, config: TrainConfig, ctx: _Dist, device: torch.device) -> TrainResult:
+def _train(model: TryOnModel, dataset: Dataset, config: TrainConfig, ctx: _Dist, device: torch.device, recipe: Any,
+           stage: Stage, inherit_export: bool) -> TrainResult:
     out_dir = config.out_dir
     if device.type == "cpu":
         # Adam moments of tiny GANs decay into denormals; without this a CPU step slows ~8x after a few
@@ -495,24 +551,28 @@ def _train(model: nn.Module, dataset: Dataset, config: TrainConfig, ctx: _Dist, 
         torch.set_flush_denormal(True)
     amp_dtype = _resolve_amp(config.amp, device)
 
-    existing = list_checkpoints(out_dir)
+    existing = list_checkpoints(out_dir, stage.name)
     resume_state: dict[str, Any] | None = None
-    if config.resume:
-        if not existing:
-            raise FileNotFoundError(f"resume requested but {checkpoint_dir(out_dir)} holds no step_*.pt checkpoint")
+    if config.resume and existing:
         resume_state = load_checkpoint(existing[-1])
-        _check_resume_compatible(resume_state, model, config, ctx, existing[-1])
-    elif existing:
-        raise FileExistsError(
-            f"{out_dir} already holds a training run ({existing[-1].name}); pass resume=True (--resume) to "
-            "continue it or choose another output folder"
-        )
+        _check_resume_compatible(resume_state, model, config, ctx, existing[-1], recipe, stage.name)
+    elif inherit_export and (out_dir / WEIGHTS_FILE).is_file():
+        from models.base import load_state_strict, load_weights_file
+
+        state = load_weights_file(out_dir / WEIGHTS_FILE, out_dir / WEIGHTS_FILE, "cpu")
+        load_state_strict(model, state, out_dir / WEIGHTS_FILE)
 
     model.to(device)
     model.train()
-    phases = model.training_phases()
+    phases = stage.phases
     _validate_phases(model, phases)
     all_phase_params = list({id(p): p for phase in phases for p in phase.parameters}.values())
+    # Parameters no phase of this stage trains (GMM while TOM trains) are frozen for the stage: no weight
+    # gradients are computed or accumulated for them.
+    stage_ids = {id(p) for p in all_phase_params}
+    outside_stage = [p for p in model.parameters() if id(p) not in stage_ids and p.requires_grad]
+    for p in outside_stage:
+        p.requires_grad_(False)
     optimizers = {
         phase.name: torch.optim.Adam(phase.parameters, lr=phase.lr, betas=tuple(phase.betas)) for phase in phases
     }
@@ -553,8 +613,8 @@ def _train(model: nn.Module, dataset: Dataset, config: TrainConfig, ctx: _Dist, 
     log = None
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        _write_run_config(out_dir, model, dataset, config, ctx, device, amp_dtype)
-        log = TrainingLog(out_dir, resume_step=start_step, total_steps=config.steps, progress=config.progress)
+        _write_run_config(out_dir, model, dataset, config, ctx, device, amp_dtype, recipe, stage, start_step)
+        log = TrainingLog(out_dir, resume_step=start_step, total_steps=config.steps, progress=config.progress, stage=stage.name)
 
     # Random streams last, right before the loop: a fresh run seeds (per rank, so noise differs between
     # ranks); a resumed run continues exactly where the checkpointed one stood.
@@ -569,7 +629,7 @@ def _train(model: nn.Module, dataset: Dataset, config: TrainConfig, ctx: _Dist, 
     started = time.perf_counter()
     window_start, window_steps = started, 0
     last_losses: dict[str, float] = {}
-    last_checkpoint = existing[-1] if (resume_state is not None and existing) else checkpoint_dir(out_dir)
+    last_checkpoint = existing[-1] if (resume_state is not None and existing) else checkpoint_dir(out_dir, stage.name)
     try:
         while step < config.steps:
             micro_batches = [batch_to_device(stream.next(), device) for _ in range(config.grad_accum)]
@@ -618,14 +678,16 @@ def _train(model: nn.Module, dataset: Dataset, config: TrainConfig, ctx: _Dist, 
             elif log is not None:
                 log.advance(step)
             if config.sample_every and (step % config.sample_every == 0 or is_last) and ctx.is_main:
-                _write_sample_grid(model, sample_batch, out_dir, step, device, log)
+                _write_sample_grid(model, sample_batch, out_dir, step, device, log, stage.name)
             if is_last or (config.checkpoint_every and step % config.checkpoint_every == 0):
                 last_checkpoint = _save_checkpoint(
-                    model, optimizers, scalers, stream, step, config, ctx, device
+                    model, optimizers, scalers, stream, step, config, ctx, device, recipe, stage.name
                 )
     finally:
         if log is not None:
             log.close()
+        for p in outside_stage:
+            p.requires_grad_(True)
     wall = time.perf_counter() - started
     done = step - start_step
     return TrainResult(
@@ -638,11 +700,12 @@ def _train(model: nn.Module, dataset: Dataset, config: TrainConfig, ctx: _Dist, 
         checkpoint=last_checkpoint,
         device=str(device),
         world_size=ctx.world_size,
+        stage=stage.name,
     )
 
 
 def _check_resume_compatible(
-    state: dict[str, Any], model: nn.Module, config: TrainConfig, ctx: _Dist, path: Path
+    state: dict[str, Any], model: nn.Module, config: TrainConfig, ctx: _Dist, path: Path, recipe: Any, stage: str
 ) -> None:
     saved = state["train_config"]
     changed = [
@@ -656,6 +719,11 @@ def _check_resume_compatible(
     if saved_model_config is not None and model_config is not None and saved_model_config != model_config:
         diff = sorted(k for k in set(saved_model_config) | set(model_config) if saved_model_config.get(k) != model_config.get(k))
         changed.append(f"model config fields {diff}")
+    recipe_diff = _recipe_changes(state.get("recipe"), recipe)
+    if recipe_diff:
+        changed.append(f"recipe fields {recipe_diff}")
+    if state.get("stage", "main") != stage:
+        changed.append(f"stage: checkpoint {state.get('stage')!r} vs now {stage!r}")
     if int(state["world_size"]) != ctx.world_size:
         changed.append(f"world size: checkpoint {state['world_size']} vs now {ctx.world_size}")
     if changed:
@@ -673,6 +741,8 @@ def _save_checkpoint(
     config: TrainConfig,
     ctx: _Dist,
     device: torch.device,
+    recipe: Any,
+    stage: str,
 ) -> Path:
     rng = _capture_rng(device)
     if ctx.active:
@@ -681,13 +751,15 @@ def _save_checkpoint(
         rng_states = gathered
     else:
         rng_states = [rng]
-    path = checkpoint_dir(config.out_dir) / f"step_{step:08d}.pt"
+    path = checkpoint_dir(config.out_dir, stage) / f"step_{step:08d}.pt"
     if ctx.is_main:
         state = {
             "format": CHECKPOINT_FORMAT,
             "step": step,
             "model_name": getattr(model, "name", None),
             "model_config": _model_config_json(model),
+            "recipe": recipe_json(recipe),
+            "stage": stage,
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
             "scalers": {name: scaler.state_dict() for name, scaler in scalers.items()},
@@ -697,7 +769,7 @@ def _save_checkpoint(
             "train_config": _json_safe(config.to_json()),
         }
         _atomic_torch_save(state, path)
-        for old in list_checkpoints(config.out_dir)[: -config.keep_checkpoints]:
+        for old in list_checkpoints(config.out_dir, stage)[: -config.keep_checkpoints]:
             old.unlink()
         _export(model, config.out_dir)
     if ctx.active:
@@ -711,7 +783,8 @@ def _json_safe(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_sample_grid(
-    model: nn.Module, batch: dict[str, Any], out_dir: Path, step: int, device: torch.device, log: TrainingLog | None
+    model: nn.Module, batch: dict[str, Any], out_dir: Path, step: int, device: torch.device, log: TrainingLog | None,
+    stage: str = "main",
 ) -> None:
     with _isolated_rng(device), torch.no_grad():
         model.eval()
@@ -727,7 +800,7 @@ def _write_sample_grid(
                 nrow = None
         finally:
             model.train()
-    path = out_dir / "samples" / f"step_{step:08d}.png"
+    path = out_dir / "samples" / stage / f"step_{step:08d}.png"
     image = save_image_grid(grid.float().cpu(), path, nrow=nrow)
     if log is not None:
         log.add_image(step, image)
@@ -735,22 +808,46 @@ def _write_sample_grid(
 
 def _write_run_config(
     out_dir: Path,
-    model: nn.Module,
+    model: TryOnModel,
     dataset: Dataset,
     config: TrainConfig,
     ctx: _Dist,
     device: torch.device,
     amp_dtype: torch.dtype | None,
+    recipe: Any,
+    stage: Stage,
+    start_step: int,
 ) -> None:
-    info = {
-        "model": getattr(model, "name", type(model).__name__),
-        "model_config": _model_config_json(model),
+    """train_config.json: everything about training (the recipe, each stage's phases, the run options);
+    the architecture stays in config.json. Stages trained by separate calls each keep their entry."""
+    path = out_dir / "train_config.json"
+    try:
+        previous = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        previous = {}
+    stages = dict(previous.get("stages") or {}) if previous.get("model") == model.name else {}
+    stages[stage.name] = {
+        "phases": [{"name": p.name, "lr": p.lr, "betas": list(p.betas), "parameters": sum(q.numel() for q in p.parameters)}
+                   for p in stage.phases],
         "train_config": config.to_json(),
+        "start_step": start_step,
+        "device": str(device),
+        "amp_dtype": str(amp_dtype) if amp_dtype else None,
+        "world_size": ctx.world_size,
+    }
+    info = {
+        "model": model.name,
+        "model_config": _model_config_json(model),
+        "data_needs": model.data_needs().to_json(),
+        "recipe": {"class": type(recipe).__name__, **recipe_json(recipe)},
+        "stage_order": [s.name for s in model.training_stages(recipe)],
+        "stages": stages,
+        "train_config": config.to_json(),  # of the latest call
         "dataset": {
             "type": type(dataset).__name__,
             "size": len(dataset),  # type: ignore[arg-type]
             "num_classes": getattr(dataset, "num_classes", None),
-            "label_set": str(getattr(dataset, "label_set", None)),
+            "label_set": None if getattr(dataset, "label_set", None) is None else str(dataset.label_set),  # type: ignore[attr-defined]
         },
         "world_size": ctx.world_size,
         "device": str(device),
@@ -759,7 +856,7 @@ def _write_run_config(
     }
     tmp = out_dir / "train_config.json.tmp"
     tmp.write_text(json.dumps(info, indent=2, default=str))
-    os.replace(tmp, out_dir / "train_config.json")
+    os.replace(tmp, path)
 
 
 __all__ = [
@@ -769,5 +866,6 @@ __all__ = [
     "batch_to_device",
     "list_checkpoints",
     "load_checkpoint",
+    "select_stages",
     "train",
 ]

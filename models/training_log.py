@@ -1,9 +1,9 @@
 """What a training run leaves to read: a CSV of losses, TensorBoard events, sample grids, a progress bar.
 
-Layout under the run folder:
-    logs/train.csv      one row per logged step: step, epoch, samples_per_s, utc, then "<phase>/<loss>"
-    logs/tensorboard/   the same scalars plus the sample grids (`tensorboard --logdir <run>/logs`)
-    samples/step_*.png  lossless sample grids
+Layout under the run folder, per training stage (``main`` for single-stage models):
+    logs/<stage>/train.csv      one row per logged step: step, epoch, samples_per_s, utc, then "<phase>/<loss>"
+    logs/<stage>/tensorboard/   the same scalars plus the sample grids (`tensorboard --logdir <run>/logs`)
+    samples/<stage>/step_*.png  lossless sample grids
 
 A resumed run first drops the rows and events after its checkpoint's step (they belong to the
 interrupted attempt), so the logs read like one uninterrupted run.
@@ -43,10 +43,11 @@ def save_image_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -
 
 
 class TrainingLog:
-    def __init__(self, out_dir: Path, *, resume_step: int, total_steps: int, progress: bool = True) -> None:
+    def __init__(self, out_dir: Path, *, resume_step: int, total_steps: int, progress: bool = True, stage: str = "main") -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.log_dir = Path(out_dir) / "logs"
+        self.stage = stage
+        self.log_dir = Path(out_dir) / "logs" / stage
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.csv_path = self.log_dir / "train.csv"
         self._columns: list[str] = list(_FIXED_COLUMNS)
@@ -58,7 +59,7 @@ class TrainingLog:
         self._task = None
         if progress and self.console.is_terminal:
             self._progress = Progress(
-                TextColumn("[bold]train"),
+                TextColumn(f"[bold]train {stage}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeRemainingColumn(),

@@ -42,3 +42,18 @@ def synth_ds(synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     ds = tmp_path_factory.mktemp("synth_ds") / "ds"
     ingest(synth_root, ds, layout="viton-hd")
     return ds
+
+
+@pytest.fixture(scope="session")
+def curated_ds(synth_ds: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's synthetic dataset with triplets and 64x48 smis-8 arrays (the tiny presets' size)."""
+    import shutil
+
+    from curate.labelmaps import build_arrays
+    from curate.triplets import build_triplets
+
+    ds = tmp_path_factory.mktemp("zoo_cli") / "ds"
+    shutil.copytree(synth_ds, ds)
+    build_triplets(ds, seed=0)
+    build_arrays(ds, (64, 48), "smis-8")
+    return ds

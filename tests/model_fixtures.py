@@ -8,6 +8,7 @@ input drawn from the global RNG (what resume must reproduce). It is a test fixtu
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -17,7 +18,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 from torch.utils.data import Dataset
 
-from models.base import TrainingPhase, TryOnModel
+from models.base import DataNeeds, ModelInputs, TrainingPhase, TrainingRecipe, TryOnModel
 
 
 @dataclass(frozen=True)
@@ -29,14 +30,19 @@ class ToyConfig:
     width: int = 16
     noise: bool = True  # draw a noise channel from the global RNG in every forward
     spectral: bool = True  # spectral-norm the discriminator (its u vectors are buffers updated in training)
+
+
+@dataclass(frozen=True)
+class ToyRecipe(TrainingRecipe):
     lr: float = 2e-4
     l1_weight: float = 10.0
 
 
 class ToyTryOn(TryOnModel):
     name: ClassVar[str] = "toy"
-    required_inputs: ClassVar[tuple[str, ...]] = ("image", "article", "labelmap")
+    INPUTS = ModelInputs(generate=("article", "labelmap"), train=("image", "article", "labelmap"), label_channels="label_nc")
     Config = ToyConfig
+    Recipe = ToyRecipe
     PRESETS: ClassVar[dict[str, dict]] = {"tiny": {}, "paper": {"ngf": 32, "ndf": 32}}
 
     def __init__(self, config: ToyConfig) -> None:
@@ -59,10 +65,6 @@ class ToyTryOn(TryOnModel):
             norm(nn.Conv2d(c.ndf, 1, 3, padding=1)),
         )
 
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return (self.config.height, self.config.width)
-
     def _one_hot(self, labelmap: Tensor) -> Tensor:
         return F.one_hot(labelmap, self.config.label_nc).permute(0, 3, 1, 2).float()
 
@@ -79,24 +81,26 @@ class ToyTryOn(TryOnModel):
     def _discriminate(self, image: Tensor, labelmap: Tensor) -> Tensor:
         return self.discriminator(torch.cat([image, self._one_hot(labelmap)], dim=1))
 
-    def _generator_losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    def _generator_losses(self, batch: dict[str, Tensor], recipe: ToyRecipe) -> dict[str, Tensor]:
         fake = self._generate(batch)
         adversarial = -self._discriminate(fake, batch["labelmap"]).mean()
         l1 = F.l1_loss(fake, batch["image"])
-        return {"total": adversarial + self.config.l1_weight * l1, "gan": adversarial, "l1": l1}
+        return {"total": adversarial + recipe.l1_weight * l1, "gan": adversarial, "l1": l1}
 
-    def _discriminator_losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    def _discriminator_losses(self, batch: dict[str, Tensor], recipe: ToyRecipe) -> dict[str, Tensor]:
         with torch.no_grad():
             fake = self._generate(batch)
         real_term = F.relu(1 - self._discriminate(batch["image"], batch["labelmap"])).mean()
         fake_term = F.relu(1 + self._discriminate(fake, batch["labelmap"])).mean()
         return {"total": real_term + fake_term, "real": real_term, "fake": fake_term}
 
-    def training_phases(self) -> list[TrainingPhase]:
+    def training_phases(self, recipe: ToyRecipe) -> list[TrainingPhase]:
         # TTUR as in SPADE: G at lr/2, D at lr*2, betas (0, 0.9).
         return [
-            TrainingPhase("generator", list(self.generator.parameters()), self.config.lr / 2, (0.0, 0.9), self._generator_losses),
-            TrainingPhase("discriminator", list(self.discriminator.parameters()), self.config.lr * 2, (0.0, 0.9), self._discriminator_losses),
+            TrainingPhase("generator", list(self.generator.parameters()), recipe.lr / 2, (0.0, 0.9),
+                          functools.partial(self._generator_losses, recipe=recipe)),
+            TrainingPhase("discriminator", list(self.discriminator.parameters()), recipe.lr * 2, (0.0, 0.9),
+                          functools.partial(self._discriminator_losses, recipe=recipe)),
         ]
 
 
@@ -142,3 +146,38 @@ class ToyTryOnDataset(Dataset):
             article_id=f"article{index:04d}", negative_id=f"article{(index + 1) % len(self):04d}",
         )
         return sample
+
+
+def batch_for(needs: DataNeeds, n: int = 2, seed: int = 0, keys: tuple[str, ...] | None = None) -> dict[str, Tensor]:
+    """A fixed batch holding exactly the keys a model declares (``needs.train`` by default), built from
+    its size and class count alone, with a learnable relation between inputs and the target image:
+    blocky label layouts with one colour per class when the model reads label maps (garments filled by
+    their texture), else the person is the article's colours over a fixed background."""
+    g = torch.Generator().manual_seed(seed)
+    h, w = needs.size
+    keys = needs.train if keys is None else keys
+    out: dict[str, Tensor] = {}
+    classes = needs.num_classes or 4
+    labels = torch.zeros(n, h, w, dtype=torch.long)
+    for k in range(classes):  # every class gets an area (SMIS encodes each class's crop)
+        y0 = int(torch.randint(0, max(1, h - 8), (1,), generator=g))
+        x0 = int(torch.randint(0, max(1, w - 8), (1,), generator=g))
+        labels[:, y0:y0 + max(2, h // 5), x0:x0 + max(2, w // 5)] = k
+    palette = torch.rand(classes, 3, generator=g) * 2 - 1
+    article = torch.rand(n, 3, 1, 1, generator=g).expand(n, 3, h, w) * 2 - 1
+    mask = torch.zeros(n, 1, h, w)
+    mask[:, :, h // 4: 3 * h // 4, w // 4: 3 * w // 4] = 1
+    if needs.num_classes:
+        image = palette[labels].permute(0, 3, 1, 2).contiguous()
+    else:
+        image = article * mask + 0.8 * (1 - mask)  # the article's colour on the body, a light background
+    tensors = {
+        "image": image, "article": article.contiguous(), "article_mask": mask,
+        "negative": article.flip(0).contiguous(), "negative_mask": mask.clone(), "labelmap": labels,
+        "keypoints": torch.rand(n, 18, 3, generator=g) * torch.tensor([w, h, 1.0]),
+        "pose_heatmap": torch.rand(n, 18, h, w, generator=g), "body_shape": mask.clone(),
+        "head": image * (1 - mask) + (mask - 1),
+    }
+    for key in keys:
+        out[key] = tensors[key]
+    return out

@@ -37,7 +37,8 @@ def test_every_official_key_lands(name: str, tmp_path: Path) -> None:
     if kind == "smis":
         encoder = tmp_path / "e.pth"
         e_state = _synthesise("smis_deepfashion_E", encoder)
-    import_checkpoint(kind, tmp_path / "g.pth", tmp_path / "out", encoder_path=encoder)
+    files = {"generator": tmp_path / "g.pth"} | ({"encoder": encoder} if encoder else {})
+    import_checkpoint(kind, files, tmp_path / "out")
     model = load_pretrained(tmp_path / "out")
     ours = model.state_dict()
     for key, value in state.items():  # every key landed, unchanged
@@ -45,7 +46,9 @@ def test_every_official_key_lands(name: str, tmp_path: Path) -> None:
     if encoder is not None:
         for key, value in e_state.items():
             assert torch.equal(ours[official_to_ours(key, "encoder")], value), key
-    assert json.loads((tmp_path / "out" / "import.json").read_text())["kind"] == kind
+    record = json.loads((tmp_path / "out" / "import.json").read_text())
+    assert record["model"] == kind and record["not_in_release"] == ["discriminator"]
+    assert not model.training  # ready for inference
 
 
 def test_missing_extra_and_wrong_shape_are_refused(tmp_path: Path) -> None:
@@ -57,7 +60,7 @@ def test_missing_extra_and_wrong_shape_are_refused(tmp_path: Path) -> None:
     }.items():
         torch.save(broken, tmp_path / f"{label}.pth")
         with pytest.raises(ValueError, match=label):
-            import_checkpoint("spade", tmp_path / f"{label}.pth", tmp_path / f"out-{label}")
+            import_checkpoint("spade", {"generator": tmp_path / f"{label}.pth"}, tmp_path / f"out-{label}")
         assert not (tmp_path / f"out-{label}").exists()
 
 

@@ -33,7 +33,7 @@ def _assert_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) ->
 
 
 def _csv_rows(out: Path) -> list[dict[str, str]]:
-    with (out / "logs" / "train.csv").open(newline="") as f:
+    with (out / "logs" / "main" / "train.csv").open(newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -145,7 +145,7 @@ def test_logs_csv_and_tensorboard(tmp_path: Path) -> None:
     for key in ("generator/total", "generator/l1", "generator/gan", "discriminator/total", "samples_per_s"):
         assert all(float(r[key]) == float(r[key]) for r in rows), key  # present and not NaN
     assert all(float(r["samples_per_s"]) > 0 for r in rows)
-    events = EventAccumulator(str(tmp_path / "run" / "logs" / "tensorboard"))
+    events = EventAccumulator(str(tmp_path / "run" / "logs" / "main" / "tensorboard"))
     events.Reload()
     scalars = events.Tags()["scalars"]
     assert "loss/generator/total" in scalars and "throughput/samples_per_s" in scalars
@@ -161,7 +161,7 @@ def test_sample_grid_written_without_perturbing_training(tmp_path: Path) -> None
     train(without, data, _config(tmp_path / "n", steps=4, sample_every=0, batch_size=3))
     # Drawing samples (which samples noise) must not shift the training RNG stream.
     _assert_identical(with_samples.state_dict(), without.state_dict())
-    grids = sorted((tmp_path / "s" / "samples").glob("*.png"))
+    grids = sorted((tmp_path / "s" / "samples" / "main").glob("*.png"))
     assert [g.name for g in grids] == ["step_00000002.png", "step_00000004.png"]
     image = Image.open(grids[-1])
     # 3 samples (rows) x [person, article, generated] (columns), 16x16 tiles with 2-px padding.
@@ -214,3 +214,31 @@ class _WithoutArticle(ToyTryOnDataset):
         sample = super().__getitem__(index)
         del sample["article"]
         return sample
+
+
+def test_recipe_changes_refuse_a_resume_but_machine_local_paths_do_not() -> None:
+    """Loss weights and learning rates are part of exact resume; where a VGG file lies on this machine is not."""
+    from models.registry import build_recipe
+    from models.trainer import _recipe_changes, recipe_json
+
+    saved = recipe_json(build_recipe("spade", perceptual_backbone="vgg19", vgg_weights="/old/box/vgg19-dcbb9e9d.pth"))
+    moved = build_recipe("spade", perceptual_backbone="vgg19", vgg_weights="/new/box/vgg19-dcbb9e9d.pth")
+    assert _recipe_changes(saved, moved) == []
+    assert _recipe_changes(saved, build_recipe("spade", lambda_vgg=1.0, vgg_weights="/old/box/vgg19-dcbb9e9d.pth")) == ["lambda_vgg"]
+
+
+def test_stage_selection_and_whole_run_refusals(tmp_path: Path) -> None:
+    from tests.zoo_plugin_blend import Blend, BlendConfig
+
+    data = ToyTryOnDataset(n=6, size=(64, 48))
+    torch.manual_seed(0)
+    model = Blend(BlendConfig())
+    with pytest.raises(ValueError, match="no training stage 'warp'; its stages: mask, render"):
+        train(model, data, _config(tmp_path / "r", stage="warp"))
+    result = train(model, data, _config(tmp_path / "r", steps=2))  # every stage, in order
+    assert result.stage == "render" and list(result.stages) == ["mask", "render"]
+    assert [p.name for p in list_checkpoints(tmp_path / "r", "mask")] == ["step_00000002.pt"]
+    with pytest.raises(FileExistsError, match=r"stage\(s\) \['render'\]"):
+        train(model, data, _config(tmp_path / "r", steps=2, stage="render"))
+    with pytest.raises(FileNotFoundError, match="no step_"):
+        train(model, data, _config(tmp_path / "fresh", stage="render", resume=True))

@@ -26,15 +26,15 @@ def _invoke(*args: str) -> object:
 @pytest.fixture
 def toy_data(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, str]]:
     """Serve random batch-contract samples instead of curated arrays (the loader has its own tests)."""
-    import models.cli
+    import models.runs
 
     calls: list[tuple[Path, str]] = []
 
-    def fake_open(data: Path, split: str, size: tuple[int, int], label_set: str | None) -> ToyTryOnDataset:
+    def fake_open(data: Path, split: str, size: tuple[int, int], label_set: str | None, **_: object) -> ToyTryOnDataset:
         calls.append((data, split))
         return ToyTryOnDataset(n=6, size=tuple(size), num_classes=8, seed=1 if split == "test" else 0)
 
-    monkeypatch.setattr(models.cli, "open_dataset", fake_open)
+    monkeypatch.setattr(models.runs, "open_dataset", fake_open)
     return calls
 
 
@@ -70,18 +70,28 @@ def test_train_resume_and_generate_round_trip(tmp_path: Path, toy_data: list[tup
               "--perceptual-backbone", "untrained", "--out", str(run), "--log-every", "1", "--sample-every", "2"]
     result = _invoke("train", *common, "--steps", "2")
     assert result.exit_code == 0, result.output
-    assert (run / "config.json").is_file() and (run / "weights.pt").is_file()
-    assert json.loads((run / "config.json").read_text())["config"]["label_nc"] == 8  # follows the dataset
-    run_info = json.loads((run / "train_config.json").read_text())["train_config"]["run_info"]
+    assert (run / "config.json").is_file() and (run / "model.safetensors").is_file()
+    doc = json.loads((run / "config.json").read_text())
+    assert doc["config"]["label_nc"] == 8  # follows the dataset
+    assert doc["data"]["label_set"] == "toy-8" and doc["data"]["generate"] == ["labelmap", "image"]
+    assert "lr" not in doc["config"] and "perceptual_backbone" not in doc["config"]  # the recipe's, not architecture
+    info = json.loads((run / "train_config.json").read_text())
+    run_info = info["train_config"]["run_info"]
     assert run_info["perceptual_backbone"] == "untrained" and run_info["comparable_to_published"] is False
+    assert info["recipe"]["perceptual_backbone"] == "untrained" and info["recipe"]["lambda_kld"] == 0.05
+    assert info["stage_order"] == ["main"] and info["stages"]["main"]["phases"][0]["lr"] == 1e-4
 
     # A second invocation without --resume refuses to mix runs; with it, continues to step 3.
     assert _invoke("train", *common, "--steps", "3").exit_code != 0
     result = _invoke("train", *common, "--steps", "3", "--resume")
     assert result.exit_code == 0, result.output
-    with (run / "logs" / "train.csv").open() as f:
+    with (run / "logs" / "main" / "train.csv").open() as f:
         assert [row["step"] for row in csv.DictReader(f)] == ["1", "2", "3"]
-    assert (run / "samples" / "step_00000002.png").is_file()
+    assert (run / "samples" / "main" / "step_00000002.png").is_file()
+    # a resume that changes the recipe is refused (lambda weights are part of the exact-resume contract)
+    changed = [("none" if a == "untrained" else a) for a in common]
+    result = _invoke("train", *changed, "--steps", "4", "--resume")
+    assert result.exit_code != 0 and "recipe fields ['perceptual_backbone']" in result.output
 
     out = tmp_path / "generated"
     result = _invoke("generate", "--model", "smis", "--checkpoint", str(run), "--data", str(tmp_path), "--out", str(out), "--seed", "5")
@@ -102,21 +112,6 @@ def test_train_resume_and_generate_round_trip(tmp_path: Path, toy_data: list[tup
 
     result = _invoke("generate", "--model", "spade", "--checkpoint", str(run), "--data", str(tmp_path), "--out", str(out))
     assert result.exit_code != 0 and "'smis'" in result.output
-
-
-@pytest.fixture(scope="module")
-def curated_ds(synth_ds: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session's synthetic dataset with triplets and 64x48 smis-8 arrays (the tiny presets' size)."""
-    import shutil
-
-    from curate.labelmaps import build_arrays
-    from curate.triplets import build_triplets
-
-    ds = tmp_path_factory.mktemp("zoo_cli") / "ds"
-    shutil.copytree(synth_ds, ds)
-    build_triplets(ds, seed=0)
-    build_arrays(ds, (64, 48), "smis-8")
-    return ds
 
 
 def test_missing_arrays_tell_the_user_which_curate_command_to_run(curated_ds: Path, tmp_path: Path) -> None:

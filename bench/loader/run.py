@@ -57,6 +57,7 @@ def main() -> None:
     from curate.loader import TryOnDataset
     from curate.triplets import build_triplets
     from models import create_model
+    from models.registry import build_recipe
 
     root = Path(tempfile.mkdtemp(prefix="bench-loader-"))
     src = _make_source(root, args.pairs)
@@ -88,11 +89,10 @@ def main() -> None:
 
     # the tiny model's training rate on these batches (64x48 arrays, SMIS-8)
     build_arrays(ds, (64, 48), "smis-8")
-    model_fields = ("image", "labelmap")  # create_model("spade", ...).required_inputs
-    tiny = TryOnDataset(ds, "train", (64, 48), "smis-8", fields=model_fields)
-    model = create_model("spade", "tiny", perceptual_backbone="untrained")
+    model = create_model("spade", "tiny")
+    tiny = TryOnDataset(ds, "train", (64, 48), "smis-8", fields=model.INPUTS.train)
     batch = torch.utils.data.default_collate([tiny[i] for i in range(4)])
-    phases = model.training_phases()
+    phases = model.training_phases(build_recipe("spade", perceptual_backbone="untrained"))
     opts = [torch.optim.Adam(p.parameters, lr=p.lr, betas=p.betas) for p in phases]
     for step in range(4):
         if step == 1:

@@ -68,7 +68,7 @@ def _setup(threads: int) -> None:
 def _dataset_for(model: Any, n: int) -> Any:
     from tests.model_fixtures import ToyTryOnDataset
 
-    return ToyTryOnDataset(n=n, size=tuple(model.input_size), num_classes=getattr(model.config, "label_nc", 4))
+    return ToyTryOnDataset(n=n, size=tuple(model.input_size), num_classes=model.num_classes or 4)
 
 
 # The trainer's own overhead is measured on the test fixture (a small two-phase GAN, no registry needed),
@@ -90,17 +90,19 @@ def _create(name: str, preset: str, overrides: dict[str, Any]) -> Any:
     return create_model(name, preset, **overrides)
 
 
-def _untrained_perceptual(name: str) -> dict[str, Any]:
-    """No VGG19 weights can be downloaded here: time the perceptual loss with its seeded untrained
-    backbone (same architecture and cost as the ImageNet one)."""
-    if name == FIXTURE:
-        return {}
+def _recipe(name: str, model: Any) -> Any:
+    """The model's default recipe; no VGG19 weights can be downloaded here, so the perceptual loss is
+    timed with its seeded untrained backbone (same architecture and cost as the ImageNet one)."""
     from dataclasses import fields
 
-    from models.registry import get_model_class
+    from models.trainer import default_recipe
 
-    has_field = any(f.name == "perceptual_backbone" for f in fields(get_model_class(name).Config))
-    return {"perceptual_backbone": "untrained"} if has_field else {}
+    recipe = default_recipe(model)
+    if any(f.name == "perceptual_backbone" for f in fields(recipe)):
+        from dataclasses import replace
+
+        recipe = replace(recipe, perceptual_backbone="untrained")
+    return recipe
 
 
 def measure_train(name: str, preset: str, batch: int, steps: int, threads: int, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -117,9 +119,11 @@ def measure_train(name: str, preset: str, batch: int, steps: int, threads: int, 
 
     _setup(threads)
     baseline = _peak_rss_mib()  # interpreter + torch imports: subtracted to give the run's own memory
-    model = _create(name, preset, {**_untrained_perceptual(name), **overrides})
+    model = _create(name, preset, overrides)
+    recipe = _recipe(name, model)
     data = _dataset_for(model, n=batch * 4)
-    phases = model.training_phases()
+    stage = model.training_stages(recipe)[0]  # multi-stage models: their first stage
+    phases = stage.phases
     optimizers = [torch.optim.Adam(p.parameters, lr=p.lr, betas=tuple(p.betas)) for p in phases]
     fixed = batch_to_device(torch.utils.data.default_collate([data[i] for i in range(batch)]), torch.device("cpu"))
 
@@ -132,14 +136,15 @@ def measure_train(name: str, preset: str, batch: int, steps: int, threads: int, 
 
     trainer_ms, bare_ms = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        common = dict(batch_size=batch, checkpoint_every=0, sample_every=0, log_every=10, progress=False, out_dir=Path(tmp))
+        common = dict(batch_size=batch, checkpoint_every=0, sample_every=0, log_every=10, progress=False, out_dir=Path(tmp),
+                      stage=stage.name)
         done = 2
-        train(model, data, TrainConfig(steps=done, **common))  # warm-up (also creates the run to resume)
+        train(model, data, TrainConfig(steps=done, **common), recipe)  # warm-up (also creates the run to resume)
         for _ in range(2):
             bare_step()
         for _ in range(3):
             start = time.perf_counter()
-            train(model, data, TrainConfig(steps=done + steps, resume=True, **common))
+            train(model, data, TrainConfig(steps=done + steps, resume=True, **common), recipe)
             trainer_ms.append((time.perf_counter() - start) / steps * 1000)
             done += steps
             start = time.perf_counter()

@@ -1,17 +1,21 @@
 """The training logic shared by the label-map-to-image GANs (SPADE, SMIS): one-hot input, a multi-scale
-PatchGAN on (labels, image), hinge + feature matching + perceptual losses, TTUR Adam settings."""
+PatchGAN on (labels, image), GAN objective + feature matching + perceptual losses, TTUR Adam settings
+(their recipe), and the SPADE-family decoder."""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import functools
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from models.base import TrainingPhase, TryOnModel
+from models.base import TrainingPhase, TrainingRecipe, TryOnModel
+from models.layers.losses import (GAN_OBJECTIVES, PERCEPTUAL_BACKBONES, VGGPerceptualLoss, feature_matching_loss, gan_d_fake_loss,
+                                  gan_d_loss, gan_g_loss)
 from models.layers.resblocks import SPADEResBlock
-from models.layers.losses import VGGPerceptualLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss
 
 # Upsampling points for the SPADE block sequence head_0, G_middle_0, G_middle_1, up_0..up_3, by the
 # number of 2x upsamplings (latent = image / 2**n). 5 = SPADE "normal", 6 = "more"; 4 is our addition for
@@ -60,20 +64,42 @@ def latent_size(height: int, width: int, num_upsamples: int) -> tuple[int, int]:
     return height // f, width // f
 
 
+@dataclasses.dataclass(frozen=True)
+class SemanticGANRecipe(TrainingRecipe):
+    """Training of the label-map-to-image GANs as SPADE and SMIS publish it: Adam lr 2e-4, betas (0, 0.9),
+    TTUR (G at lr/2, D at 2*lr), hinge GAN + D feature matching 10 + VGG19 perceptual 10."""
+
+    MACHINE_LOCAL: ClassVar[frozenset[str]] = frozenset({"vgg_weights"})
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.0, 0.9)
+    ttur: bool = True
+    gan_objective: str = "hinge"
+    lambda_feat: float = 10.0
+    lambda_vgg: float = 10.0
+    perceptual_backbone: str = "vgg19"  # vgg19 | untrained | none
+    vgg_weights: str | None = None  # a local file (machine-specific: may differ when resuming)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "betas", tuple(self.betas))  # JSON gives a list back
+        if self.perceptual_backbone not in PERCEPTUAL_BACKBONES:
+            raise ValueError(f"perceptual_backbone {self.perceptual_backbone!r}; valid: {', '.join(PERCEPTUAL_BACKBONES)}")
+        if self.gan_objective not in GAN_OBJECTIVES:
+            raise ValueError(f"gan_objective {self.gan_objective!r}; valid: {', '.join(GAN_OBJECTIVES)}")
+
+
 class SemanticImageGAN(TryOnModel):
     """Base of SPADE-family models: subclasses provide ``generator_forward`` and the modules.
 
-    Subclass config fields used here: label_nc, height, width, lr, lambda_feat, lambda_vgg,
-    perceptual_backbone, vgg_weights. The discriminator is ``self.discriminator``.
+    Config fields used here: label_nc, height, width; the discriminator is ``self.discriminator``.
+    Recipe fields: those of :class:`SemanticGANRecipe`. Hooks a recipe may change (SMIS's garment
+    recipe does): ``target`` (what the generator must produce), ``feature_mask`` (where feature matching
+    counts), ``extra_generator_losses`` and ``extra_fakes`` (more samples D must call fake).
     """
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
-        self._perceptual: VGGPerceptualLoss | None = None  # built on first use; never part of the weights
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return (self.config.height, self.config.width)
+        # built on first use, keyed by backbone; never part of the weights (outside the module tree)
+        object.__setattr__(self, "_perceptual_nets", {})
 
     def one_hot(self, labelmap: Tensor) -> Tensor:
         """[B,H,W] int ids -> [B,C,H,W] float one-hot, made on the labels' device."""
@@ -84,53 +110,71 @@ class SemanticImageGAN(TryOnModel):
             raise ValueError(f"{self.name}: label ids must be in 0..{c - 1} (label_nc={c}); got max {int(labelmap.max())}")
         return F.one_hot(labelmap.long(), c).permute(0, 3, 1, 2).float()
 
-    def generator_forward(self, batch: dict[str, Tensor], seg: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def generator_forward(self, batch: dict[str, Tensor], seg: Tensor, recipe: Any) -> tuple[Tensor, dict[str, Tensor]]:
         """Training-time generation: (fake image, extra generator losses already weighted)."""
         raise NotImplementedError
 
-    def _perceptual_loss(self, fake: Tensor, real: Tensor) -> Tensor:
-        cfg = self.config
-        if self._perceptual is None:
-            # Stored outside the module tree (object.__setattr__) so the frozen VGG is never saved or moved
-            # with the model's state_dict; it follows the inputs' device instead.
-            object.__setattr__(self, "_perceptual", VGGPerceptualLoss(cfg.perceptual_backbone, cfg.vgg_weights))
-        self._perceptual.to(fake.device)  # type: ignore[union-attr]
-        return self._perceptual(fake, real)  # type: ignore[misc]
+    # ---- recipe hooks ----------------------------------------------------------------------------
+    def target(self, batch: dict[str, Tensor], recipe: Any) -> Tensor:
+        return batch["image"]
+
+    def feature_mask(self, batch: dict[str, Tensor], recipe: Any) -> Tensor | None:
+        return None
+
+    def extra_generator_losses(self, fake: Tensor, target: Tensor, batch: dict[str, Tensor], recipe: Any) -> dict[str, Tensor]:
+        return {}
+
+    def extra_fakes(self, seg: Tensor, batch: dict[str, Tensor], recipe: Any) -> list[Tensor]:
+        return []
+
+    # ---- losses ----------------------------------------------------------------------------------
+    def perceptual_net(self, recipe: Any, device: torch.device) -> VGGPerceptualLoss:
+        key = (recipe.perceptual_backbone, recipe.vgg_weights)
+        nets = self._perceptual_nets  # type: ignore[attr-defined]
+        if key not in nets:
+            nets[key] = VGGPerceptualLoss(recipe.perceptual_backbone, recipe.vgg_weights)
+        return nets[key].to(device)
 
     def _discriminate(self, seg: Tensor, image: Tensor) -> list[list[Tensor]]:
         return self.discriminator(torch.cat([seg, image], dim=1))
 
-    def _generator_losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        cfg = self.config
-        real = batch["image"]
+    def _generator_losses(self, batch: dict[str, Tensor], recipe: Any) -> dict[str, Tensor]:
+        real = self.target(batch, recipe)
         seg = self.one_hot(batch["labelmap"])
-        fake, losses = self.generator_forward(batch, seg)
+        fake, losses = self.generator_forward(batch, seg, recipe)
         fake_feats = self._discriminate(seg, fake)
         with torch.no_grad():
             real_feats = self._discriminate(seg, real)
-        losses["gan"] = hinge_g_loss([f[-1] for f in fake_feats])
-        losses["feat"] = cfg.lambda_feat * feature_matching_loss(real_feats, fake_feats)
-        if cfg.perceptual_backbone != "none" and cfg.lambda_vgg > 0:
-            losses["vgg"] = cfg.lambda_vgg * self._perceptual_loss(fake, real)
+        losses["gan"] = gan_g_loss(recipe.gan_objective, [f[-1] for f in fake_feats])
+        losses["feat"] = recipe.lambda_feat * feature_matching_loss(real_feats, fake_feats, self.feature_mask(batch, recipe))
+        if recipe.perceptual_backbone != "none" and recipe.lambda_vgg > 0:
+            losses["vgg"] = recipe.lambda_vgg * self.perceptual_net(recipe, fake.device)(fake, real)
+        losses.update(self.extra_generator_losses(fake, real, batch, recipe))
         losses["l1"] = F.l1_loss(fake.detach(), real)  # logged only: how far from the ground truth
         losses["total"] = sum(v for k, v in losses.items() if k != "l1")
         return losses
 
-    def _discriminator_losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    def _discriminator_losses(self, batch: dict[str, Tensor], recipe: Any) -> dict[str, Tensor]:
         seg = self.one_hot(batch["labelmap"])
         with torch.no_grad():
-            fake, _ = self.generator_forward(batch, seg)
-        real_logits = [f[-1] for f in self._discriminate(seg, batch["image"])]
+            fake, _ = self.generator_forward(batch, seg, recipe)
+        real_logits = [f[-1] for f in self._discriminate(seg, self.target(batch, recipe))]
         fake_logits = [f[-1] for f in self._discriminate(seg, fake.detach())]
-        loss = hinge_d_loss(real_logits, fake_logits)
-        return {"hinge": loss, "total": loss}
+        losses = {"gan": gan_d_loss(recipe.gan_objective, real_logits, fake_logits)}
+        for i, extra in enumerate(self.extra_fakes(seg, batch, recipe)):
+            extra_logits = [f[-1] for f in self._discriminate(seg, extra)]
+            # the fake half of the objective only: the real half is already counted once above
+            losses[f"extra_fake_{i}"] = gan_d_fake_loss(recipe.gan_objective, extra_logits)
+        losses["total"] = sum(losses.values())
+        return losses
 
-    def training_phases(self) -> list[TrainingPhase]:
-        cfg = self.config
+    def training_phases(self, recipe: Any) -> list[TrainingPhase]:
         d_ids = {id(p) for p in self.discriminator.parameters()}
         g_params = [p for p in self.parameters() if id(p) not in d_ids]
-        # TTUR as in SPADE/SMIS (on by default there): G at lr/2, D at 2*lr, betas (0, 0.9).
+        # TTUR as in SPADE/SMIS (on by default there): G at lr/2, D at 2*lr.
+        g_lr, d_lr = (recipe.lr / 2, recipe.lr * 2) if recipe.ttur else (recipe.lr, recipe.lr)
         return [
-            TrainingPhase("generator", g_params, cfg.lr / 2, (0.0, 0.9), self._generator_losses),
-            TrainingPhase("discriminator", list(self.discriminator.parameters()), cfg.lr * 2, (0.0, 0.9), self._discriminator_losses),
+            TrainingPhase("generator", g_params, g_lr, recipe.betas, functools.partial(self._generator_losses, recipe=recipe)),
+            TrainingPhase("discriminator", list(self.discriminator.parameters()), d_lr, recipe.betas,
+                          functools.partial(self._discriminator_losses, recipe=recipe)),
         ]

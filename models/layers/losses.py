@@ -1,4 +1,4 @@
-"""GAN, feature-matching, perceptual (VGG19) and KL losses shared by the zoo."""
+"""GAN objectives (hinge, LSGAN, BCE), feature matching, perceptual (VGG19), Gram style and KL losses shared by the zoo."""
 
 from __future__ import annotations
 
@@ -13,23 +13,83 @@ VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's ImageNet VGG19 weights, as na
 PERCEPTUAL_BACKBONES = ("vgg19", "untrained", "none")
 
 
-def hinge_d_loss(real_logits: list[Tensor], fake_logits: list[Tensor]) -> Tensor:
-    """Discriminator hinge loss averaged over scales: relu(1 - D(real)) + relu(1 + D(fake))."""
-    loss = sum(F.relu(1 - r).mean() + F.relu(1 + f).mean() for r, f in zip(real_logits, fake_logits))
-    return loss / len(real_logits)
+GAN_OBJECTIVES = ("hinge", "lsgan", "bce")
 
 
-def hinge_g_loss(fake_logits: list[Tensor]) -> Tensor:
-    return -sum(f.mean() for f in fake_logits) / len(fake_logits)
+def _check_objective(objective: str) -> None:
+    if objective not in GAN_OBJECTIVES:
+        raise ValueError(f"GAN objective {objective!r}; valid: {', '.join(GAN_OBJECTIVES)}")
 
 
-def feature_matching_loss(real_feats: list[list[Tensor]], fake_feats: list[list[Tensor]]) -> Tensor:
-    """L1 between D's intermediate features of real and fake (last layer = logits excluded), per scale mean."""
+def gan_d_real_loss(objective: str, real_logits: list[Tensor]) -> Tensor:
+    """The half of the discriminator loss on real samples, averaged over scales."""
+    _check_objective(objective)
+    if objective == "hinge":
+        terms = [F.relu(1 - r).mean() for r in real_logits]
+    elif objective == "lsgan":
+        terms = [0.5 * F.mse_loss(r, torch.ones_like(r)) for r in real_logits]
+    else:
+        terms = [F.binary_cross_entropy_with_logits(r, torch.ones_like(r)) for r in real_logits]
+    return sum(terms) / len(terms)
+
+
+def gan_d_fake_loss(objective: str, fake_logits: list[Tensor]) -> Tensor:
+    """The half of the discriminator loss on fake samples, averaged over scales."""
+    _check_objective(objective)
+    if objective == "hinge":
+        terms = [F.relu(1 + f).mean() for f in fake_logits]
+    elif objective == "lsgan":
+        terms = [0.5 * F.mse_loss(f, torch.zeros_like(f)) for f in fake_logits]
+    else:
+        terms = [F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)) for f in fake_logits]
+    return sum(terms) / len(terms)
+
+
+def gan_d_loss(objective: str, real_logits: list[Tensor], fake_logits: list[Tensor]) -> Tensor:
+    """Discriminator loss averaged over scales (each list: one logit map per scale).
+
+    hinge (SPADE, SMIS): relu(1 - D(real)) + relu(1 + D(fake));
+    lsgan (pix2pixHD, ACGPN): ((D(real) - 1)^2 + D(fake)^2) / 2, the halving pix2pixHD applies;
+    bce (CAGAN, DCGAN): -log sigmoid(D(real)) - log(1 - sigmoid(D(fake))), from logits for stability.
+    """
+    return gan_d_real_loss(objective, real_logits) + gan_d_fake_loss(objective, fake_logits)
+
+
+def gan_g_loss(objective: str, fake_logits: list[Tensor]) -> Tensor:
+    """Generator loss averaged over scales: hinge -D(fake); lsgan (D(fake) - 1)^2; bce non-saturating -log sigmoid(D(fake))."""
+    _check_objective(objective)
+    if objective == "hinge":
+        terms = [-f.mean() for f in fake_logits]
+    elif objective == "lsgan":
+        terms = [F.mse_loss(f, torch.ones_like(f)) for f in fake_logits]
+    else:
+        terms = [F.binary_cross_entropy_with_logits(f, torch.ones_like(f)) for f in fake_logits]
+    return sum(terms) / len(terms)
+
+
+def feature_matching_loss(real_feats: list[list[Tensor]], fake_feats: list[list[Tensor]], mask: Tensor | None = None) -> Tensor:
+    """L1 between D's intermediate features of real and fake (last layer = logits excluded), per scale mean.
+
+    With ``mask`` ([B,1,H,W] in [0,1]) only the features inside it count: the mask is resized to each
+    feature map (area average, so a feature cell is weighted by how much of the mask it covers) and the
+    L1 is normalised by the mask's area, so the loss does not shrink with the garment's size.
+    """
     total = real_feats[0][0].new_zeros(())
     for real, fake in zip(real_feats, fake_feats):
         for r, f in zip(real[:-1], fake[:-1]):
-            total = total + F.l1_loss(f, r.detach())
+            if mask is None:
+                total = total + F.l1_loss(f, r.detach())
+            else:
+                m = F.adaptive_avg_pool2d(mask, f.shape[-2:])
+                total = total + ((f - r.detach()).abs() * m).sum() / (m.sum() * f.shape[1]).clamp_min(1e-6)
     return total / len(real_feats)
+
+
+def gram_matrix(features: Tensor) -> Tensor:
+    """[B,C,H,W] -> [B,C,C] channel correlations normalised by C*H*W (Gatys et al.)."""
+    b, c, h, w = features.shape
+    flat = features.reshape(b, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
 
 
 def kl_loss(mu: Tensor, logvar: Tensor) -> Tensor:
@@ -101,3 +161,11 @@ class VGGPerceptualLoss(nn.Module):
         for w, f, r in zip(self.WEIGHTS, self._feats(fake), self._feats(real)):
             loss = loss + w * F.l1_loss(f, r.detach())
         return loss
+
+    def perceptual_and_style(self, fake: Tensor, real: Tensor) -> tuple[Tensor, Tensor]:
+        """(the perceptual loss above, the Gram-matrix style loss: L1 between Gram matrices per layer, summed)."""
+        perceptual, style = fake.new_zeros(()), fake.new_zeros(())
+        for w, f, r in zip(self.WEIGHTS, self._feats(fake), self._feats(real)):
+            perceptual = perceptual + w * F.l1_loss(f, r.detach())
+            style = style + F.l1_loss(gram_matrix(f), gram_matrix(r.detach()))
+        return perceptual, style

@@ -13,15 +13,17 @@ encoder's 12,835,712.
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from models.base import ModelInputs
+from models.checkpoint_import import OfficialCheckpoint, rename_spectral_norm
 from models.layers.discriminators import MultiscaleDiscriminator
-from models.layers.gan import BLOCK_NAMES, SemanticImageGAN, SPADEDecoder
+from models.layers.gan import BLOCK_NAMES, SemanticGANRecipe, SemanticImageGAN, SPADEDecoder
 from models.layers.losses import kl_loss
 from models.registry import register_model
 
@@ -33,6 +35,7 @@ class SMISConfig:
     width: int = 256
     ngf: int = 160
     groups: tuple[int, ...] = (8, 8, 4, 4, 2, 2, 1)  # head_0, G_middle_0, G_middle_1, up_0..up_3
+    fc_groups: int | None = None  # groups of the first conv on the class codes (None: one per class, official)
     z_per_class: int = 8
     spade_hidden: int = 128
     num_upsamples: int = 6
@@ -40,27 +43,51 @@ class SMISConfig:
     ndf: int = 64
     n_layers_d: int = 4
     num_d: int = 2
-    lr: float = 2e-4
-    lambda_feat: float = 10.0
-    lambda_vgg: float = 10.0
-    lambda_kld: float = 0.05
-    perceptual_backbone: str = "vgg19"
-    vgg_weights: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "groups", tuple(self.groups))  # JSON gives a list back
         if len(self.groups) != len(BLOCK_NAMES):
             raise ValueError(f"groups needs {len(BLOCK_NAMES)} values ({', '.join(BLOCK_NAMES)}), got {self.groups}")
-        for g in self.groups:
+        for g in (*self.groups, self.fc_groups or self.label_nc):
             if self.label_nc % g:
-                raise ValueError(f"every group count must divide label_nc={self.label_nc}; got {self.groups}")
+                raise ValueError(f"every group count must divide label_nc={self.label_nc}; got {self.groups}, fc {self.fc_groups}")
+        if (16 * self.ngf) % (self.fc_groups or self.label_nc):
+            raise ValueError(f"16*ngf={16 * self.ngf} must be divisible by fc_groups={self.fc_groups or self.label_nc} "
+                             "(set fc_groups=1 for a plain first convolution)")
+        if self.nef % self.label_nc:
+            raise ValueError(f"the per-class encoder needs nef divisible by label_nc={self.label_nc}; got nef={self.nef}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SMISRecipe(SemanticGANRecipe):
+    """SMIS's published training (SemanticGANRecipe + KL 0.05), and the fields of the garment recipe.
+
+    target: "person" (reconstruct the photo) or "garment" (a clean garment image: the photo's garment
+    pixels, label > 0, on white). feature_matching_in_mask: feature matching only inside the garment.
+    lambda_style: Gram-matrix style loss on the perceptual network's features (0 = off).
+    labelmap_is_fake: the discriminator must also call the label map itself, rendered as colours, fake
+    (so painting the layout flat is never a way out).
+    """
+
+    lambda_kld: float = 0.05
+    target: str = "person"
+    feature_matching_in_mask: bool = False
+    lambda_style: float = 0.0
+    labelmap_is_fake: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.target not in ("person", "garment"):
+            raise ValueError(f"target {self.target!r}; valid: person, garment")
+        if self.lambda_style > 0 and self.perceptual_backbone == "none":
+            raise ValueError("lambda_style needs a perceptual backbone (vgg19 or untrained) for its features")
 
 
 class GroupGenerator(SPADEDecoder):
     """DeepFashionGenerator: grouped fc on the class codes, then the shared decoder with grouped blocks."""
 
     def __init__(self, cfg: SMISConfig) -> None:
-        fc = nn.Conv2d(cfg.z_per_class * cfg.label_nc, 16 * cfg.ngf, 3, padding=1, groups=cfg.label_nc)
+        fc = nn.Conv2d(cfg.z_per_class * cfg.label_nc, 16 * cfg.ngf, 3, padding=1, groups=cfg.fc_groups or cfg.label_nc)
         super().__init__(fc, cfg.label_nc, cfg.ngf, cfg.spade_hidden, cfg.height, cfg.width, cfg.num_upsamples, cfg.groups)
 
     def forward(self, z: Tensor, seg: Tensor) -> Tensor:
@@ -105,16 +132,48 @@ def class_crops(image: Tensor, seg: Tensor) -> Tensor:
     return out
 
 
+def garment_mask(labelmap: Tensor) -> Tensor:
+    """[B,1,H,W] 1 where a garment class lies (every id but background 0)."""
+    if labelmap.dim() == 4:
+        labelmap = labelmap[:, 0]
+    return (labelmap > 0).float()[:, None]
+
+
+def label_colours(num_classes: int) -> Tensor:
+    """A fixed colour per class in [-1, 1] (seeded, independent of the global RNG); background white."""
+    colours = torch.rand(num_classes, 3, generator=torch.Generator().manual_seed(1234)) * 2 - 1
+    colours[0] = 1.0
+    return colours
+
+
 @register_model
 class SMIS(SemanticImageGAN):
     name: ClassVar[str] = "smis"
-    required_inputs: ClassVar[tuple[str, ...]] = ("labelmap", "image")
+    INPUTS = ModelInputs(generate=("labelmap", "image"), train=("labelmap", "image"), label_channels="label_nc")
     Config = SMISConfig
+    Recipe = SMISRecipe
     PRESETS: ClassVar[dict[str, dict]] = {
         "tiny": dict(label_nc=8, height=64, width=48, ngf=16, spade_hidden=32, num_upsamples=4, nef=16, ndf=16,
                      n_layers_d=3, num_d=1),
         "paper": dict(),  # DeepFashion: 8 classes, 256x256, ngf 160, groups 8,8,4,4,2,2,1, 'more' (6 ups)
+        # Clean garment images from FGVC6 parsing (`curate labelmaps --label-set fgvc6-46+bg`: background +
+        # 46 classes = 47, a prime): no group count divides it, so the first conv and the decoder blocks are
+        # plain convolutions; the per-class encoder and per-class style codes stay (nef = 4 per class).
+        "garment": dict(label_nc=47, height=256, width=192, ngf=64, num_upsamples=5, groups=(1,) * 7, fc_groups=1, nef=188),
+        "garment-tiny": dict(label_nc=47, height=64, width=48, ngf=16, spade_hidden=32, num_upsamples=4, groups=(1,) * 7,
+                             fc_groups=1, nef=47, ndf=16, n_layers_d=3, num_d=1),
     }
+    RECIPES: ClassVar[dict[str, dict]] = {
+        "default": {},
+        # Our weights for the style and masked feature-matching terms (the project we learned from did not
+        # publish its values).
+        "garment": dict(target="garment", feature_matching_in_mask=True, lambda_style=10.0, labelmap_is_fake=True),
+    }
+    OFFICIAL = OfficialCheckpoint(
+        parts={"generator": ("generator", "latest_net_G.pth"), "encoder": ("encoder", "latest_net_E.pth")},
+        required=("generator",), filter_fn=rename_spectral_norm, label_set="smis-8",
+        describe="Seanseattle/SMIS DeepFashion latest_net_G.pth (+ optional latest_net_E.pth via --part encoder=PATH)",
+    )
 
     def __init__(self, config: SMISConfig) -> None:
         super().__init__(config)
@@ -131,10 +190,32 @@ class SMIS(SemanticImageGAN):
             logvar = F.interpolate(logvar, size=self.generator.latent, mode="nearest")
         return mu, logvar
 
-    def generator_forward(self, batch: dict[str, Tensor], seg: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        mu, logvar = self.encode(batch["image"], seg)
+    def generator_forward(self, batch: dict[str, Tensor], seg: Tensor, recipe: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        mu, logvar = self.encode(self.target(batch, recipe), seg)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        return self.generator(z, seg), {"kld": self.config.lambda_kld * kl_loss(mu, logvar) / mu.shape[0]}
+        return self.generator(z, seg), {"kld": recipe.lambda_kld * kl_loss(mu, logvar) / mu.shape[0]}
+
+    # ---- the garment recipe's hooks (inactive under the default recipe) --------------------------------
+    def target(self, batch: dict[str, Tensor], recipe: Any) -> Tensor:
+        if recipe.target == "person":
+            return batch["image"]
+        mask = garment_mask(batch["labelmap"])
+        return batch["image"] * mask + (1 - mask)  # garment pixels on white
+
+    def feature_mask(self, batch: dict[str, Tensor], recipe: Any) -> Tensor | None:
+        return garment_mask(batch["labelmap"]) if recipe.feature_matching_in_mask else None
+
+    def extra_generator_losses(self, fake: Tensor, target: Tensor, batch: dict[str, Tensor], recipe: Any) -> dict[str, Tensor]:
+        if recipe.lambda_style <= 0:
+            return {}
+        _, style = self.perceptual_net(recipe, fake.device).perceptual_and_style(fake, target)
+        return {"style": recipe.lambda_style * style}
+
+    def extra_fakes(self, seg: Tensor, batch: dict[str, Tensor], recipe: Any) -> list[Tensor]:
+        if not recipe.labelmap_is_fake:
+            return []
+        colours = label_colours(self.config.label_nc).to(seg.device)
+        return [torch.einsum("bchw,cd->bdhw", seg, colours)]
 
     def generate(self, batch: dict[str, Tensor]) -> Tensor:
         """Reconstruction: each class keeps the style encoded from ``batch['image']`` (the mean code)."""

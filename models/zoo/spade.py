@@ -10,13 +10,15 @@ style encoder): for try-on it renders the person from the parsing map.
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.base import ModelInputs
+from models.checkpoint_import import OfficialCheckpoint, StateDict, rename_spectral_norm
 from models.layers.discriminators import MultiscaleDiscriminator
-from models.layers.gan import SemanticImageGAN, SPADEDecoder
+from models.layers.gan import SemanticGANRecipe, SemanticImageGAN, SPADEDecoder
 from models.registry import register_model
 
 
@@ -31,11 +33,6 @@ class SPADEConfig:
     ndf: int = 64
     n_layers_d: int = 4
     num_d: int = 2
-    lr: float = 2e-4
-    lambda_feat: float = 10.0
-    lambda_vgg: float = 10.0
-    perceptual_backbone: str = "vgg19"  # vgg19 | untrained | none
-    vgg_weights: str | None = None
 
 
 class SPADEGenerator(SPADEDecoder):
@@ -49,11 +46,31 @@ class SPADEGenerator(SPADEDecoder):
         return self.decode(self.fc(F.interpolate(seg, size=self.latent, mode="nearest")), seg)
 
 
+# Released generators by input channels (classes + dontcare [+ instance edges]).
+_PRESET_BY_CHANNELS = {36: "paper-cityscapes", 151: "paper-ade20k", 184: "paper-coco"}
+
+
+def _preset_for(states: dict[str, StateDict]) -> str:
+    fc = states["generator"].get("fc.weight")
+    if fc is None:
+        raise ValueError("the file has no fc.weight: not a SPADE generator")
+    channels = int(fc.shape[1])
+    if channels not in _PRESET_BY_CHANNELS:
+        raise ValueError(f"SPADE generator with {channels} input channels: the releases have {_PRESET_BY_CHANNELS}; "
+                         "pass --preset for another")
+    return _PRESET_BY_CHANNELS[channels]
+
+
 @register_model
 class SPADE(SemanticImageGAN):
     name: ClassVar[str] = "spade"
-    required_inputs: ClassVar[tuple[str, ...]] = ("labelmap", "image")
+    INPUTS = ModelInputs(generate=("labelmap",), train=("labelmap", "image"), label_channels="label_nc")
     Config = SPADEConfig
+    Recipe = SemanticGANRecipe
+    OFFICIAL = OfficialCheckpoint(
+        parts={"generator": ("generator", "latest_net_G.pth")}, required=("generator",), filter_fn=rename_spectral_norm,
+        preset_for=_preset_for, describe="NVlabs/SPADE latest_net_G.pth (ADE20K, COCO-Stuff, Cityscapes; preset from fc.weight's channels)",
+    )
     PRESETS: ClassVar[dict[str, dict]] = {
         "tiny": dict(label_nc=8, height=64, width=48, ngf=16, spade_hidden=32, num_upsamples=4, ndf=16, n_layers_d=3, num_d=1),
         # The reference configuration (SPADE ADE20K: 150 classes + dontcare, 256x256, 'normal').
@@ -68,7 +85,7 @@ class SPADE(SemanticImageGAN):
         self.generator = SPADEGenerator(config)
         self.discriminator = MultiscaleDiscriminator(config.label_nc + 3, config.ndf, config.n_layers_d, config.num_d)
 
-    def generator_forward(self, batch: dict[str, Tensor], seg: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def generator_forward(self, batch: dict[str, Tensor], seg: Tensor, recipe: Any) -> tuple[Tensor, dict[str, Tensor]]:
         return self.generator(seg), {}
 
     def generate(self, batch: dict[str, Tensor]) -> Tensor:

@@ -31,15 +31,23 @@ HEATMAP_SIGMA_FRACTION = 1 / 64  # Gaussian sigma as a fraction of the image hei
 
 class TryOnDataset(Dataset):
     ALL_FIELDS = ("image", "article", "article_mask", "negative", "negative_mask", "labelmap", "keypoints",
-                  "pose_heatmap", "body_shape", "head")
+                  "pose_heatmap", "body_shape", "head", "worn_mask")
     ARTICLE_FIELDS = frozenset({"article", "article_mask", "negative", "negative_mask"})
+    AUGMENTATIONS = ("hflip",)
+    # fields whose left and right mean something (sided classes, keypoint order): a mirror would need their
+    # left/right tables, so hflip refuses them rather than mirror them silently wrong
+    _SIDED_FIELDS = frozenset({"labelmap", "keypoints", "pose_heatmap"})
 
     def __init__(
         self, ds: Path | str, split: str, size: tuple[int, int] = (256, 192), label_set: str | None = None,
-        fields: tuple[str, ...] | None = None,
+        fields: tuple[str, ...] | None = None, augment: tuple[str, ...] = (), seed: int = 0,
     ) -> None:
         """``fields`` restricts the tensors produced to what a model needs (``model.INPUTS.train`` or ``.generate``);
-        ids and flags are always there. Default: the whole batch contract."""
+        ids and flags are always there. Default: the whole batch contract.
+
+        ``augment=("hflip",)`` mirrors every image of a sample *together* (person and articles: an asymmetric
+        garment stays on the same side), half of the samples; the choice is a pure function of (seed,
+        epoch, index), so a resumed run sees the same flips (the trainer calls ``set_epoch``)."""
         self.ds = Path(ds)
         self.size = tuple(size)
         root = arrays_dir(self.ds, self.size, label_set)  # type: ignore[arg-type]
@@ -59,6 +67,13 @@ class TryOnDataset(Dataset):
         unknown = sorted(set(fields or ()) - set(self.ALL_FIELDS))
         if unknown:
             raise ValueError(f"unknown fields {unknown}; valid: {', '.join(self.ALL_FIELDS)}")
+        bad = sorted(set(augment) - set(self.AUGMENTATIONS))
+        if bad:
+            raise ValueError(f"unknown augmentations {bad}; valid: {', '.join(self.AUGMENTATIONS)}")
+        if "hflip" in augment and self._SIDED_FIELDS & set(fields or self.ALL_FIELDS):
+            raise ValueError(f"hflip cannot mirror {sorted(self._SIDED_FIELDS & set(fields or self.ALL_FIELDS))} "
+                             "(left/right classes and keypoints would swap sides): request only image fields")
+        self.augment, self.seed, self.epoch = tuple(augment), seed, 0
         humans = pd.read_parquet(self.root / "humans.parquet").set_index("human_id")
         if self.humans_only:
             asked = sorted(set(fields or ()) & self.ARTICLE_FIELDS)
@@ -89,9 +104,19 @@ class TryOnDataset(Dataset):
         self._has_pose = humans.loc[trip["human_id"]].get("has_pose", pd.Series(True, index=trip.index)).to_numpy(bool)
         self._ids = list(zip(trip["pair_id"], trip["human_id"], trip["article_id"], negatives))
         self._arrays: dict[str, np.ndarray] | None = None  # opened lazily, once per worker process
-        head = get_label_set(self.label_set).groups.get("head", frozenset()) if self.label_set else frozenset()
+        groups = get_label_set(self.label_set).groups if self.label_set else {}
         self._is_head = np.zeros(256, bool)
-        self._is_head[sorted(head)] = True
+        self._is_head[sorted(groups.get("head", frozenset()))] = True
+        # the worn top as CP-VTON cuts it from LIP parsing (upper-clothes, dress, coat): the GMM's target
+        self._is_worn = np.zeros(256, bool)
+        self._is_worn[sorted(set().union(*(groups.get(g, frozenset()) for g in ("upper", "dress", "outer"))))] = True
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch the augmentation draws for (called by the trainer's data stream before each epoch)."""
+        self.epoch = int(epoch)
+
+    def _flipped(self, index: int) -> bool:
+        return "hflip" in self.augment and bool(np.random.default_rng([self.seed, self.epoch, index]).random() < 0.5)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -138,7 +163,7 @@ class TryOnDataset(Dataset):
             out["negative"] = self._image(arr["articles_image"][nr])
         if "negative_mask" in want:
             out["negative_mask"] = self._mask(arr["articles_mask"][nr])
-        labels = np.asarray(arr["humans_labelmap"][hr, ..., 0]) if want & {"labelmap", "body_shape", "head"} else None
+        labels = np.asarray(arr["humans_labelmap"][hr, ..., 0]) if want & {"labelmap", "body_shape", "head", "worn_mask"} else None
         if "labelmap" in want:
             out["labelmap"] = torch.from_numpy(labels.astype(np.int64))
         if want & {"keypoints", "pose_heatmap"}:
@@ -157,6 +182,11 @@ class TryOnDataset(Dataset):
             head_mask = torch.from_numpy(self._is_head[labels].astype(np.float32))[None]
             # head pixels keep their colour, everything else is -1 (black in [-1, 1])
             out["head"] = image * head_mask + (head_mask - 1)
+        if "worn_mask" in want:
+            out["worn_mask"] = torch.from_numpy(self._is_worn[labels].astype(np.float32))[None]
+        if self._flipped(index):
+            for key, value in out.items():
+                out[key] = value.flip(-1)
         out.update(
             has_labelmap=bool(self._has_labelmap[index]), has_pose=bool(self._has_pose[index]),
             has_negative=bool(self._has_negative[index]), pair_id=str(pair_id), human_id=str(human_id),

@@ -56,11 +56,13 @@ class ModelInputs:
     generate: batch keys ``generate`` reads. train: batch keys its training phases read (a superset).
     label_channels: the config field holding the label-map class count, or None when the model takes no
     label map (``zoo train`` sets the field to the dataset's class count).
+    augment: what the loader does to training samples (``"hflip"``: person and articles mirrored together).
     """
 
     generate: tuple[str, ...]
     train: tuple[str, ...]
     label_channels: str | None = None
+    augment: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from curate.loader import TryOnDataset
@@ -73,6 +75,9 @@ class ModelInputs:
             raise ValueError(f"training must read every key generation reads; add {missing} to train")
         if self.label_channels is not None and "labelmap" not in self.train:
             raise ValueError("label_channels is set but the model reads no 'labelmap'")
+        bad = sorted(set(self.augment) - set(TryOnDataset.AUGMENTATIONS))
+        if bad:
+            raise ValueError(f"unknown augmentations {bad}; valid: {', '.join(TryOnDataset.AUGMENTATIONS)}")
 
     @property
     def uses_labelmap(self) -> bool:
@@ -137,6 +142,7 @@ class TryOnModel(nn.Module, PyTorchModelHubMixin):
     INPUTS: ClassVar[ModelInputs]
     Recipe: ClassVar[type] = TrainingRecipe
     RECIPES: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
+    PRESET_RECIPES: ClassVar[dict[str, str]] = {}  # preset -> the recipe it trains with by default
     OFFICIAL: ClassVar[Any] = None  # models.checkpoint_import.OfficialCheckpoint
     # sub-modules used only in training (not counted as the generator, not needed to generate)
     TRAINING_ONLY: ClassVar[tuple[str, ...]] = ("discriminator",)

@@ -132,12 +132,12 @@ def _stages_of(cls: Any, recipe: Any) -> list[Any]:
 
 
 def open_dataset(data: Path, split: str, size: tuple[int, int], label_set: Optional[str], *, uses_labelmap: bool = True,
-                 fields: Optional[tuple[str, ...]] = None) -> Any:
+                 fields: Optional[tuple[str, ...]] = None, augment: tuple[str, ...] = (), seed: int = 0) -> Any:
     from models.runs import RunError
     from models.runs import open_dataset as _open
 
     try:
-        return _open(data, split, size, label_set, uses_labelmap=uses_labelmap, fields=fields)
+        return _open(data, split, size, label_set, uses_labelmap=uses_labelmap, fields=fields, augment=augment, seed=seed)
     except RunError as exc:
         raise _fail(str(exc)) from None
 
@@ -242,7 +242,8 @@ def train_command(
     if size is not None:
         train_size = _parse_size(size)
         overrides.update(height=train_size[0], width=train_size[1])
-    dataset = open_dataset(data, "train", train_size, label_set, uses_labelmap=cls.INPUTS.uses_labelmap, fields=cls.INPUTS.train)
+    dataset = open_dataset(data, "train", train_size, label_set, uses_labelmap=cls.INPUTS.uses_labelmap, fields=cls.INPUTS.train,
+                           augment=cls.INPUTS.augment, seed=seed)
     if cls.INPUTS.label_channels is not None:
         overrides[cls.INPUTS.label_channels] = dataset.num_classes
     recipe_overrides = _perceptual_overrides(model, perceptual_backbone, vgg_weights, getattr(base_recipe, "perceptual_backbone", None))

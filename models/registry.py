@@ -45,6 +45,9 @@ def register_model(cls: M) -> M:
         raise ValueError(f"{name}: Recipe must be a dataclass subclassing models.base.TrainingRecipe")
     if "default" not in cls.RECIPES:
         raise ValueError(f"{name}: RECIPES needs a 'default' entry (has {sorted(cls.RECIPES)})")
+    stray = sorted((p, r) for p, r in cls.PRESET_RECIPES.items() if p not in cls.PRESETS or r not in cls.RECIPES)
+    if stray:
+        raise ValueError(f"{name}: PRESET_RECIPES pairs unknown presets or recipes: {stray}")
     _REGISTRY[name] = cls
     return cls
 
@@ -98,13 +101,14 @@ def build_config(name: str, preset: str = "tiny", **overrides: Any) -> Any:
 
 
 def default_recipe_name(name: str, preset: str) -> str:
-    """A preset trains with the recipe of its name or of its name's first part (``smis --preset garment`` and
-    ``garment-tiny`` with ``garment``); else with ``default``."""
-    recipes = get_model_class(name).RECIPES
-    for candidate in (preset, preset.split("-")[0]):
-        if candidate in recipes:
-            return candidate
-    return "default"
+    """The recipe a preset trains with unless --recipe says otherwise: the one the class pairs it with
+    (``PRESET_RECIPES``, e.g. CP-VTON+'s presets with ``plus``), a recipe of the preset's own name, else
+    ``default``."""
+    cls = get_model_class(name)
+    paired = cls.PRESET_RECIPES.get(preset)
+    if paired is not None:
+        return paired
+    return preset if preset in cls.RECIPES else "default"
 
 
 def build_recipe(name: str, recipe: str = "default", **overrides: Any) -> Any:

@@ -143,7 +143,7 @@ def arrays_label_set(data: Path, size: tuple[int, int], label_set: str | None, u
 
 
 def open_dataset(data: Path, split: str, size: tuple[int, int], label_set: str | None, *, uses_labelmap: bool = True,
-                 fields: tuple[str, ...] | None = None) -> "TryOnDataset":
+                 fields: tuple[str, ...] | None = None, augment: tuple[str, ...] = (), seed: int = 0) -> "TryOnDataset":
     """`curate.loader.TryOnDataset`, with errors that say which curate command makes the missing arrays."""
     from curate.loader import TryOnDataset
 
@@ -151,7 +151,7 @@ def open_dataset(data: Path, split: str, size: tuple[int, int], label_set: str |
         raise RunError(f"dataset folder {data} does not exist")
     label_set = arrays_label_set(data, size, label_set, uses_labelmap)
     try:
-        return TryOnDataset(data, split, size=size, label_set=label_set, fields=fields)
+        return TryOnDataset(data, split, size=size, label_set=label_set, fields=fields, augment=augment, seed=seed)
     except FileNotFoundError as exc:  # the loader's message names the curate command to run
         raise RunError(str(exc)) from None
     except (ValueError, KeyError) as exc:

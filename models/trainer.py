@@ -315,6 +315,8 @@ class ResumableBatchStream:
         return mine.tolist()
 
     def _open(self) -> None:
+        if hasattr(self.dataset, "set_epoch"):  # augmentations drawn per (seed, epoch, index): resumable
+            self.dataset.set_epoch(self.epoch)  # type: ignore[attr-defined]
         indices = self.epoch_indices(self.epoch)[self.batch_in_epoch * self.batch_size :]
         # The loader's own generator (never the global one) seeds its workers: creating an iterator must
         # not consume the global RNG stream, or a resumed run would drift from the uninterrupted one.
@@ -789,15 +791,13 @@ def _write_sample_grid(
     with _isolated_rng(device), torch.no_grad():
         model.eval()
         try:
-            custom = getattr(model, "sample_grid", None)
-            grid = custom(batch) if custom is not None else None
-            if grid is None:
-                generated = model.generate(batch)
-                rows = [batch[key] for key in ("image", "article") if key in batch] + [generated]
-                grid = torch.stack(rows, dim=1).flatten(0, 1)  # [B*rows,3,H,W]: one row per sample
-                nrow = len(rows)
-            else:
-                nrow = None
+            # a model may show more than its output (CP-VTON: the warped cloth too) through sample_columns()
+            custom = getattr(model, "sample_columns", None)
+            columns = custom(batch) if custom is not None else None
+            if columns is None:
+                columns = [batch[key] for key in ("image", "article") if key in batch] + [model.generate(batch)]
+            grid = torch.stack(columns, dim=1).flatten(0, 1)  # [B*columns,3,H,W]: one row per sample
+            nrow = len(columns)
         finally:
             model.train()
     path = out_dir / "samples" / stage / f"step_{step:08d}.png"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import torch
@@ -134,6 +135,7 @@ class ToyTryOnDataset(Dataset):
             "pose_heatmap": torch.rand(n, 18, h, w, generator=generator),
             "body_shape": torch.rand(n, 1, h, w, generator=generator),
             "head": image(),
+            "worn_mask": mask(),
         }
 
     def __len__(self) -> int:
@@ -176,8 +178,39 @@ def batch_for(needs: DataNeeds, n: int = 2, seed: int = 0, keys: tuple[str, ...]
         "negative": article.flip(0).contiguous(), "negative_mask": mask.clone(), "labelmap": labels,
         "keypoints": torch.rand(n, 18, 3, generator=g) * torch.tensor([w, h, 1.0]),
         "pose_heatmap": torch.rand(n, 18, h, w, generator=g), "body_shape": mask.clone(),
-        "head": image * (1 - mask) + (mask - 1),
+        "head": image * (1 - mask) + (mask - 1), "worn_mask": mask.clone(),
     }
     for key in keys:
         out[key] = tensors[key]
     return out
+
+
+REFERENCE_CHECKPOINTS = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "checkpoints"
+
+
+def official_spec(name: str) -> dict:
+    """A ../shared/reference/checkpoints/<name>.json key list (the official state_dict's names/shapes)."""
+    import json
+
+    import pytest
+
+    path = REFERENCE_CHECKPOINTS / f"{name}.json"
+    if not path.is_file():
+        pytest.skip(f"{path} missing")
+    return json.loads(path.read_text())
+
+
+def synthesise_official_state(name: str, path: Path) -> dict[str, Tensor]:
+    """A state dict with every official key and shape (seeded values; positive running variances), saved
+    as the releases are (a raw ``torch.save`` of the dict)."""
+    g = torch.Generator().manual_seed(0)
+    state = {}
+    for key, shape, dtype in official_spec(name)["keys"]:
+        if dtype == "int64":
+            state[key] = torch.tensor(7, dtype=torch.int64).reshape(shape)
+        elif key.endswith("running_var"):
+            state[key] = torch.rand(shape, generator=g) + 0.5
+        else:
+            state[key] = torch.randn(shape, generator=g) * 0.01
+    torch.save(state, path)
+    return state

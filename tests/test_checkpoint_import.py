@@ -10,23 +10,11 @@ import torch
 
 from models import load_pretrained
 from models.checkpoint_import import import_checkpoint, official_to_ours
+from tests.model_fixtures import synthesise_official_state
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "checkpoints"
 
 
-def _synthesise(name: str, path: Path) -> dict[str, torch.Tensor]:
-    spec = json.loads((REFERENCE / f"{name}.json").read_text())
-    g = torch.Generator().manual_seed(0)
-    state = {}
-    for key, shape, dtype in spec["keys"]:
-        if dtype == "int64":
-            state[key] = torch.tensor(7, dtype=torch.int64).reshape(shape)
-        elif key.endswith("running_var"):
-            state[key] = torch.rand(shape, generator=g) + 0.5
-        else:
-            state[key] = torch.randn(shape, generator=g) * 0.01
-    torch.save(state, path)
-    return state
+_synthesise = synthesise_official_state
 
 
 @pytest.mark.parametrize("name", ["spade_cityscapes_G", "spade_ade20k_G", "spade_coco_G", "smis_deepfashion_G"])

@@ -125,8 +125,10 @@ def test_import_is_generic_and_lists_what_can_be_imported(tmp_path: Path) -> Non
     torch.save({"x": torch.zeros(1)}, tmp_path / "w.pth")
     result = _zoo("import", "blend", str(tmp_path / "w.pth"), "--out", str(tmp_path / "o"))
     assert result.exit_code != 0 and "declares no official checkpoint" in result.output and "smis" in result.output
-    result = _zoo("import", "cp-vton", str(tmp_path / "w.pth"), "--out", str(tmp_path / "o"))
+    result = _zoo("import", "no-such-model", str(tmp_path / "w.pth"), "--out", str(tmp_path / "o"))
     assert result.exit_code != 0 and "valid models" in result.output
+    result = _zoo("import", "cp-vton", str(tmp_path / "w.pth"), "--out", str(tmp_path / "o"))
+    assert result.exit_code != 0 and "not a CP-VTON GMM" in result.output
     result = _zoo("import", "smis", str(tmp_path / "w.pth"), "--out", str(tmp_path / "o"), "--part", "encoder")
     assert result.exit_code != 0 and "NAME=PATH" in result.output
     result = _zoo("import", "smis", str(tmp_path / "w.pth"), "--out", str(tmp_path / "o"), "--part", "style=x.pth")

@@ -4,14 +4,15 @@ One command (from the repo root):
 
     .venv/bin/python bench/zoo/run.py            # full: every model and preset (~15-25 min on 2 busy cores)
     .venv/bin/python bench/zoo/run.py --quick    # tiny presets + paper batch 1 eager only (~5 min)
+    .venv/bin/python bench/zoo/run.py --models cagan,cp-vton --no-compile   # some models, eager only
 
 Every timing runs in its own subprocess (so its peak RSS is its own) with the same thread count, and
 every comparison is printed as a ratio of two numbers measured in this same run:
   * parameters: ours / official (from ../shared/reference/checkpoints/INDEX.md; 1.000000 = exact)
   * training at `tiny`: ms per optimiser step through `models.trainer.train` vs a bare loop doing the
     same phases with no logging/checkpoint/RNG bookkeeping (trainer overhead ratio), and samples/s
-  * inference (`generate`, no grad): images/s at tiny and paper, batch 1 and 4, eager and
-    `torch.compile` (compiled / eager speed-up, batch-4 / batch-1 throughput ratio)
+  * inference (`generate`, no grad): images/s at every preset, batch 1 and 8 (`--batches`), eager and
+    `torch.compile` (compiled / eager speed-up, batch-N / batch-1 throughput ratio)
 Random tensors in the batch-contract shapes stand in for data: speed does not depend on pixel values.
 With `--markdown FILE` the tables (plus command, date, machine note) are written there.
 """
@@ -42,6 +43,10 @@ OFFICIAL: list[dict[str, Any]] = [
     {"model": "spade", "preset": "paper-cityscapes", "module": "generator", "official": "spade_cityscapes_G", "params": 93_048_003},
     {"model": "spade", "preset": "paper-ade20k", "module": "generator", "official": "spade_ade20k_G", "params": 96_492_483},
     {"model": "spade", "preset": "paper-coco", "module": "generator", "official": "spade_coco_G", "params": 97_480_899},
+    {"model": "cp-vton", "preset": "paper", "module": "gmm", "official": "cpvton_gmm", "params": 19_057_650},
+    {"model": "cp-vton", "preset": "paper", "module": "tom", "official": "cpvton_tom", "params": 21_349_252},
+    {"model": "cp-vton", "preset": "paper-plus", "module": "gmm", "official": "cpvtonplus_gmm", "params": 19_055_602},
+    {"model": "cp-vton", "preset": "paper-plus", "module": "tom", "official": "cpvtonplus_tom", "params": 21_350_276},
 ]
 
 
@@ -245,6 +250,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads per measurement (the CI box has 2 cores)")
     parser.add_argument("--train-steps", type=int, default=20, help="steps per timed segment (3 trainer and 3 bare segments, alternated; a trainer segment includes its resume and final checkpoint)")
     parser.add_argument("--markdown", type=Path, help="also write the results as Markdown here")
+    parser.add_argument("--models", help="comma-separated model names [default: every registered model]")
+    parser.add_argument("--batches", default="1,8", help="inference batch sizes (the first is the reference of the ratio)")
+    parser.add_argument("--no-compile", action="store_true", help="eager inference only (torch.compile takes minutes per preset)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -283,6 +291,12 @@ def main(argv: list[str] | None = None) -> None:
         from models.registry import get_model_class
 
         names = list_models()
+        if args.models:
+            wanted = [n.strip() for n in args.models.split(",") if n.strip()]
+            unknown = sorted(set(wanted) - set(names))
+            if unknown:
+                parser.error(f"unknown models {unknown}; valid: {', '.join(names)}")
+            names = wanted
     except ImportError as exc:
         emit("")
         emit(f"**Model rows pending**: the registry is not importable yet ({exc}).")
@@ -296,13 +310,15 @@ def main(argv: list[str] | None = None) -> None:
     emit("| ours | official | our params | official params | ours / official |")
     emit("|---|---|---:|---:|---:|")
     for row in parameter_rows():
+        if row["model"] not in names:
+            continue
         ratio = f"{row['ours'] / row['params']:.6f}" if row["ours"] else row["note"]
         emit(f"| {row['model']} {row['preset']} | {row['official']} | {_fmt(row['ours'], ',')} | {row['params']:,} | {ratio} |")
 
     emit("")
     emit(f"### Training at `tiny` ({args.threads} threads, {args.train_steps}-step segments, median of 3 alternated)")
-    emit("All losses of the references (hinge GAN, feature matching, VGG19 perceptual with the seeded untrained")
-    emit("backbone — same cost as the ImageNet one —, KL for SMIS).")
+    emit("Each model's default recipe, all its losses (perceptual ones with the seeded untrained VGG19, same cost")
+    emit("as the ImageNet one); a multi-stage model's first stage (CP-VTON: the GMM).")
     emit(train_header)
     for name in names:
         for batch in (1, 4) if not args.quick else (4,):
@@ -313,15 +329,17 @@ def main(argv: list[str] | None = None) -> None:
     emit("| model | preset | batch | eager img/s | compiled img/s | compiled / eager | first compiled call s | peak RSS MiB above imports (eager) |")
     emit("|---|---|---:|---:|---:|---:|---:|---:|")
     per_batch: dict[tuple[str, str, int], float] = {}
+    batches = tuple(int(b) for b in args.batches.split(","))
     for name in names:
         for preset in get_model_class(name).PRESETS:
-            for batch in (1, 4):
-                if args.quick and (preset != "tiny" and batch != 1):
+            for batch in batches:
+                if args.quick and (preset != "tiny" and batch != batches[0]):
                     continue
-                repeats = 7 if preset == "tiny" else (3 if batch == 1 else 1)
+                repeats = 7 if preset == "tiny" else (3 if batch == batches[0] else 1)
                 spec = {"kind": "infer", "model": name, "preset": preset, "batch": batch, "repeats": repeats, "threads": args.threads}
                 eager = _run_child({**spec, "compiled": False}, 900)
-                compiled = {"error": "skipped (--quick)"} if args.quick else _run_child({**spec, "compiled": True}, 900)
+                skip = "skipped (--quick)" if args.quick else "skipped (--no-compile)" if args.no_compile else None
+                compiled = {"error": skip} if skip else _run_child({**spec, "compiled": True}, 900)
                 if "error" in eager:
                     emit(f"| {name} | {preset} | {batch} | error: {eager['error']} |||||")
                     continue
@@ -332,14 +350,15 @@ def main(argv: list[str] | None = None) -> None:
                     f"| {name} | {preset} | {batch} | {eager['images_per_s']:.2f} | {_fmt(c_ips, '.2f')} | {speedup} | "
                     f"{_fmt(compiled.get('first_call_s'))} | {eager['peak_rss_mib']:.0f} |"
                 )
+    first, last = batches[0], batches[-1]
     ratios = [
-        f"{n} {p}: {per_batch[(n, p, 4)] / per_batch[(n, p, 1)]:.2f}x"
+        f"{n} {p}: {per_batch[(n, p, last)] / per_batch[(n, p, first)]:.2f}x"
         for (n, p, b) in per_batch
-        if b == 1 and (n, p, 4) in per_batch
+        if b == first and (n, p, last) in per_batch and last != first
     ]
     if ratios:
         emit("")
-        emit("Batch-4 / batch-1 eager throughput: " + "; ".join(ratios))
+        emit(f"Batch-{last} / batch-{first} eager throughput: " + "; ".join(ratios))
 
     _write_markdown(args, lines)
 
@@ -350,7 +369,9 @@ def _write_markdown(args: argparse.Namespace, lines: list[str]) -> None:
     header = [
         "# Model zoo benchmark",
         "",
-        f"Command: `.venv/bin/python bench/zoo/run.py{' --quick' if args.quick else ''} --markdown {args.markdown}`  ",
+        f"Command: `.venv/bin/python bench/zoo/run.py{' --quick' if args.quick else ''}"
+        f"{f' --models {args.models}' if args.models else ''}{' --no-compile' if args.no_compile else ''}"
+        f"{f' --batches {args.batches}' if args.batches != '1,8' else ''} --markdown {args.markdown}`  ",
         f"Date: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs (timings are noisy; "
         f"compare the ratios, which were measured side by side in this run), torch threads {args.threads}.  ",

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from models.base import TrainingPhase, TrainingRecipe, TryOnModel
-from models.layers.losses import (GAN_OBJECTIVES, PERCEPTUAL_BACKBONES, VGGPerceptualLoss, feature_matching_loss, gan_d_fake_loss,
-                                  gan_d_loss, gan_g_loss)
+from models.layers.losses import (GAN_OBJECTIVES, PERCEPTUAL_BACKBONES, VGGPerceptualLoss, cached_perceptual,
+                                  feature_matching_loss, gan_d_fake_loss, gan_d_loss, gan_g_loss)
 from models.layers.resblocks import SPADEResBlock
 
 # Upsampling points for the SPADE block sequence head_0, G_middle_0, G_middle_1, up_0..up_3, by the
@@ -98,8 +98,6 @@ class SemanticImageGAN(TryOnModel):
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
-        # built on first use, keyed by backbone; never part of the weights (outside the module tree)
-        object.__setattr__(self, "_perceptual_nets", {})
 
     def one_hot(self, labelmap: Tensor) -> Tensor:
         """[B,H,W] int ids -> [B,C,H,W] float one-hot, made on the labels' device."""
@@ -129,11 +127,7 @@ class SemanticImageGAN(TryOnModel):
 
     # ---- losses ----------------------------------------------------------------------------------
     def perceptual_net(self, recipe: Any, device: torch.device) -> VGGPerceptualLoss:
-        key = (recipe.perceptual_backbone, recipe.vgg_weights)
-        nets = self._perceptual_nets  # type: ignore[attr-defined]
-        if key not in nets:
-            nets[key] = VGGPerceptualLoss(recipe.perceptual_backbone, recipe.vgg_weights)
-        return nets[key].to(device)
+        return cached_perceptual(self, recipe.perceptual_backbone, recipe.vgg_weights, device)
 
     def _discriminate(self, seg: Tensor, image: Tensor) -> list[list[Tensor]]:
         return self.discriminator(torch.cat([seg, image], dim=1))

@@ -169,3 +169,14 @@ class VGGPerceptualLoss(nn.Module):
             perceptual = perceptual + w * F.l1_loss(f, r.detach())
             style = style + F.l1_loss(gram_matrix(f), gram_matrix(r.detach()))
         return perceptual, style
+
+
+def cached_perceptual(owner: nn.Module, backbone: str, weights_path: str | None, device: torch.device) -> VGGPerceptualLoss:
+    """The frozen perceptual network a model's losses use, built once per (backbone, file) and kept in the
+    model's ``__dict__``, outside its module tree: never saved with the weights, and it follows the inputs'
+    device instead of ``model.to``."""
+    nets = owner.__dict__.setdefault("_perceptual_nets", {})
+    key = (backbone, weights_path)
+    if key not in nets:
+        nets[key] = VGGPerceptualLoss(backbone, weights_path)
+    return nets[key].to(device)

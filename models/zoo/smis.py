@@ -169,6 +169,7 @@ class SMIS(SemanticImageGAN):
         # publish its values).
         "garment": dict(target="garment", feature_matching_in_mask=True, lambda_style=10.0, labelmap_is_fake=True),
     }
+    PRESET_RECIPES: ClassVar[dict[str, str]] = {"garment-tiny": "garment"}
     OFFICIAL = OfficialCheckpoint(
         parts={"generator": ("generator", "latest_net_G.pth"), "encoder": ("encoder", "latest_net_E.pth")},
         required=("generator",), filter_fn=rename_spectral_norm, label_set="smis-8",

@@ -111,6 +111,17 @@ class TryOnDataset(Dataset):
         self._is_worn = np.zeros(256, bool)
         self._is_worn[sorted(set().union(*(groups.get(g, frozenset()) for g in ("upper", "dress", "outer"))))] = True
 
+    def with_fields(self, fields: tuple[str, ...]) -> "TryOnDataset":
+        """The same samples producing only ``fields`` (e.g. the real images alone for feature extraction)."""
+        import copy
+
+        unknown = sorted(set(fields) - set(self.ALL_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown fields {unknown}; valid: {', '.join(self.ALL_FIELDS)}")
+        other = copy.copy(self)
+        other.fields, other._arrays = frozenset(fields), None
+        return other
+
     def set_epoch(self, epoch: int) -> None:
         """The epoch the augmentation draws for (called by the trainer's data stream before each epoch)."""
         self.epoch = int(epoch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -77,9 +78,15 @@ def evaluate(
         raise typer.Exit(2) from None
     from eval.record import read_summary
 
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun: rank 0 reports
+        return
     summary = read_summary(run)
+    if summary.get("not_scored"):
+        console.print(f"{summary['model']} ({summary['protocol']['protocol']}): not scored: {summary['not_scored']}", highlight=False)
+        console.print(f"run record: {run / 'summary.json'}")
+        return
     m = summary["metrics"]
-    shown = "  ".join(f"{k} {m[k]:.4f}" for k in ("fid", "kid", "lpips", "ssim", "psnr") if k in m)
+    shown = "  ".join(f"{k} {m[k]:.4f}" for k in ("fid", "kid", "lpips", "ssim", "psnr") if m.get(k) is not None)
     console.print(f"{summary['model']} ({summary['protocol']['protocol']}, {summary['n_images']} images): {shown}")
     if not summary["comparable_to_published"]:
         console.print(f"[yellow]{summary['warning']}")
@@ -87,4 +94,8 @@ def evaluate(
 
 
 def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # `python -m eval.cli` (e.g. under torchrun --nproc-per-node N -m eval.cli ...)
     app()

@@ -16,12 +16,15 @@ import os
 import re
 import time
 from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
+
+import torch.nn.functional as F
 
 from eval import metrics as M
 from eval.features import FeatureExtractor, inception_extractor, lpips_network, untrained_extractor
@@ -71,40 +74,154 @@ def make_extractor(proto: Protocol, calibration: Tensor, device: torch.device) -
     if proto.feature_extractor == "inception":
         return inception_extractor(proto.inception_weights, device)
     if proto.feature_extractor == "untrained":
-        return untrained_extractor(calibration[:256], seed=proto.seed, device=device)
+        return untrained_extractor(calibration[:CALIBRATION_IMAGES], seed=proto.seed, device=device)
     raise ValueError(f"--feature-extractor {proto.feature_extractor!r}; valid: inception, untrained")
 
 
+CALIBRATION_IMAGES = 256  # real images the untrained extractor's BatchNorm statistics come from
+FID_INPUT = (299, 299)  # pytorch-fid resizes every input to this (bilinear): calibration images are kept at it
+
+
+class RealSet:
+    """The real images of a run, streamed in batches twice at most: once for their content hash and the
+    untrained extractor's calibration images (the first 256, kept at 299x299, what the network sees
+    anyway), once for their features when the cache misses. Nothing else of them is held."""
+
+    def __init__(self, batches: Callable[[], Iterator[Tensor]]) -> None:
+        self.batches = batches
+        digest = hashlib.sha256()
+        calibration: list[Tensor] = []
+        kept = self.count = 0
+        for images in batches():
+            digest.update(images.numpy().tobytes())
+            self.count += len(images)
+            if kept < CALIBRATION_IMAGES:
+                take = images[: CALIBRATION_IMAGES - kept]
+                calibration.append(F.interpolate(take, size=FID_INPUT, mode="bilinear", align_corners=False))
+                kept += len(take)
+        if self.count < 2:
+            raise ValueError(f"need at least 2 real images, got {self.count}")
+        self.key = digest.hexdigest()[:24]
+        self.calibration = torch.cat(calibration)
+
+    def features(self, extractor: FeatureExtractor, use_cache: bool = True) -> tuple[np.ndarray, bool]:
+        path = cache_dir() / f"{extractor.key}-{self.key}.npy"
+        if use_cache and path.is_file():
+            return np.load(path), True
+        feats = np.concatenate([extractor(images).numpy() for images in self.batches()])
+        if use_cache:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")  # per process: ranks may write the same entry
+            np.save(tmp, feats)
+            tmp.replace(path)
+        return feats, False
+
+
+def _distributed(device: torch.device) -> tuple[int, int, torch.device]:
+    """(rank, world size, device) under torchrun (gloo on CPU, NCCL on CUDA); (0, 1, device) otherwise."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+class _Shard(torch.utils.data.Dataset):
+    """Every ``world``-th sample from ``rank``, each with its position in the whole set (``index``)."""
+
+    def __init__(self, data: Any, rank: int, world: int) -> None:
+        self.data, self.indices = data, list(range(rank, len(data), world))
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {**self.data[self.indices[i]], "index": self.indices[i]}
+
+
+class StreamingScore:
+    """FID/KID (and in the paired protocol LPIPS, SSIM, PSNR per image) accumulated batch by batch:
+    the generated images are dropped after each ``add``; only features and per-image scalars stay."""
+
+    def __init__(self, proto: Protocol, device: torch.device, extractor: FeatureExtractor, real_features: np.ndarray,
+                 paired: bool) -> None:
+        from eval.metric_states import FrechetDistance, KernelDistance, MeanWithInterval
+
+        self.proto, self.device, self.extractor, self.paired = proto, device, extractor, paired
+        self.fid = FrechetDistance(real_features.shape[1])
+        self.kid = KernelDistance(proto.kid_subsets, proto.kid_subset_size, proto.seed)
+        self.fid.reference(real_features)
+        self.kid.reference(real_features)
+        self.rows: list[dict[str, Any]] = []
+        self.lpips_net = None
+        if paired:
+            net, self.lpips_identity = lpips_network(proto.lpips_net, proto.lpips_weights,
+                                                     untrained=proto.lpips_backbone == "untrained", seed=proto.seed)
+            self.lpips_net = net.to(device)
+            self.means = {name: MeanWithInterval() for name in ("lpips", "ssim", "psnr")}
+
+    def add(self, fake: Tensor, names: list[str], real: Tensor | None = None, index: Tensor | None = None) -> None:
+        """``fake`` (and for paired scores its ground truth ``real``) [B,3,H,W] in [0,1]; ``index``: the
+        samples' positions in the whole set (sharded evaluation)."""
+        feats = self.extractor(fake)
+        self.fid.update(feats, real=False)
+        self.kid.update(feats, real=False, index=index)
+        row: dict[str, Any] = {"name": names, "index": index}
+        if self.paired:
+            if real is None or fake.shape != real.shape:
+                raise ValueError(f"paired protocol needs images of the same size: {tuple(fake.shape)} vs {None if real is None else tuple(real.shape)}")
+            with torch.no_grad():
+                row["lpips"] = self.lpips_net(fake.to(self.device) * 2 - 1, real.to(self.device) * 2 - 1).flatten().cpu()
+            row["ssim"] = M.ssim(fake, real, greyscale=self.proto.ssim_greyscale)
+            row["psnr"] = M.psnr(fake, real)
+            for name in ("lpips", "ssim", "psnr"):
+                self.means[name].update(row[name])
+        self.rows.append(row)
+
+    def compute(self) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
+        """Every process calls this (the metric states reduce across processes); the per-image rows are
+        gathered too and put back in the set's order."""
+        out: dict[str, Any] = {"fid": float(self.fid.compute())}
+        out.update(self.kid.compute())
+        rows = self.rows
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            gathered: list[Any] = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(gathered, rows)
+            rows = [r for part in gathered for r in part]
+        if rows and all(r["index"] is not None for r in rows):
+            flat = [(int(i), r, k) for r in rows for k, i in enumerate(r["index"])]
+            order = sorted(flat, key=lambda t: t[0])
+        else:
+            order = [(0, r, k) for r in rows for k in range(len(r["name"]))]
+        per_sample = pd.DataFrame({"name": [r["name"][k] for _, r, k in order]})
+        extractors: dict[str, Any] = {"features": self.extractor.identity}
+        if self.paired:
+            for name in ("lpips", "ssim", "psnr"):
+                per_sample[name] = np.array([float(r[name][k]) for _, r, k in order])
+                result = self.means[name].compute()
+                out[name], out[f"{name}_ci95"] = result["mean"], result["ci95"]
+            extractors["lpips"] = self.lpips_identity
+        return out, per_sample, extractors
+
+
 def score(fake: Tensor, real: Tensor, proto: Protocol, device: torch.device, paired: bool, names: list[str]) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
-    """Metrics of ``fake`` against ``real`` (both [N,3,H,W] in [0,1]). Returns (metrics, per-sample, extractors)."""
-    extractor = make_extractor(proto, real, device)
-    real_feats, hit = extract_features(extractor, real, proto.batch_size)
-    fake_feats, _ = extract_features(extractor, fake, proto.batch_size, use_cache=False)
-    out: dict[str, Any] = {}
-    out["fid"] = M.frechet_distance(*M.feature_statistics(real_feats), *M.feature_statistics(fake_feats))
-    kid_mean, kid_std = M.kernel_inception_distance(real_feats, fake_feats, proto.kid_subsets, proto.kid_subset_size, proto.seed)
-    out["kid"], out["kid_std"] = kid_mean, kid_std
-    extractors: dict[str, Any] = {"features": extractor.identity, "real_features_cache_hit": hit}
-    per_sample = pd.DataFrame({"name": names})
-    if paired:
-        if fake.shape != real.shape:
-            raise ValueError(f"paired protocol needs images of the same size: {tuple(fake.shape)} vs {tuple(real.shape)}")
-        net, lp_identity = lpips_network(proto.lpips_net, proto.lpips_weights, untrained=proto.lpips_backbone == "untrained", seed=proto.seed)
-        net = net.to(device)
-        with torch.no_grad():
-            lp = torch.cat([net(f.to(device) * 2 - 1, r.to(device) * 2 - 1).flatten().cpu()
-                            for f, r in zip(fake.split(proto.batch_size), real.split(proto.batch_size))])
-        per_sample["lpips"] = lp.numpy()
-        per_sample["ssim"] = M.ssim(fake, real, greyscale=proto.ssim_greyscale).numpy()
-        per_sample["psnr"] = M.psnr(fake, real).numpy()
-        extractors["lpips"] = lp_identity
-        for col in ("lpips", "ssim", "psnr"):
-            values = per_sample[col].to_numpy(np.float64)
-            # 95 % normal-approximation interval of the mean
-            half = 1.96 * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
-            out[col] = float(values.mean())
-            out[f"{col}_ci95"] = [float(values.mean() - half), float(values.mean() + half)]
-    return out, per_sample, extractors
+    """Metrics of ``fake`` against ``real`` held in memory (both [N,3,H,W] in [0,1]): the streaming scorer
+    fed in one go (small sets, tests)."""
+    reals = RealSet(lambda: iter(real.split(proto.batch_size)))
+    extractor = make_extractor(proto, reals.calibration, device)
+    feats, hit = reals.features(extractor)
+    scorer = StreamingScore(proto, device, extractor, feats, paired)
+    for i in range(0, len(fake), proto.batch_size):
+        scorer.add(fake[i:i + proto.batch_size], names[i:i + proto.batch_size], real[i:i + proto.batch_size] if paired else None)
+    metrics, per_sample, extractors = scorer.compute()
+    extractors["real_features_cache_hit"] = hit
+    return metrics, per_sample, extractors
 
 
 def _safe_name(pair_id: str) -> str:
@@ -160,62 +277,137 @@ def evaluate_model(model_name: str, checkpoint: Path | None, ds: Path, split: st
     from models.base import LEGACY_WEIGHTS_FILE, WEIGHTS_FILE
     from models.runs import dataset_for_model, load_model, resolve_model_dir
 
+    from models.trainer import batch_to_device
+
+    rank, world, device = _distributed(device)
     ckpt = resolve_model_dir(checkpoint, model_name)
     model = load_model(ckpt, expected=model_name).to(device).eval()
     size = model.input_size
-    extra = ("image", "negative", "negative_mask") if proto.protocol == "unpaired" else ("image",)
+    unpaired = proto.protocol == "unpaired"
+    meaning = model.unpaired_protocol() if unpaired else "the person with their own article, against the ground truth"
+    names_box = [f"{model_name}-{proto.protocol}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"]
+    if world > 1:  # one run folder for every process: rank 0's clock names it
+        torch.distributed.broadcast_object_list(names_box, src=0)
+    run = out_root / names_box[0]
+    provenance = {
+        "checkpoint": str(ckpt),
+        "checkpoint_sha256": file_sha256(ckpt / WEIGHTS_FILE if (ckpt / WEIGHTS_FILE).is_file() else ckpt / LEGACY_WEIGHTS_FILE),
+        "model_config": json.loads((ckpt / "config.json").read_text()), "data_needs": model.data_needs().to_json(),
+        "dataset": str(ds), "manifest_sha256": Manifest.load(ds).content_hash(), "device": str(device),
+        "parameters": model.num_parameters(), "generator_parameters": model.generation_parameters(),
+    }
+    protocol = dataclasses.asdict(proto) | {"split": split, "meaning": meaning}
+    if meaning is None and rank == 0:
+        # e.g. SPADE renders from the label map alone: a second article changes nothing, so an "unpaired"
+        # score would repeat the paired one and measure no try-on
+        run.mkdir(parents=True, exist_ok=False)
+        reason = (f"{model_name}'s output does not depend on the article (it generates from "
+                  f"{', '.join(model.INPUTS.generate)}): the unpaired protocol has no try-on to score")
+        summary = build_summary(kind="model", model=model_name, metrics={}, fps=None, protocol=protocol, extractors={},
+                                n_images=0, provenance=provenance)
+        summary["not_scored"] = reason
+        summary["comparable_to_published"] = None  # nothing was scored
+        write_summary(run, summary)
+    if meaning is None:
+        return run
+    extra = ("image", "negative", "negative_mask") if unpaired else ("image",)
     data = dataset_for_model(model, ds, split, label_set=label_set, extra_fields=extra)
-    loader = make_loader(data, proto.batch_size, shuffle=False, seed=proto.seed)
-    run = out_root / f"{model_name}-{proto.protocol}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
-    (run / "images").mkdir(parents=True, exist_ok=False)
+    loader = make_loader(_Shard(data, rank, world), proto.batch_size, shuffle=False, seed=proto.seed)
+    if rank == 0:
+        (run / "images").mkdir(parents=True, exist_ok=False)
+    if world > 1:
+        torch.distributed.barrier()
     generator = torch.Generator(device="cpu").manual_seed(proto.seed)
-    fakes, reals, names = [], [], []
 
-    def generate(batch: dict[str, Any]) -> Tensor:
-        tensors = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
-        if proto.protocol == "unpaired":
+    def generate(tensors: dict[str, Any]) -> Tensor:  # inputs already on the device
+        if unpaired:
             return model.generate_unpaired(tensors, generator=generator)
         return model.generate(tensors)
 
-    first_batch = None
+    only_images = data.with_fields(("image",))
+    reals = RealSet(lambda: ((b["image"] + 1) / 2 for b in make_loader(only_images, proto.batch_size, shuffle=False)))
+    extractor = make_extractor(proto, reals.calibration, device)
+    real_feats, hit = reals.features(extractor)
+    scorer = StreamingScore(proto, device, extractor, real_feats, paired=not unpaired)
+    first_batch: dict[str, Any] | None = None
+    generating_s, n_images = 0.0, 0
     with torch.no_grad():
-        for batch in loader:
+        iterator = iter(loader)
+        while True:
+            start = time.perf_counter()  # end to end: loader, host-to-device, generate, device-to-host
+            batch = next(iterator, None)
+            if batch is None:
+                break
+            tensors = batch_to_device(batch, device)
+            fake = (generate(tensors).float().cpu().clamp(-1, 1) + 1) / 2
+            generating_s += time.perf_counter() - start
             first_batch = first_batch or batch
-            fake = (generate(batch).float().cpu().clamp(-1, 1) + 1) / 2
-            real = (batch["image"] + 1) / 2
+            names = []
             for pid, img in zip(batch["pair_id"], fake):
                 name = _safe_name(pid) + ".png"
                 _save_png(run / "images" / name, img)
                 names.append(name)
-            fakes.append(fake)
-            reals.append(real)
-    fake_all, real_all = torch.cat(fakes), torch.cat(reals)
-    metrics, per_sample, extractors = score(fake_all, real_all, proto, device, paired=proto.protocol == "paired", names=names)
+            scorer.add(fake, names, None if unpaired else (batch["image"] + 1) / 2, index=batch["index"])
+            n_images += len(names)
+            del fake, tensors, batch  # nothing of a batch outlives it but features and per-image scores
+    metrics, per_sample, extractors = scorer.compute()  # a collective: every process takes part
+    if rank != 0:
+        torch.distributed.barrier()  # rank 0 writes the record
+        return run
+    n_images = len(per_sample)
+    extractors["real_features_cache_hit"] = hit
     per_sample.insert(0, "pair_id", list(data.pairs["pair_id"]))
     buf = io.BytesIO()
     per_sample.to_parquet(buf, index=False)
     (run / "per_sample.parquet").write_bytes(buf.getvalue())
     assert first_batch is not None
-    fps = measure_fps(generate, first_batch, tuple(sorted({1, min(proto.batch_size, len(first_batch["pair_id"]))})), proto.fps_batches, device)
-    fps["resolution"] = list(size)
-    summary = build_summary(
-        kind="model", model=model_name, metrics=metrics, fps=fps, protocol=dataclasses.asdict(proto) | {"split": split},
-        extractors=extractors, n_images=len(names),
-        provenance={
-            "checkpoint": str(ckpt),
-            "checkpoint_sha256": file_sha256(ckpt / WEIGHTS_FILE if (ckpt / WEIGHTS_FILE).is_file() else ckpt / LEGACY_WEIGHTS_FILE),
-            "model_config": json.loads((ckpt / "config.json").read_text()), "data_needs": model.data_needs().to_json(),
-            "dataset": str(ds), "manifest_sha256": Manifest.load(ds).content_hash(), "label_set": data.label_set,
-            "device": str(device), "parameters": model.num_parameters(), "generator_parameters": model.generation_parameters(),
-            "macs_per_image": count_macs(generate, first_batch),
+    on_device = batch_to_device(first_batch, device)
+    sizes = tuple(sorted({1, min(proto.batch_size, len(first_batch["pair_id"]))}))
+    fps = {
+        "model_only": measure_fps(generate, on_device, sizes, proto.fps_batches, device)
+        | {"includes": "generate() on inputs already on the device (CUDA synchronised); no loading, copies or scoring"},
+        "end_to_end": {
+            f"batch_{proto.batch_size}": {"images_per_s": n_images / generating_s if generating_s else None},
+            "batch_1": {"images_per_s": _end_to_end_batch_1(data, generate, device)},
+            "includes": "the loader (memory-mapped arrays), host-to-device copy, generate(), device-to-host copy; "
+                        "not the scoring or the PNG writing",
         },
-    )
+        "resolution": list(size),
+    }
+    provenance |= {"label_set": data.label_set, "macs_per_image": count_macs(generate, on_device), "processes": world}
+    if world > 1:
+        fps["end_to_end"]["includes"] += f"; measured on rank 0 of {world} processes (its shard)"
+    summary = build_summary(kind="model", model=model_name, metrics=metrics, fps=fps, protocol=protocol,
+                            extractors=extractors, n_images=n_images, provenance=provenance)
     write_summary(run, summary)
+    if world > 1:
+        torch.distributed.barrier()
     return run
 
 
+def _end_to_end_batch_1(data: Any, generate: Callable[[dict[str, Any]], Tensor], device: torch.device, n: int = 8) -> float:
+    """images/s of loader + copies + generate at batch 1 over the first ``n`` samples (after one warm-up)."""
+    from models.trainer import batch_to_device
+
+    loader = torch.utils.data.DataLoader(data, batch_size=1, shuffle=False)
+    iterator, times = iter(loader), []
+    with torch.no_grad():
+        for i in range(min(n, len(data)) + 1):
+            start = time.perf_counter()
+            batch = next(iterator, None)
+            if batch is None:
+                break
+            generate(batch_to_device(batch, device)).float().cpu()
+            if i:
+                times.append(time.perf_counter() - start)
+    return 1 / float(np.median(times)) if times else float("nan")
+
+
 def evaluate_folders(images: Path, reference: Path, proto: Protocol, out_root: Path, device: torch.device) -> Path:
-    """Score any system's outputs against a reference folder (FID/KID; paired metrics where names match)."""
+    """Score any system's outputs against a reference folder, streaming both: FID/KID against the whole
+    reference folder, paired metrics where every generated name has a reference of the same stem. One
+    extractor (calibrated on the reference folder when untrained) produces every feature, and the record
+    names exactly that one."""
     from eval.features import load_images
 
     exts = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
@@ -224,21 +416,25 @@ def evaluate_folders(images: Path, reference: Path, proto: Protocol, out_root: P
     if len(gen) < 2 or len(ref) < 2:
         raise ValueError(f"need at least 2 images in each folder ({len(gen)} in {images}, {len(ref)} in {reference})")
     by_stem = {p.stem: p for p in ref}
-    matched = [p for p in gen if p.stem in by_stem]
-    paired = len(matched) == len(gen)
-    fake = load_images(gen, proto.size)
-    real = load_images(ref, proto.size)
+    paired = all(p.stem in by_stem for p in gen)
+    step = proto.batch_size
+
+    def chunks(paths: list[Path]) -> Iterator[Tensor]:
+        for i in range(0, len(paths), step):
+            yield load_images(paths[i:i + step], proto.size)
+
+    reals = RealSet(lambda: chunks(ref))
+    extractor = make_extractor(proto, reals.calibration, device)
+    real_feats, hit = reals.features(extractor)
     run = out_root / f"folders-{Path(images).name}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
     run.mkdir(parents=True, exist_ok=False)
-    if paired:
-        real_paired = load_images([by_stem[p.stem] for p in gen], proto.size)
-        metrics, per_sample, extractors = score(fake, real_paired, proto, device, True, [p.name for p in gen])
-        fid_real = real
-        # FID/KID against the whole reference folder, not only the matched images
-        extra, _, _ = score(fake, fid_real, dataclasses.replace(proto), device, False, [p.name for p in gen])
-        metrics.update({k: extra[k] for k in ("fid", "kid", "kid_std")})
-    else:
-        metrics, per_sample, extractors = score(fake, real, proto, device, False, [p.name for p in gen])
+    scorer = StreamingScore(proto, device, extractor, real_feats, paired)
+    for i in range(0, len(gen), step):
+        part = gen[i:i + step]
+        scorer.add(load_images(part, proto.size), [p.name for p in part],
+                   load_images([by_stem[p.stem] for p in part], proto.size) if paired else None)
+    metrics, per_sample, extractors = scorer.compute()
+    extractors["real_features_cache_hit"] = hit
     buf = io.BytesIO()
     per_sample.to_parquet(buf, index=False)
     (run / "per_sample.parquet").write_bytes(buf.getvalue())
@@ -246,7 +442,8 @@ def evaluate_folders(images: Path, reference: Path, proto: Protocol, out_root: P
         kind="folders", model=Path(images).name, metrics=metrics, fps=None,
         protocol=dataclasses.asdict(proto) | {"protocol": "paired" if paired else "unpaired"}, extractors=extractors,
         n_images=len(gen), provenance={"images": str(Path(images).resolve()), "reference": str(Path(reference).resolve()),
-                                       "reference_images": len(ref), "device": str(device)},
+                                       "reference_images": len(ref), "device": str(device),
+                                       "fid_kid_against": "the whole reference folder"},
     )
     write_summary(run, summary)
     return run

@@ -166,6 +166,12 @@ class TryOnModel(nn.Module, PyTorchModelHubMixin):
         """Ordered stages; the default is one stage, ``main``, of ``training_phases(recipe)``."""
         return [Stage("main", self.training_phases(recipe))]
 
+    def unpaired_protocol(self) -> str | None:
+        """What the unpaired protocol means for this model, or None when it has none: a model whose
+        generation reads no article cannot show another article (the every-model test checks that a model
+        claiming the default meaning really changes its output with the article)."""
+        return "the person with another article (the triplet's negative)" if "article" in self.INPUTS.generate else None
+
     def generate_unpaired(self, batch: dict[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
         """The unpaired protocol: the person with another article (the triplet's negative).
 

@@ -36,20 +36,38 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _best_fps(section: dict[str, Any]) -> float | None:
+    values = [v.get("images_per_s") for k, v in section.items() if k.startswith("batch_") and isinstance(v, dict)]
+    values = [v for v in values if v is not None and v == v]
+    return max(values) if values else None
+
+
 def _row(summary: dict[str, Any]) -> dict[str, Any]:
+    """One table row; FPS is the model-only rate (inputs on the device), as the record labels it
+    (records written before the label: their top-level batch rates, which were measured the same way)."""
     m = summary["metrics"]
     fps = summary.get("fps") or {}
-    batch_fps = [v["images_per_s"] for k, v in fps.items() if k.startswith("batch_")]
+    protocol = summary["protocol"].get("protocol")
+    meaning = summary["protocol"].get("meaning") or ""
+    if protocol == "unpaired" and meaning.startswith("new style codes"):
+        protocol = "unpaired (new styles)"
     return {
-        "model": summary["model"], "protocol": summary["protocol"].get("protocol"), "images": summary["n_images"],
-        **{c: m.get(c) for c in COLUMNS}, "fps": max(batch_fps) if batch_fps else None,
+        "model": summary["model"], "protocol": protocol, "images": summary["n_images"],
+        **{c: m.get(c) for c in COLUMNS}, "fps": _best_fps(fps.get("model_only", fps)),
         "comparable": summary["comparable_to_published"],
     }
 
 
+def split_unscored(found: list[tuple[Path, dict[str, Any]]]) -> tuple[list[tuple[Path, dict[str, Any]]], list[str]]:
+    """Records with scores, and one line for each record that says why it has none (SPADE unpaired)."""
+    scored = [(r, s) for r, s in found if not s.get("not_scored")]
+    notes = [f"{s['model']} ({s['protocol'].get('protocol')}): not scored: {s['not_scored']}" for _, s in found if s.get("not_scored")]
+    return scored, notes
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     arrows = {"fid": "↓", "kid": "↓", "lpips": "↓", "ssim": "↑", "psnr": "↑", "fps": "↑"}
-    head = ["model", "protocol", "images", *[f"{c.upper()} {arrows[c]}" for c in COLUMNS], "FPS ↑", "comparable"]
+    head = ["model", "protocol", "images", *[f"{c.upper()} {arrows[c]}" for c in COLUMNS], "FPS (model only) ↑", "comparable"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["model"], r["protocol"], r["images"], *[_fmt(r[c]) for c in COLUMNS], _fmt(r["fps"]),
@@ -136,9 +154,9 @@ def leaderboard(
     from rich.console import Console
     from rich.table import Table
 
-    found = load_runs(runs)
+    found, unscored = split_unscored(load_runs(runs))
     if not found:
-        typer.echo(f"no run records (*/summary.json) under {runs}", err=True)
+        typer.echo(f"no scored run records (*/summary.json) under {runs}", err=True)
         raise typer.Exit(2)
     rows = [_row(s) for _, s in found]
     table = Table(title=f"tryon-bench leaderboard ({runs})")
@@ -152,10 +170,13 @@ def leaderboard(
     console.print(table)
     if any(not r["comparable"] for r in rows):
         console.print("[yellow]* cmp = no: scored with an untrained feature extractor / LPIPS backbone: NOT comparable to published numbers")
+    console.print("FPS = model only (inputs already on the device); each record also holds the end-to-end rate")
+    for note in unscored:
+        console.print(note, highlight=False)
     if out is not None:
         from curate.manifest import atomic_write_bytes
 
-        md = markdown_table(rows)
+        md = markdown_table(rows) + "".join(f"\n\n{n}" for n in unscored)
         atomic_write_bytes(out / "leaderboard.md", (md + "\n").encode())
         atomic_write_bytes(out / "leaderboard.html", render_html(found, md).encode())
         console.print(f"wrote {out / 'leaderboard.md'} and {out / 'leaderboard.html'}")

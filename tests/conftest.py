@@ -57,3 +57,11 @@ def curated_ds(synth_ds: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     build_triplets(ds, seed=0)
     build_arrays(ds, (64, 48), "smis-8")
     return ds
+
+
+@pytest.fixture(scope="session")
+def synth_images(synth_root: Path) -> dict[str, list[Path]]:
+    humans = sorted((synth_root / "train" / "image").glob("*.jpg"))
+    cloth = sorted((synth_root / "train" / "cloth").glob("*.jpg"))
+    # 8 images a set: enough to separate people from flat articles, small enough for a 2-core CI box
+    return {"a": humans[0:16:2], "b": humans[1:16:2], "cloth": cloth[:8]}

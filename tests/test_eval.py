@@ -82,14 +82,6 @@ def test_missing_lpips_backbone_names_the_file(tmp_path: Path, monkeypatch: pyte
 
 
 @pytest.fixture(scope="module")
-def synth_images(synth_root: Path) -> dict[str, list[Path]]:
-    humans = sorted((synth_root / "train" / "image").glob("*.jpg"))
-    cloth = sorted((synth_root / "train" / "cloth").glob("*.jpg"))
-    # 8 images a set: enough to separate people from flat articles, small enough for a 2-core CI box
-    return {"a": humans[0:16:2], "b": humans[1:16:2], "cloth": cloth[:8]}
-
-
-@pytest.fixture(scope="module")
 def extractor(synth_images: dict[str, list[Path]]):
     return untrained_extractor(load_images(synth_images["a"]), seed=0)
 

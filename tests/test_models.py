@@ -87,6 +87,15 @@ def test_tiny_model_generates_learns_and_round_trips(name: str, tmp_path: Path) 
     model.eval()
     with torch.no_grad():
         assert torch.equal(model.generate(batch), again.generate(batch))
+    # the unpaired protocol as the model declares it: a model claiming another article's try-on must change
+    # its output with the article; one whose generation reads no article declares none (or another meaning)
+    meaning = model.unpaired_protocol()
+    if "article" not in needs.generate:
+        assert meaning is None or "article" not in meaning.split("(")[0], (name, meaning)
+    else:
+        both = _batch(model, keys=tuple(dict.fromkeys(needs.generate + ("negative", "negative_mask"))))
+        with torch.no_grad():
+            assert not torch.equal(model.generate(both), model.generate_unpaired(both)), f"{name}: the article changes nothing"
 
 
 @pytest.mark.parametrize(("name", "preset"), sorted(OFFICIAL_GENERATOR_PARAMS))

@@ -224,6 +224,9 @@ class SMIS(SemanticImageGAN):
         mu, _ = self.encode(batch["image"], seg)
         return self.generator(mu, seg)
 
+    def unpaired_protocol(self) -> str | None:
+        return "new style codes sampled for every class (SMIS reads no article): a diversity score, not a try-on"
+
     def generate_unpaired(self, batch: dict[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
         """SMIS has no article input: the unpaired analogue renders the same layout with fresh style codes."""
         return self.generate_from_codes(batch["labelmap"], self.sample_codes(batch["labelmap"].shape[0], generator))

@@ -1,0 +1,93 @@
+"""Streaming evaluation's memory: peak RSS and images/s of `evaluate --images --reference` as the set grows.
+
+One command: .venv/bin/python bench/eval/memory.py [--sizes 200,2000] [--large 500] [--markdown docs/benchmarks/eval-memory.md]
+
+Each run is a fresh `evaluate` process (paired protocol: FID, KID, LPIPS, SSIM, PSNR; the untrained,
+BN-recalibrated extractor; an empty feature cache) on synthetic folders: generated = the reference
+images brightened, so every image has a partner. Peak RSS is the child's (RUSAGE_CHILDREN of a
+wrapper process per run). The target of the issue: peak RSS at 2,000 images within 1.25x of 200.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def make_folders(root: Path, n: int, size: tuple[int, int], seed: int = 0) -> tuple[Path, Path]:
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    ref, gen = root / "ref", root / "gen"
+    ref.mkdir(parents=True)
+    gen.mkdir()
+    h, w = size
+    for i in range(n):
+        # smooth random colour fields: cheap to make, not constant (Inception features vary)
+        small = rng.integers(0, 256, (8, 6, 3), dtype=np.uint8)
+        im = Image.fromarray(small).resize((w, h), Image.BILINEAR)
+        im.save(ref / f"{i:05d}.png")
+        Image.fromarray(np.clip(np.asarray(im, np.int16) + 12, 0, 255).astype(np.uint8)).save(gen / f"{i:05d}.png")
+    return gen, ref
+
+
+def measure(n: int, size: tuple[int, int], batch: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        gen, ref = make_folders(Path(tmp), n, size)
+        h, w = size
+        code = (
+            "import resource, subprocess, sys, time, json; t = time.perf_counter(); "
+            "r = subprocess.run(sys.argv[1:]); "
+            "print(json.dumps({'rc': r.returncode, 's': time.perf_counter() - t, "
+            "'peak_mib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))"
+        )
+        cmd = [sys.executable, "-c", code, str(Path(sys.executable).parent / "evaluate"), "--images", str(gen), "--reference", str(ref),
+               "--size", f"{h}x{w}", "--feature-extractor", "untrained", "--batch-size", str(batch), "--out", str(Path(tmp) / "runs")]
+        env = {**os.environ, "TRYON_BENCH_CACHE": str(Path(tmp) / "cache"), "OMP_NUM_THREADS": "2"}
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        if result["rc"] != 0:
+            raise RuntimeError(f"evaluate failed at n={n}: {out.stderr[-500:]}")
+        return {"n": n, "size": f"{h}x{w}", "peak_mib": result["peak_mib"], "s": result["s"], "images_per_s": n / result["s"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="200,2000", help="set sizes at 256x192")
+    parser.add_argument("--large", type=int, default=500, help="images at 1024x768 (0 = skip)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--markdown", type=Path)
+    args = parser.parse_args()
+    rows = [measure(int(n), (256, 192), args.batch_size) for n in args.sizes.split(",")]
+    if args.large:
+        rows.append(measure(args.large, (1024, 768), args.batch_size))
+    base = rows[0]["peak_mib"]
+    lines = [
+        "# Streaming evaluation: memory", "",
+        f"Command: `.venv/bin/python bench/eval/memory.py --sizes {args.sizes} --large {args.large} --batch-size {args.batch_size}"
+        + (f" --markdown {args.markdown}`" if args.markdown else "`"),
+        f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; 2 shared CPU cores, 2 torch threads; each row a fresh "
+        "`evaluate --images --reference` process (paired: FID, KID, LPIPS, SSIM, PSNR; untrained extractor; empty cache).", "",
+        "| images | size | peak RSS MiB | vs the first row | wall s | images/s (whole command) |", "|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['n']} | {r['size']} | {r['peak_mib']:.0f} | {r['peak_mib'] / base:.2f}x | {r['s']:.1f} | {r['images_per_s']:.1f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

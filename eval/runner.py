@@ -150,12 +150,16 @@ class StreamingScore:
     the generated images are dropped after each ``add``; only features and per-image scalars stay."""
 
     def __init__(self, proto: Protocol, device: torch.device, extractor: FeatureExtractor, real_features: np.ndarray,
-                 paired: bool) -> None:
+                 paired: bool, distributed: bool = True) -> None:
+        """``distributed=False``: this process's samples only, no collective (scores during DDP training,
+        computed on rank 0 alone)."""
         from eval.metric_states import FrechetDistance, KernelDistance, MeanWithInterval
 
         self.proto, self.device, self.extractor, self.paired = proto, device, extractor, paired
-        self.fid = FrechetDistance(real_features.shape[1])
-        self.kid = KernelDistance(proto.kid_subsets, proto.kid_subset_size, proto.seed)
+        self.distributed = distributed
+        sync = {"sync_on_compute": distributed}
+        self.fid = FrechetDistance(real_features.shape[1], **sync)
+        self.kid = KernelDistance(proto.kid_subsets, proto.kid_subset_size, proto.seed, **sync)
         self.fid.reference(real_features)
         self.kid.reference(real_features)
         self.rows: list[dict[str, Any]] = []
@@ -164,7 +168,7 @@ class StreamingScore:
             net, self.lpips_identity = lpips_network(proto.lpips_net, proto.lpips_weights,
                                                      untrained=proto.lpips_backbone == "untrained", seed=proto.seed)
             self.lpips_net = net.to(device)
-            self.means = {name: MeanWithInterval() for name in ("lpips", "ssim", "psnr")}
+            self.means = {name: MeanWithInterval(**sync) for name in ("lpips", "ssim", "psnr")}
 
     def add(self, fake: Tensor, names: list[str], real: Tensor | None = None, index: Tensor | None = None) -> None:
         """``fake`` (and for paired scores its ground truth ``real``) [B,3,H,W] in [0,1]; ``index``: the
@@ -190,7 +194,7 @@ class StreamingScore:
         out: dict[str, Any] = {"fid": float(self.fid.compute())}
         out.update(self.kid.compute())
         rows = self.rows
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
+        if self.distributed and torch.distributed.is_available() and torch.distributed.is_initialized():
             gathered: list[Any] = [None] * torch.distributed.get_world_size()
             torch.distributed.all_gather_object(gathered, rows)
             rows = [r for part in gathered for r in part]

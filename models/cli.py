@@ -214,6 +214,12 @@ def train_command(
     sample_every: int = typer.Option(250, "--sample-every", min=0, help="steps between sample grids (0 = none)"),
     log_every: int = typer.Option(10, "--log-every", min=0, help="steps between log rows"),
     num_workers: int = typer.Option(0, "--num-workers", min=0, help="data-loader worker processes"),
+    eval_every: int = typer.Option(0, "--eval-every", min=0, help="steps between FID/KID/LPIPS on a fixed held-out subset (0 = none)"),
+    keep_best: Optional[str] = typer.Option(None, "--keep-best", help="also export the model at its best value of this metric (fid, kid, lpips, ssim, psnr) to RUN/best"),
+    eval_split: str = typer.Option("val", "--eval-split", help="split the held-out subset comes from"),
+    eval_images: int = typer.Option(64, "--eval-images", min=2, help="pairs in the held-out subset (the first ones, always the same)"),
+    feature_extractor: str = typer.Option("inception", "--feature-extractor", help="for --eval-every: inception (standard FID weights) | untrained (seeded, NOT comparable)"),
+    inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="pt_inception-2015-12-05-6726825d.pth"),
 ) -> None:
     """Train a zoo model on a curated dataset; writes model.safetensors, config.json, train_config.json,
     per-stage checkpoints, logs and samples.
@@ -261,11 +267,17 @@ def train_command(
     except (FileNotFoundError, ValueError, TypeError) as exc:  # e.g. a size the architecture cannot take
         raise _fail(str(exc)) from exc
     net.label_set = _label_set_name(dataset) if cls.INPUTS.uses_labelmap else None
+    evaluator = None
+    if keep_best is not None and keep_best not in ("fid", "kid", "lpips", "ssim", "psnr"):
+        raise _fail(f"--keep-best {keep_best!r}; valid: fid, kid, lpips, ssim, psnr")
+    if eval_every or keep_best:
+        evaluator = _held_out_evaluator(net, data, eval_split, train_size, label_set or _label_set_name(dataset), eval_images,
+                                        feature_extractor, inception_weights, seed, device)
     backbone = getattr(training_recipe, "perceptual_backbone", None)
     config = TrainConfig(
         steps=steps, batch_size=batch_size, grad_accum=grad_accum, checkpoint_every=checkpoint_every,
         sample_every=sample_every, log_every=log_every, out_dir=out, seed=seed, amp=amp.value,
-        device=device.value, num_workers=num_workers, resume=resume, stage=stage,
+        device=device.value, num_workers=num_workers, resume=resume, stage=stage, eval_every=eval_every, keep_best=keep_best,
         run_info={
             "command": "zoo train", "data": str(data.resolve()), "preset": preset, "recipe": recipe_name,
             "label_set": _label_set_name(dataset), "perceptual_backbone": backbone,
@@ -275,7 +287,7 @@ def train_command(
     console.print(f"training {model} ({preset}, recipe {recipe_name}, stages {' > '.join(stages)}, "
                   f"{_count_parameters(net):,} parameters) on {len(dataset)} samples -> {out}")
     try:
-        result = train(net, dataset, config, training_recipe)
+        result = train(net, dataset, config, training_recipe, evaluator)
     except (FileExistsError, FileNotFoundError, ValueError, RuntimeError, FloatingPointError) as exc:
         raise _fail(str(exc)) from exc
     for name, info in result.stages.items():
@@ -283,6 +295,27 @@ def train_command(
         console.print(f"stage {name}: step {info['steps']} ({info['steps'] - info['start_step']} this run, "
                       f"{info['samples_per_s']:.1f} samples/s on {result.device} x{result.world_size}); {losses}")
     console.print(f"model: {out}  (zoo generate --checkpoint {out} ...)")
+
+
+def _held_out_evaluator(net: Any, data: Path, split: str, size: tuple[int, int], label_set: Optional[str], n: int,
+                        feature_extractor: str, inception_weights: Optional[Path], seed: int, device: DeviceChoice) -> Any:
+    """The fixed held-out subset `--eval-every` scores (real features extracted once, here)."""
+    import torch
+
+    from eval.during_training import HeldOutEvaluator
+    from eval.runner import Protocol
+
+    if feature_extractor not in ("inception", "untrained"):
+        raise _fail(f"--feature-extractor {feature_extractor!r}; valid: inception, untrained")
+    keys = tuple(dict.fromkeys(net.INPUTS.generate + ("image",)))
+    held_out = open_dataset(data, split, size, label_set, uses_labelmap=net.INPUTS.uses_labelmap, fields=keys)
+    dev = torch.device("cuda" if device is DeviceChoice.cuda or (device is DeviceChoice.auto and torch.cuda.is_available()) else "cpu")
+    proto = Protocol(size=size, feature_extractor=feature_extractor, inception_weights=str(inception_weights) if inception_weights else None,
+                     lpips_backbone="untrained" if feature_extractor == "untrained" else "pretrained", seed=seed)
+    try:
+        return HeldOutEvaluator(held_out, n, proto, dev)
+    except (FileNotFoundError, ValueError) as exc:  # weights missing, a split too small: say which
+        raise _fail(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------------

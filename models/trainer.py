@@ -74,6 +74,9 @@ class TrainConfig:
     stage: the one training stage to run (None: every stage of the model, in order, `steps` each).
     keep_checkpoints: how many training-state files to keep (oldest are deleted; the trainer's own files).
     run_info: free-form JSON-able facts recorded in train_config.json (e.g. the perceptual backbone).
+    eval_every: steps between held-out scores (needs an ``evaluator`` passed to ``train``; 0 = none;
+    the last step is always scored). keep_best: a metric the evaluator returns (e.g. "fid"): the model at
+    its best value is exported to ``out_dir/best`` (+ ``best.json``) as well as the last.
     """
 
     steps: int = 1000
@@ -89,6 +92,8 @@ class TrainConfig:
     num_workers: int = 0
     resume: bool = False
     stage: str | None = None
+    eval_every: int = 0
+    keep_best: str | None = None
     keep_checkpoints: int = 2
     progress: bool = True
     run_info: dict[str, Any] = field(default_factory=dict)
@@ -98,7 +103,7 @@ class TrainConfig:
         for name in ("steps", "batch_size", "grad_accum"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("checkpoint_every", "sample_every", "log_every", "num_workers"):
+        for name in ("checkpoint_every", "sample_every", "log_every", "num_workers", "eval_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.keep_checkpoints < 1:
@@ -504,7 +509,7 @@ def select_stages(model: TryOnModel, recipe: Any, stage: str | None) -> list[Sta
     return [s for s in stages if s.name == stage]
 
 
-def train(model: TryOnModel, dataset: Dataset, config: TrainConfig, recipe: Any = None) -> TrainResult:
+def train(model: TryOnModel, dataset: Dataset, config: TrainConfig, recipe: Any = None, evaluator: Any = None) -> TrainResult:
     """Train `model`'s stages on `dataset` for `config.steps` optimiser steps each; see the module docstring.
 
     Example:
@@ -513,6 +518,8 @@ def train(model: TryOnModel, dataset: Dataset, config: TrainConfig, recipe: Any 
               build_recipe("spade", perceptual_backbone="untrained"))
     """
     recipe = default_recipe(model) if recipe is None else recipe
+    if (config.eval_every or config.keep_best) and evaluator is None:
+        raise ValueError("eval_every/keep_best need an evaluator (zoo train builds one from --eval-split)")
     if model.INPUTS.uses_labelmap and model.label_set is None:
         label_set = getattr(dataset, "label_set", None)
         model.label_set = None if label_set is None else str(label_set)  # recorded with the weights
@@ -534,7 +541,7 @@ def train(model: TryOnModel, dataset: Dataset, config: TrainConfig, recipe: Any 
         for position, stage in enumerate(stages):
             # the first stage of this call continues what the run exported so far (earlier stages' weights)
             inherit = position == 0 and all_names.index(stage.name) > 0
-            results[stage.name] = _train(model, dataset, config, ctx, device, recipe, stage, inherit)
+            results[stage.name] = _train(model, dataset, config, ctx, device, recipe, stage, inherit, evaluator)
         last = results[stages[-1].name]
         last.stages = {name: {"start_step": r.start_step, "steps": r.steps, "final_losses": r.final_losses,
                               "samples_per_s": r.samples_per_s, "wall_s": r.wall_s} for name, r in results.items()}
@@ -545,7 +552,7 @@ def train(model: TryOnModel, dataset: Dataset, config: TrainConfig, recipe: Any 
 
 
 def _train(model: TryOnModel, dataset: Dataset, config: TrainConfig, ctx: _Dist, device: torch.device, recipe: Any,
-           stage: Stage, inherit_export: bool) -> TrainResult:
+           stage: Stage, inherit_export: bool, evaluator: Any = None) -> TrainResult:
     out_dir = config.out_dir
     if device.type == "cpu":
         # Adam moments of tiny GANs decay into denormals; without this a CPU step slows ~8x after a few
@@ -685,6 +692,17 @@ def _train(model: TryOnModel, dataset: Dataset, config: TrainConfig, ctx: _Dist,
                 last_checkpoint = _save_checkpoint(
                     model, optimizers, scalers, stream, step, config, ctx, device, recipe, stage.name
                 )
+            if evaluator is not None and (is_last or (config.eval_every and step % config.eval_every == 0)):
+                if ctx.is_main:
+                    # under a forked RNG: scoring never shifts the training stream (exact resume holds)
+                    with _isolated_rng(device):
+                        scores = evaluator(model)
+                    if log is not None:
+                        log.log_eval(step, scores)
+                    if config.keep_best:
+                        _keep_best(model, config, stage.name, step, scores, evaluator)
+                if ctx.active:
+                    dist.barrier()
     finally:
         if log is not None:
             log.close()
@@ -777,6 +795,26 @@ def _save_checkpoint(
     if ctx.active:
         dist.barrier()
     return path
+
+
+def _keep_best(model: TryOnModel, config: TrainConfig, stage: str, step: int, scores: dict[str, float], evaluator: Any) -> None:
+    """Export the model to out_dir/best when ``config.keep_best`` improved (best.json says when and how much)."""
+    metric = config.keep_best
+    if metric not in scores:
+        raise ValueError(f"--keep-best {metric!r}: the evaluator reports {sorted(scores)}")
+    path = config.out_dir / "best.json"
+    best = json.loads(path.read_text()) if path.is_file() else None
+    higher = evaluator.higher_is_better(metric)
+    value = scores[metric]
+    if best is not None and best.get("metric") == metric:
+        if (value <= best["value"]) if higher else (value >= best["value"]):
+            return
+    model.save_pretrained(config.out_dir / "best")
+    record = {"metric": metric, "value": value, "higher_is_better": higher, "stage": stage, "step": step, "scores": scores,
+              "evaluation": getattr(evaluator, "identity", None)}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=str))
+    os.replace(tmp, path)
 
 
 def _json_safe(data: dict[str, Any]) -> dict[str, Any]:

@@ -52,6 +52,7 @@ class TrainingLog:
         self.csv_path = self.log_dir / "train.csv"
         self._columns: list[str] = list(_FIXED_COLUMNS)
         self._truncate_csv(resume_step)
+        self._truncate_eval(resume_step)
         # purge_step makes TensorBoard discard events at or after it: those of an interrupted attempt.
         self.writer = SummaryWriter(str(self.log_dir / "tensorboard"), purge_step=resume_step + 1 if resume_step else None)
         self.console = Console(stderr=True)
@@ -121,6 +122,33 @@ class TrainingLog:
     def advance(self, step: int) -> None:
         if self._progress is not None:
             self._progress.update(self._task, completed=step)
+
+    def log_eval(self, step: int, scores: dict[str, float]) -> None:
+        """One row of held-out scores in ``eval.csv`` (rows after a resumed run's step were dropped at start)."""
+        path = self.log_dir / "eval.csv"
+        new = not path.exists()
+        with path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["step", *sorted(scores)])
+            if new:
+                writer.writeheader()
+            writer.writerow({"step": step, **scores})
+        for key, value in scores.items():
+            self.writer.add_scalar(f"eval/{key}", value, step)
+        self.writer.flush()
+        if self._plain_lines:
+            self.console.print(f"step {step} eval: " + "  ".join(f"{k} {v:.4f}" for k, v in sorted(scores.items())), highlight=False)
+
+    def _truncate_eval(self, resume_step: int) -> None:
+        path = self.log_dir / "eval.csv"
+        if not path.exists():
+            return
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            fields, rows = reader.fieldnames or ["step"], [r for r in reader if int(r["step"]) <= resume_step]
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
 
     def add_image(self, step: int, image: np.ndarray) -> None:
         self.writer.add_image("samples", image, step, dataformats="HWC")

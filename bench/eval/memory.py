@@ -69,9 +69,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args()
-    rows = [measure(int(n), (256, 192), args.batch_size) for n in args.sizes.split(",")]
-    if args.large:
-        rows.append(measure(args.large, (1024, 768), args.batch_size))
+    specs = [(int(n), (256, 192)) for n in args.sizes.split(",")] + ([(args.large, (1024, 768))] if args.large else [])
+    rows = []
+    for n, size in specs:  # each row printed as soon as it is measured (a long run cut short keeps its rows)
+        rows.append(measure(n, size, args.batch_size))
+        print(json.dumps(rows[-1]), flush=True)
     base = rows[0]["peak_mib"]
     lines = [
         "# Streaming evaluation: memory", "",

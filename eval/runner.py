@@ -56,18 +56,24 @@ def _images_key(images: Tensor) -> str:
     return hashlib.sha256(images.numpy().tobytes()).hexdigest()[:24]
 
 
-def extract_features(extractor: FeatureExtractor, images: Tensor, batch_size: int, use_cache: bool = True) -> tuple[np.ndarray, bool]:
-    """[N, D] features of images in [0,1]; returns (features, cache_hit)."""
-    path = cache_dir() / f"{extractor.key}-{_images_key(images)}.npy"
+def _cached_features(path: Path, compute: Callable[[], np.ndarray], use_cache: bool) -> tuple[np.ndarray, bool]:
+    """(features, cache_hit): loaded from ``path``, else computed and written atomically (per process:
+    ranks may write the same entry)."""
     if use_cache and path.is_file():
         return np.load(path), True
-    feats = torch.cat([extractor(b) for b in images.split(batch_size)]).numpy()
+    feats = compute()
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
         np.save(tmp, feats)
         tmp.replace(path)
     return feats, False
+
+
+def extract_features(extractor: FeatureExtractor, images: Tensor, batch_size: int, use_cache: bool = True) -> tuple[np.ndarray, bool]:
+    """[N, D] features of images in [0,1]; returns (features, cache_hit)."""
+    return _cached_features(cache_dir() / f"{extractor.key}-{_images_key(images)}.npy",
+                            lambda: torch.cat([extractor(b) for b in images.split(batch_size)]).numpy(), use_cache)
 
 
 def make_extractor(proto: Protocol, calibration: Tensor, device: torch.device) -> FeatureExtractor:
@@ -105,31 +111,19 @@ class RealSet:
         self.calibration = torch.cat(calibration)
 
     def features(self, extractor: FeatureExtractor, use_cache: bool = True) -> tuple[np.ndarray, bool]:
-        path = cache_dir() / f"{extractor.key}-{self.key}.npy"
-        if use_cache and path.is_file():
-            return np.load(path), True
-        feats = np.concatenate([extractor(images).numpy() for images in self.batches()])
-        if use_cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")  # per process: ranks may write the same entry
-            np.save(tmp, feats)
-            tmp.replace(path)
-        return feats, False
+        return _cached_features(cache_dir() / f"{extractor.key}-{self.key}.npy",
+                                lambda: np.concatenate([extractor(images).numpy() for images in self.batches()]), use_cache)
 
 
 def _distributed(device: torch.device) -> tuple[int, int, torch.device]:
-    """(rank, world size, device) under torchrun (gloo on CPU, NCCL on CUDA); (0, 1, device) otherwise."""
-    import torch.distributed as dist
+    """(rank, world size, device) under torchrun, through the trainer's process-group setup (gloo on CPU,
+    NCCL on CUDA, cuda:LOCAL_RANK); (0, 1, device) otherwise."""
+    from models.trainer import _init_distributed
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return 0, 1, device
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return dist.get_rank(), dist.get_world_size(), device
+    ctx, device = _init_distributed(device.type)
+    return ctx.rank, ctx.world_size, device
 
 
 class _Shard(torch.utils.data.Dataset):
@@ -212,20 +206,6 @@ class StreamingScore:
                 out[name], out[f"{name}_ci95"] = result["mean"], result["ci95"]
             extractors["lpips"] = self.lpips_identity
         return out, per_sample, extractors
-
-
-def score(fake: Tensor, real: Tensor, proto: Protocol, device: torch.device, paired: bool, names: list[str]) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
-    """Metrics of ``fake`` against ``real`` held in memory (both [N,3,H,W] in [0,1]): the streaming scorer
-    fed in one go (small sets, tests)."""
-    reals = RealSet(lambda: iter(real.split(proto.batch_size)))
-    extractor = make_extractor(proto, reals.calibration, device)
-    feats, hit = reals.features(extractor)
-    scorer = StreamingScore(proto, device, extractor, feats, paired)
-    for i in range(0, len(fake), proto.batch_size):
-        scorer.add(fake[i:i + proto.batch_size], names[i:i + proto.batch_size], real[i:i + proto.batch_size] if paired else None)
-    metrics, per_sample, extractors = scorer.compute()
-    extractors["real_features_cache_hit"] = hit
-    return metrics, per_sample, extractors
 
 
 def _safe_name(pair_id: str) -> str:

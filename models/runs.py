@@ -190,8 +190,3 @@ def dataset_for_model(model: "TryOnModel", data: Path, split: str, *, label_set:
     if needs.num_classes is not None and needs.num_classes != dataset.num_classes:
         raise RunError(f"the model reads {needs.num_classes} classes ({chosen}), the {split} arrays have {dataset.num_classes}")
     return dataset
-
-
-def describe(model: "TryOnModel") -> dict[str, Any]:
-    """What a loaded model reads, for messages and records."""
-    return model.data_needs().to_json()

@@ -2,8 +2,8 @@
 
 From the batch contract: the coarse body shape (``body_shape``: the silhouette down to 1/16 and back),
 the head (``head``: face and hair pixels, -1 elsewhere) and 18 pose maps drawn from ``keypoints`` on the
-device: +1 inside a (2r+1)-pixel square around each visible keypoint, -1 elsewhere (CP-VTON's radius 5
-at 256 px height, scaled with the height so a 64-px preset draws a 3-px square, not an 11-px one).
+device: +1 inside a (2r+1)-pixel square around each visible keypoint, -1 elsewhere (CP-VTON's radius is
+5 px at 256 px height; the caller's config sets r).
 """
 
 from __future__ import annotations
@@ -25,14 +25,8 @@ def pose_maps(keypoints: Tensor, size: tuple[int, int], radius: int) -> Tensor:
     return inside.to(keypoints.dtype) * 2 - 1
 
 
-def pose_radius(height: int, radius_at_256: int = 5) -> int:
-    return max(1, round(radius_at_256 * height / 256))
-
-
 def person_representation(batch: dict[str, Tensor], radius: int) -> Tensor:
     """[B,22,H,W]: body shape in [-1,1], head RGB, 18 pose maps (CP-VTON's channel order)."""
     shape = batch["body_shape"] * 2 - 1
     return torch.cat([shape, batch["head"], pose_maps(batch["keypoints"], tuple(shape.shape[-2:]), radius)], dim=1)
 
-
-PERSON_KEYS = ("body_shape", "head", "keypoints")  # the batch keys the representation reads

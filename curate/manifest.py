@@ -9,7 +9,8 @@ all of the next, never a mix, and a process killed anywhere leaves the previous 
 generation before the current one is kept (a reader that resolved it just before the switch can still
 finish); older ones and stale temporaries of killed writers are removed by the next save.
 A ``DS/manifest`` that is still a plain folder (written before generations) is read as it is and
-converted by the first save.
+converted by the first save. On a file system that refuses symlinks (exFAT, some shares) the tables are
+written into a plain folder one by one, each atomically, as before: no cross-table transaction there.
 """
 
 from __future__ import annotations
@@ -182,9 +183,27 @@ def write_tables(ds: Path, frames: Mapping[str, pd.DataFrame], dataset_root: Pat
         previous = aside.name
     else:
         previous = current.name if current is not None else None
-    _switch(link, target)
+    try:
+        _switch(link, target)
+    except OSError as exc:
+        if link.is_symlink() or not _symlinks_unsupported(exc):
+            raise
+        # A file system without symlinks (exFAT, some network shares): the tables go into the plain folder
+        # one by one, each atomic, as before generations existed; the transaction guarantee is lost there.
+        if not link.exists() and previous and (gens / previous).is_dir() and previous.endswith("-plain"):
+            os.replace(gens / previous, link)
+        for table in schema.TABLES:
+            atomic_write_bytes(link / f"{table}.parquet", (new / f"{table}.parquet").read_bytes())
+        shutil.rmtree(new, ignore_errors=True)
+        return link
     _clean_stale(ds, {new.name} | ({previous} if previous else set()))
     return new
+
+
+def _symlinks_unsupported(exc: OSError) -> bool:
+    import errno
+
+    return exc.errno in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS) or os.name == "nt"
 
 
 def write_table(ds: Path, table: str, df: pd.DataFrame, dataset_root: Path, layout: str = "") -> Path:

@@ -229,3 +229,29 @@ def test_plain_manifest_folder_of_older_versions_is_read_and_converted(tmp_path:
     after = Manifest.load(old)
     assert (after.pairs["filter_reason"] == "back-view").all() and len(after.humans) == len(m.humans)
     assert_clean(old)
+
+
+def test_file_systems_without_symlinks_keep_a_plain_manifest(monkeypatch, tmp_path: Path, source: Path) -> None:
+    """exFAT or a share that refuses symlinks: the tables are still written (each atomically, no
+    transaction there), read back, and converted to generations once links work."""
+    import errno
+
+    from curate.ingest import ingest
+
+    real = os.symlink
+
+    def refuse(*a, **k):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "symlink", refuse)
+    ingest(source, tmp_path / "ds")
+    link = tmp_path / "ds" / "manifest"
+    assert link.is_dir() and not link.is_symlink()
+    m = Manifest.load(tmp_path / "ds")
+    m.pairs["filter_reason"] = "back-view"
+    m.save("pairs")
+    plain = Manifest.load(tmp_path / "ds")
+    assert (plain.pairs["filter_reason"] == "back-view").all()
+    monkeypatch.setattr(os, "symlink", real)
+    plain.save("pairs")
+    assert link.is_symlink() and Manifest.load(tmp_path / "ds").pairs.equals(plain.pairs)

@@ -14,6 +14,10 @@ One memory-mappable array per field per split: a loader reads a sample with a fe
 decoding. Images are fitted into H x W keeping their aspect ratio (padded with white, label 0, mask 0)
 so that people are never stretched; keypoints get the same scale and offset.
 
+Pixels come through the one decoding path of ``curate.imageio`` (the one ingest validated): EXIF
+orientation applied, 16-bit scaled to 8 bits, alpha composited on white (and, for an article without a
+cloth-mask file, the alpha is its mask), palette and 1-bit label maps read as ids.
+
 Incremental: a row is reused when its input key (sha256 of the image, label map and mask files, plus the
 size and label set) is unchanged; only new or changed inputs are decoded.
 """
@@ -31,8 +35,9 @@ import pandas as pd
 import typer
 from PIL import Image
 
+from curate.imageio import Decoded, ImageDecodeError, load_labelmap_ids, load_rgb, read_file_bounded
 from curate.labelsets import convert, get_label_set
-from curate.manifest import Manifest, atomic_write_bytes
+from curate.manifest import Manifest, ManifestError, atomic_write_bytes
 from curate.triplets import load_triplets
 
 ARRAYS_DIR = "arrays"
@@ -76,8 +81,32 @@ def _place(im: Image.Image, fit: _Fit, size: tuple[int, int], resample: int, fil
     return np.asarray(canvas)
 
 
+class SourceChanged(RuntimeError):
+    """A file the manifest lists cannot be read as ingest read it (deleted, replaced, now unreadable)."""
+
+
 def _sha(path: Path | None) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None and path.is_file() else "-"
+    if path is None or not path.is_file():
+        return "-"
+    data, _, detail = read_file_bounded(path)
+    if data is None:
+        raise SourceChanged(f"{path}: {detail}; the source changed since ingest: re-run `curate ingest`")
+    return hashlib.sha256(data).hexdigest()
+
+
+def _load(path: Path, what: str) -> Decoded:
+    try:
+        return load_rgb(path)
+    except ImageDecodeError as exc:
+        raise SourceChanged(f"{what} {path}: {exc} ({exc.reason.value}); the source changed since ingest: "
+                            f"re-run `curate ingest`") from None
+
+
+def _ids(path: Path) -> np.ndarray:
+    try:
+        return load_labelmap_ids(path)
+    except ImageDecodeError as exc:
+        raise SourceChanged(f"{path}: {exc} ({exc.reason.value}); re-run `curate ingest`") from None
 
 
 def _human_key(m: Manifest, row: pd.Series, size: tuple[int, int], target: str | None) -> str:
@@ -92,15 +121,17 @@ def _has_pose(row: pd.Series) -> bool:
 
 def _human_row(m: Manifest, row: pd.Series, size: tuple[int, int], target: str | None) -> dict[str, object]:
     img_path = m.resolve(row["path"])
-    im = Image.open(img_path).convert("RGB")
+    im = Image.fromarray(_load(img_path, "image").rgb)
     fit = _fit(im.width, im.height, size)
     image = _place(im, fit, size, Image.LANCZOS, (255, 255, 255))
     label = np.zeros(size, np.uint8)
     lm_path = m.resolve(row["labelmap_path"])
     has_labelmap = lm_path is not None and lm_path.is_file()
     if has_labelmap:
-        lm = Image.open(lm_path)
-        ids = np.asarray(lm if lm.mode in ("L", "P") else lm.convert("L"))
+        ids = _ids(lm_path)
+        if ids.shape != (im.height, im.width):
+            raise SourceChanged(f"label map {lm_path} is {ids.shape[1]}x{ids.shape[0]} but its image is "
+                                f"{im.width}x{im.height}; the source changed since ingest: re-run `curate ingest`")
         if target and row["label_set"] != target:
             ids = convert(ids, str(row["label_set"]), target)
         label = _place(Image.fromarray(ids.astype(np.uint8), "L"), fit, size, Image.NEAREST, 0)
@@ -121,13 +152,18 @@ def _article_key(m: Manifest, row: pd.Series, size: tuple[int, int]) -> str:
 
 def _article_row(m: Manifest, row: pd.Series, size: tuple[int, int]) -> dict[str, object]:
     img_path = m.resolve(row["path"])
-    im = Image.open(img_path).convert("RGB")
+    decoded = _load(img_path, "article")
+    im = Image.fromarray(decoded.rgb)
     fit = _fit(im.width, im.height, size)
     image = _place(im, fit, size, Image.LANCZOS, (255, 255, 255))
     mask_path = m.resolve(row["cloth_mask_path"])
     if mask_path is not None and mask_path.is_file():
-        mask = _place(Image.open(mask_path).convert("L"), fit, size, Image.BILINEAR, 0)
+        mask = _place(Image.fromarray(_load(mask_path, "cloth mask").rgb).convert("L"), fit, size, Image.BILINEAR, 0)
         source = "file"
+    elif decoded.alpha is not None:
+        # a cut-out product (RGBA on transparent): the alpha is the garment's mask
+        mask = _place(Image.fromarray(decoded.alpha, "L"), fit, size, Image.BILINEAR, 0)
+        source = "alpha"
     else:
         # No cloth mask shipped: products are photographed on white, so "not near-white" is the garment
         # (the CP-VTON+ recipe: a simple threshold).
@@ -208,6 +244,9 @@ def build_arrays(ds: Path, size: tuple[int, int] = (256, 192), label_set: str | 
         raise ValueError(f"{ds}: no usable humans; check `curate summary {ds}`")
     triplets = load_triplets(ds) if humans_only is None else humans_only
     root = arrays_dir(ds, size, label_set)
+    if root.is_dir():
+        for stale in root.rglob(".*.tmp"):  # temporaries of a killed run (atomic_write_bytes names them so)
+            stale.unlink(missing_ok=True)
     humans = m.humans
     missing_sets = humans["label_set"].dropna().unique().tolist()
     target = label_set
@@ -256,8 +295,12 @@ def labelmaps_command(
     """
     from rich.console import Console
 
-    result = build_arrays(ds, parse_size(size), label_set)
+    try:
+        result = build_arrays(ds, parse_size(size), label_set)
+    except (ManifestError, FileNotFoundError, ValueError, KeyError, SourceChanged) as exc:
+        typer.echo(f"error: {exc}".splitlines()[0] if str(exc) else f"error: {type(exc).__name__}", err=True)
+        raise typer.Exit(2) from None
     console = Console()
     console.print(f"arrays in {result.root} (label set {result.label_set}): "
-                  + ", ".join(f"{s}: {h} humans / {a} articles" for s, (h, a) in result.samples.items()))
+                  + ", ".join(f"{s}: {h} humans / {a} articles" for s, (h, a) in result.samples.items()), markup=False)
     console.print(f"{result.computed} samples computed, {result.reused} reused; {result.bytes_on_disk / 1e6:.1f} MB on disk")

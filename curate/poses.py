@@ -16,6 +16,10 @@ Conventions of the output: a missing joint is (0, 0, 0), i.e. ``conf == 0`` mean
 OpenPose. Only the first person is read (the try-on datasets hold one person per image). An OpenPose
 file with no people is a valid file in which nobody was detected: all 18 joints missing.
 
+Limits (hostile files): a pose file over :data:`MAX_POSE_BYTES` is not read (``file-too-large``) and JSON
+nested deeper than :data:`MAX_POSE_DEPTH` is not parsed (``pose-unreadable``; Python's parser would
+recurse until ``RecursionError``). A real OpenPose file is a few KB and 4 levels deep.
+
 COCO-18 order: 0 nose, 1 neck, 2 r-shoulder, 3 r-elbow, 4 r-wrist, 5 l-shoulder, 6 l-elbow, 7 l-wrist,
 8 r-hip, 9 r-knee, 10 r-ankle, 11 l-hip, 12 l-knee, 13 l-ankle, 14 r-eye, 15 l-eye, 16 r-ear, 17 l-ear.
 """
@@ -29,7 +33,10 @@ from typing import Any, Final
 
 import numpy as np
 
-from curate.schema import PoseFormat
+from curate.schema import PoseFormat, RejectReason
+
+MAX_POSE_BYTES: Final[int] = 4 * 2**20
+MAX_POSE_DEPTH: Final[int] = 32
 
 COCO18_NAMES: Final[tuple[str, ...]] = (
     "nose", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist", "r_hip", "r_knee",
@@ -50,7 +57,14 @@ class PoseError(ValueError):
 
 
 class PoseUnreadableError(PoseError):
-    """The file is not readable JSON (missing, empty, not UTF-8, syntax error)."""
+    """The file is not readable JSON (missing, empty, not UTF-8, syntax error, over the limits).
+
+    ``reason`` is the rejection the ingest records: ``pose-unreadable`` unless the file could not be
+    opened at all (``unreadable``, ``not-regular-file``, ``file-too-large``, ``broken-symlink``)."""
+
+    def __init__(self, message: str, reason: RejectReason = RejectReason.POSE_UNREADABLE) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class PoseFormatError(PoseError):
@@ -155,23 +169,58 @@ def parse_pose(obj: Any, image_size: tuple[int, int] | None = None) -> Pose:
     )
 
 
+def json_depth(data: bytes) -> int:
+    """Deepest nesting of ``[``/``{`` in JSON text (brackets inside strings ignored), in one pass."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_POSE_DEPTH:
+                    return deepest  # enough to refuse
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
 def read_pose(path: str | Path, image_size: tuple[int, int] | None = None) -> Pose:
-    """Read and convert one pose file (see :func:`parse_pose`)."""
+    """Read (bounded, regular files only) and convert one pose file (see :func:`parse_pose`)."""
+    from curate.imageio import printable_path, read_file_bounded
+
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PoseUnreadableError(f"pose {path.name}: cannot read ({exc.strerror or exc})") from exc
+    name = printable_path(path.name)
+    data, reason, detail = read_file_bounded(path, MAX_POSE_BYTES)
+    if data is None:
+        raise PoseUnreadableError(f"pose {detail}", reason or RejectReason.UNREADABLE)
     if not data:
-        raise PoseUnreadableError(f"pose {path.name}: 0 bytes")
+        raise PoseUnreadableError(f"pose {name}: 0 bytes")
+    depth = json_depth(data)
+    if depth > MAX_POSE_DEPTH:
+        raise PoseUnreadableError(f"pose {name}: JSON nested more than {MAX_POSE_DEPTH} levels deep; not parsed")
     try:
         obj = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
-        raise PoseUnreadableError(f"pose {path.name}: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+        raise PoseUnreadableError(f"pose {name}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise PoseUnreadableError(f"pose {path.name}: invalid JSON ({exc.msg}, line {exc.lineno})") from exc
+        raise PoseUnreadableError(f"pose {name}: invalid JSON ({exc.msg}, line {exc.lineno})") from None
+    except (RecursionError, ValueError) as exc:  # belt and braces: the depth scan should have caught it
+        raise PoseUnreadableError(f"pose {name}: not parsed ({type(exc).__name__})") from None
     try:
         return parse_pose(obj, image_size)
+    except PoseFrameError:
+        raise
     except PoseFormatError as exc:
-        raise PoseFormatError(f"pose {path.name}: {exc}") from None
-
+        raise PoseFormatError(f"pose {name}: {exc}") from None
+    except (RecursionError, TypeError, ValueError, KeyError) as exc:
+        raise PoseFormatError(f"pose {name}: {type(exc).__name__}: {exc}") from None

@@ -74,6 +74,12 @@ class RejectReason(str, enum.Enum):
     LABELMAP_SIZE_MISMATCH = "labelmap-size-mismatch"  # label map and image differ in size
     IMAGE_TOO_SMALL = "image-too-small"
     PATH_NOT_UTF8 = "path-not-utf8"  # file name bytes are not UTF-8: cannot be stored or reopened by path
+    # hostile input (issue 18; docs/ingest.md has an example of each)
+    PATH_OUTSIDE_ROOT = "path-outside-root"  # a listed path (pair list, CSV) escapes the dataset root: never opened
+    NOT_REGULAR_FILE = "not-regular-file"  # a FIFO, device, socket or folder where a file should be: never opened
+    FILE_TOO_LARGE = "file-too-large"  # larger than curate.imageio.MAX_FILE_BYTES (poses: curate.poses.MAX_POSE_BYTES)
+    UNREADABLE = "unreadable"  # exists but cannot be opened or read (permission denied, I/O error)
+    BROKEN_SYMLINK = "broken-symlink"  # a symlink whose target does not exist, or a symlink loop
 
 
 # The keep policy of dedupe, recorded with every group (``dup_keep_policy`` column).
@@ -103,6 +109,7 @@ _IMAGE_COLUMNS: tuple[Column, ...] = (
     Column("size_bytes", _I64, "file size in bytes"),
     Column("width", _I32, "decoded width in pixels"),
     Column("height", _I32, "decoded height in pixels"),
+    Column("orientation", _I32, "EXIF orientation tag applied at decode (1 = upright; width/height are after it)"),
     Column("category", _S, "Category value", nullable=False),
     Column("split", _S, "Split value from the source layout", nullable=False),
     Column("source_layout", _S, "layout the row was read from (viton-hd, dresscode, ...)", nullable=False),

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from curate.manifest import Manifest, atomic_write_bytes, usable_pairs
+from curate.manifest import Manifest, ManifestError, atomic_write_bytes, usable_pairs
 
 TRIPLETS_FILE = "triplets.parquet"
 SPLITS = ("train", "val", "test")
@@ -166,10 +166,16 @@ def triplets_command(
         fractions = tuple(float(v) for v in split.split(","))
     except ValueError:
         raise typer.BadParameter(f"--split must be three numbers like 0.8,0.1,0.1 (got {split!r})") from None
-    result = build_triplets(ds, negatives, same_category, fractions, seed)  # type: ignore[arg-type]
+    try:
+        result = build_triplets(ds, negatives, same_category, fractions, seed)  # type: ignore[arg-type]
+    except (ManifestError, ValueError) as exc:  # no manifest (names the command to run), no usable pairs
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    from rich.markup import escape
+
     console = Console()
-    console.print(f"wrote {len(result.triplets)} triplets to {result.path}")
+    console.print(escape(f"wrote {len(result.triplets)} triplets to {result.path}"))
     console.print("pairs per split: " + ", ".join(f"{k} {v}" for k, v in result.split_sizes.items()))
     if result.without_negative:
         console.print(f"[yellow]{len(result.without_negative)} pairs got no negative (no other article of their "
-                      f"category in their split), e.g. {result.without_negative[:5]}")
+                      f"category in their split), e.g. {escape(str(result.without_negative[:5]))}")

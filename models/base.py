@@ -296,6 +296,29 @@ def read_config(directory: Path) -> dict[str, Any]:
     return doc
 
 
+def safe_torch_load(path: Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)`` with a one-line ``ValueError`` naming what the file is when it
+    cannot be read: a pickle that needs code (never run, whatever torch's message suggests), a text or
+    other non-torch file, a truncated archive."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        if "Weights only load failed" in text:
+            needs = next((ln.strip() for ln in text.splitlines() if "GLOBAL" in ln or "Unsupported" in ln), "")
+            raise ValueError(
+                f"{path} is not a safe checkpoint: loading it would run pickled code"
+                + (f" ({needs.rstrip('.')})" if needs else "") + "; it is refused (only plain tensors are read)"
+            ) from None
+        raise ValueError(f"{path} is not a PyTorch checkpoint (unpickling failed: {text.splitlines()[0] if text else 'no detail'})") from None
+    except (RuntimeError, EOFError, OSError, KeyError, AttributeError, ImportError, IndexError, TypeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path} is not a PyTorch checkpoint: neither a torch zip archive nor a plain tensor pickle "
+                         f"({type(exc).__name__}: {first})") from None
+
+
 def load_weights_file(weights: Path, legacy: Path, map_location: str | torch.device) -> dict[str, Tensor]:
     """The state dict of ``model.safetensors``, or of a format-1 ``weights.pt`` when that is all there is."""
     if weights.is_file():
@@ -307,7 +330,7 @@ def load_weights_file(weights: Path, legacy: Path, map_location: str | torch.dev
             raise RuntimeError(f"cannot read {weights}: {exc}") from None
     if legacy.is_file():
         # format 1 (before safetensors): a plain state_dict, read without executing any pickled code
-        return torch.load(legacy, map_location=map_location, weights_only=True)
+        return safe_torch_load(legacy, map_location)
     raise FileNotFoundError(f"{weights.parent} holds no {WEIGHTS_FILE} (nor a format-1 {LEGACY_WEIGHTS_FILE})")
 
 

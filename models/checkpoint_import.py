@@ -71,10 +71,9 @@ def official_to_ours(key: str, prefix: str) -> str:
 
 def load_state_file(path: Path) -> StateDict:
     """A released raw state_dict (no pickled code runs: ``weights_only=True``), CPU tensors."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # not a torch file, truncated, or a pickle that needs code: say which file
-        raise ValueError(f"{path} is not a readable PyTorch state_dict: {exc}") from None
+    from models.base import safe_torch_load
+
+    state = safe_torch_load(path)  # one-line ValueError for a code pickle, a text file, a truncated archive
     if not isinstance(state, dict) or not state:
         raise ValueError(f"{path} is not a state_dict")
     if not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -50,7 +50,9 @@ class AmpChoice(str, Enum):
 
 
 def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)  # paths stay whole
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)  # paths stay whole
     return typer.Exit(code=2)
 
 

@@ -382,10 +382,12 @@ def list_checkpoints(out_dir: Path, stage: str = "main") -> list[Path]:
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """A training-state file (plain tensors and containers: loads with weights_only=True)."""
+    from models.base import safe_torch_load
+
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: say which one
-        raise RuntimeError(f"cannot read training checkpoint {path}: {exc}") from exc
+        state = safe_torch_load(path)
+    except ValueError as exc:  # a truncated or foreign file, a code pickle: one line saying which
+        raise RuntimeError(f"cannot read training checkpoint: {exc}") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise RuntimeError(f"{path} is not a tryon-bench training checkpoint (format {CHECKPOINT_FORMAT})")
     return state

@@ -27,7 +27,7 @@ from curate.filters.evidence import (
     evidence_json,
 )
 from curate.filters.thresholds import Thresholds
-from curate.imageio import decode_scaled
+from curate.imageio import decode_scaled, jpeg_orientation, upright_rgb
 from curate.labelsets import LabelSet, get_label_set
 from curate.schema import Category
 
@@ -228,7 +228,7 @@ def _decode(path: Path, size: tuple[int, int] | None, notes: list[str], max_side
             target = _target(img.size, size, max_side)
             if target is not None:
                 img.draft("RGB", target)  # leaves a greyscale JPEG greyscale
-            img = img.convert("L" if keep_grey and img.mode in ("L", "1") else "RGB")
+            img = upright_rgb(img, grey=keep_grey)  # EXIF orientation, 16-bit, alpha: curate.imageio
             if target is not None and img.size != tuple(target):
                 img = img.resize(target, Image.BILINEAR)
             return np.asarray(img)
@@ -286,7 +286,7 @@ def _decode_jpeg_opencv(path: Path, size: tuple[int, int] | None, max_side: int 
         data = path.read_bytes()
     except OSError:
         return None
-    header = _jpeg_header(data)
+    header = _jpeg_header(data) if jpeg_orientation(data) == 1 else None  # rotated: the PIL path turns it upright
     if header is None:
         return None
     mode, (w, h) = header

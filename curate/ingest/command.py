@@ -21,16 +21,21 @@ LAYOUT_HELP = "auto | viton-hd | viton | dresscode | deepfashion-smis | pairs-fo
 def render_summary(summary: "IngestSummary", ds: Path, *, max_notes: int = 20) -> None:
     """Print the layout decision, counts by table/status/reason, notes and unused files as rich tables."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    def esc(value: object) -> str:
+        # every value here comes from the data (ids, file names, details): "[/x]" in a name is text
+        return escape(str(value)) if value is not None else ""
+
     console = Console()
-    console.print(f"[bold]layout[/bold]: {summary.layout}  ([dim]{summary.layout_reason}[/dim])")
-    table = Table(title=f"manifest {ds}/manifest", show_lines=False)
+    console.print(f"[bold]layout[/bold]: {esc(summary.layout)}  ([dim]{esc(summary.layout_reason)}[/dim])")
+    table = Table(title=esc(f"manifest {ds}/manifest"), show_lines=False)
     for col, justify in (("table", "left"), ("status", "left"), ("reason", "left"), ("count", "right")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for rec in summary.counts.to_dict(orient="records"):
         style = "green" if rec["status"] == "ok" else "red"
-        table.add_row(rec["table"], f"[{style}]{rec['status']}[/{style}]", rec["reason"] or "", str(rec["count"]))
+        table.add_row(rec["table"], f"[{style}]{esc(rec['status'])}[/{style}]", esc(rec["reason"] or ""), str(rec["count"]))
     if not len(summary.counts):
         table.add_row("(all)", "", "no rows", "0")
     console.print(table)
@@ -39,14 +44,14 @@ def render_summary(summary: "IngestSummary", ds: Path, *, max_notes: int = 20) -
         for col in ("table", "reason", "id", "detail"):
             examples.add_column(col, overflow="fold")
         for rec in summary.examples.to_dict(orient="records"):
-            examples.add_row(rec["table"], rec["reason"], rec["id"], rec["detail"] or "")
+            examples.add_row(esc(rec["table"]), esc(rec["reason"]), esc(rec["id"]), esc(rec["detail"] or ""))
         console.print(examples)
     if len(summary.usable):
         usable = Table(title="ok rows by split, category")
         for col in ("table", "split", "category", "count"):
             usable.add_column(col, justify="right" if col == "count" else "left")
         for rec in summary.usable.to_dict(orient="records"):
-            usable.add_row(rec["table"], rec["split"], rec["category"], str(rec["count"]))
+            usable.add_row(esc(rec["table"]), esc(rec["split"]), esc(rec["category"]), str(rec["count"]))
         console.print(usable)
     console.print(
         f"[bold]usable pairs[/bold] (ingest ok, kept by dedupe, passed filters so far): {summary.usable_pairs}"
@@ -58,9 +63,19 @@ def render_summary(summary: "IngestSummary", ds: Path, *, max_notes: int = 20) -
         if len(summary.notes) > max_notes:
             console.print(f"  ... and {len(summary.notes) - max_notes} more (DS/reports/ingest.json)")
     if summary.unused:
-        console.print(f"[bold]files not ingested[/bold] (not part of the {summary.layout} layout), by folder:")
+        console.print(f"[bold]files not ingested[/bold] (not part of the {esc(summary.layout)} layout), by folder:")
         for folder, n in list(summary.unused.items())[:max_notes]:
             console.print(f"  {folder or '.'}: {n}", markup=False, highlight=False)
+    odd = [f for f in summary.not_ingested if not f["reason"].startswith("not part of")]
+    if odd:
+        console.print("[bold]files skipped[/bold], each with its reason (all in DS/reports/ingest.json, files_not_ingested):")
+        for f in odd[:max_notes]:
+            console.print(f"  {f['path']}: {f['reason']}", markup=False, highlight=False)
+        if len(odd) > max_notes:
+            console.print(f"  ... and {len(odd) - max_notes} more", markup=False)
+    if summary.symlinks:
+        console.print(f"{len(summary.symlinks)} rows read through symlinks (targets in DS/reports/ingest.json, symlinks)",
+                      markup=False, highlight=False)
 
 
 def ingest_command(
@@ -101,6 +116,9 @@ def ingest_command(
                             workers=workers or (os.cpu_count() or 1), progress=progress, min_side=min_side)
     except IngestError as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except PermissionError as exc:  # the output folder (or the source root itself) cannot be written/read
+        typer.echo(f"error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
         raise typer.Exit(2) from None
     render_summary(result.summary, out)
 

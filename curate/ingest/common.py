@@ -14,12 +14,14 @@ folder without extension (pairs-folder, images), the FGVC6 ImageId. Pair ids are
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Callable, Final, Iterable, Iterator
 
-from curate.imageio import is_image_name
+from curate.imageio import is_image_name, printable_path, read_file_bounded
 from curate.schema import Category, RejectReason, Split
 
 LAYOUT_NAMES: Final[tuple[str, ...]] = (
@@ -102,36 +104,101 @@ def rel(path: Path, root: Path) -> str:
 def walk_files(root: Path) -> Iterator[Path]:
     """Every file below ``root`` in sorted order, following folder links (datasets are often assembled
     from links) but never entering the same real folder twice, so a link cycle cannot loop forever.
-    Hidden files and folders (``.git``, ``.ipynb_checkpoints``) are skipped."""
+    Hidden files and folders (``.git``, ``.ipynb_checkpoints``) are skipped, and so is everything
+    :func:`walk_tree` gives a reason for (broken links, FIFOs, unreadable folders)."""
+    for path, reason in walk_tree(root):
+        if reason is None:
+            yield path
+
+
+def walk_tree(root: Path) -> Iterator[tuple[Path, str | None]]:
+    """Every entry below ``root`` that is not a folder walked into, with ``None`` for a regular file
+    (hidden ones excepted) and otherwise the reason it cannot be a row: the ingest report names each,
+    so no file of the source goes unaccounted. Sorted, deterministic, loop-safe (see :func:`walk_files`)."""
     seen: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+    errors: list[tuple[Path, str]] = []
+
+    def onerror(exc: OSError) -> None:
+        errors.append((Path(exc.filename), f"folder not readable ({exc.strerror or exc})"))
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=onerror):
+        yield from errors
+        errors.clear()
         real = os.path.realpath(dirpath)
         if real in seen:
             dirnames[:] = []
+            yield Path(dirpath), f"symlink to a folder already walked ({printable_path(real)}): a loop or a second link"
             continue
         seen.add(real)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        keep = []
+        for d in sorted(dirnames):
+            if d.startswith("."):
+                yield Path(dirpath) / d, "hidden folder: not read"
+            else:
+                keep.append(d)
+        dirnames[:] = keep
         for name in sorted(filenames):
-            if not name.startswith("."):
-                yield Path(dirpath) / name
+            path = Path(dirpath) / name
+            yield path, _file_problem(path, name)
+    yield from errors
+
+
+def _file_problem(path: Path, name: str) -> str | None:
+    if name.startswith("."):
+        return "hidden file (a name starting with '.', e.g. macOS ._ resource forks): not read"
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return f"broken symlink (to {printable_path(os.readlink(path))})" if os.path.islink(path) else "vanished while listed"
+    except OSError as exc:
+        return "symlink loop" if exc.errno == errno.ELOOP else f"cannot stat ({exc.strerror or exc})"
+    if not stat.S_ISREG(st.st_mode):
+        from curate.imageio import file_kind
+
+        return f"{file_kind(st)}, not a regular file: never opened"
+    return None
+
+
+def escapes_root(folder: Path, name: str, root: Path) -> bool:
+    """True when ``name`` (a path string from a pair list or CSV, relative to ``folder``) is absolute or
+    leaves ``root`` with ``..``: such a name is rejected ``path-outside-root`` and never opened. The check
+    is on the string (lexical), so the user's own symlinks inside the root are still followed."""
+    if os.path.isabs(name) or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:[\\/]", name):
+        return True
+    p = os.path.normpath(os.path.join(rel(folder, root), name)).replace(os.sep, "/")
+    return p == ".." or p.startswith("../")
+
+
+def path_inside(relpath: str) -> bool:
+    """A manifest path (relative to the dataset root) that stays inside it, lexically."""
+    if os.path.isabs(relpath):
+        return False
+    p = os.path.normpath(relpath).replace(os.sep, "/")
+    return not (p == ".." or p.startswith("../"))
 
 
 def list_images(folder: Path, *, recursive: bool = False) -> list[Path]:
     """Image files in ``folder`` sorted by name (deterministic across file systems); none if absent."""
-    if not folder.is_dir():
-        return []
-    if recursive:
-        found: Iterable[Path] = walk_files(folder)
-    else:
-        found = (p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    try:
+        if not folder.is_dir():
+            return []
+        if recursive:
+            found: Iterable[Path] = list(walk_files(folder))
+        else:
+            found = [p for p in folder.iterdir() if not p.name.startswith(".") and _file_problem(p, p.name) is None]
+    except OSError:
+        return []  # an unreadable folder: walk_tree names it in the ingest report
     return sorted((p for p in found if is_image_name(p)), key=lambda p: os.fsencode(p))
 
 
 def first_dir(parent: Path, *names: str) -> Path | None:
     """The first of ``names`` that is a folder under ``parent`` (accepts the older spellings of a layout)."""
     for name in names:
-        if (parent / name).is_dir():
-            return parent / name
+        try:
+            if (parent / name).is_dir():
+                return parent / name
+        except OSError:
+            continue
     return None
 
 
@@ -141,8 +208,11 @@ def first_file(folder: Path | None, stem: str, suffixes: tuple[str, ...]) -> Pat
         return None
     for suffix in suffixes:
         candidate = folder / f"{stem}{suffix}"
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError:  # permission denied on the folder: not found here, reported by walk_tree
+            continue
     return None
 
 
@@ -194,24 +264,37 @@ def validate_category(category: str | None) -> str | None:
     return category
 
 
+MAX_LIST_BYTES: Final[int] = 64 * 2**20  # pair lists and CSVs larger than this are not read
+
+
 def read_pair_list(path: Path, root: Path, notes: list[str]) -> list[tuple[str, str]]:
     """``(first, second)`` names per line of a whitespace-separated pair list.
 
     Blank lines and ``#`` comments are skipped; runs of spaces/tabs and a missing final newline are fine
-    (DressCode). A line that does not hold exactly two names is reported in ``notes``, never guessed.
+    (DressCode). A line that does not hold exactly two names, or whose bytes are not UTF-8, is reported
+    in ``notes`` (with its number) and skipped; the other lines are read. The file is read bounded
+    (:data:`MAX_LIST_BYTES`) and only when it is a regular file.
     """
     out: list[tuple[str, str]] = []
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        notes.append(f"pair list {rel(path, root)} unreadable ({exc}); its pairs are not ingested")
+    name = printable_path(rel(path, root))
+    data, reason, detail = read_file_bounded(path, MAX_LIST_BYTES)
+    if data is None:
+        notes.append(f"pair list {name} not read ({reason.value if reason else 'unreadable'}: {detail}); its pairs are not ingested")
         return out
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    for lineno, raw in enumerate(data.splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            shown = raw[:80].decode("utf-8", errors="backslashreplace")
+            notes.append(f"pair list {name} line {lineno}: not UTF-8 (byte {exc.start}: {shown!r}); skipped")
+            continue
         tokens = line.split("#", 1)[0].split()
         if not tokens:
             continue
         if len(tokens) != 2:
-            notes.append(f"pair list {rel(path, root)} line {lineno}: expected 2 names, got {len(tokens)}; skipped")
+            notes.append(f"pair list {name} line {lineno}: expected 2 names, got {len(tokens)}; skipped")
             continue
         out.append((tokens[0], tokens[1]))
     return out

@@ -20,8 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from curate.ingest.common import (
-    ArticleSpec, HumanSpec, PairSpec, Scan, ScanOptions, first_dir, first_file, list_images, read_pair_list, rel,
-    split_from_name, stem_of,
+    ArticleSpec, HumanSpec, PairSpec, Scan, ScanOptions, escapes_root, first_dir, first_file, list_images,
+    read_pair_list, rel, split_from_name, stem_of,
 )  # fmt: skip
 from curate.schema import Split
 
@@ -82,8 +82,17 @@ class _CategoryFolder:
 
     def add_pair(self, scan: Scan, pair_list: Path, pair_id_prefix: str, person: str, garment: str) -> None:
         split = split_from_name(pair_list.name)
-        h = self.human(_base(stem_of(person)), person)
-        a = self.article(_base(stem_of(garment)), garment)
+        images = self.dir / "images"
+        if escapes_root(images, person, self.src):  # own row, never aliased by stem; rejected path-outside-root
+            h = self.humans.setdefault(person, HumanSpec(human_id=f"{self.category}/{person}",
+                                                          path=rel(images / person, self.src), category=self.category))
+        else:
+            h = self.human(_base(stem_of(person)), person)
+        if escapes_root(images, garment, self.src):
+            a = self.articles.setdefault(garment, ArticleSpec(article_id=f"{self.category}/{garment}",
+                                                              path=rel(images / garment, self.src), category=self.category))
+        else:
+            a = self.article(_base(stem_of(garment)), garment)
         for spec in (h, a):
             if spec.split == Split.UNKNOWN.value:
                 spec.split = split

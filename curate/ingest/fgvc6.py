@@ -33,6 +33,7 @@ import csv
 import dataclasses
 import io
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -57,12 +58,22 @@ class MaskError(ValueError):
         self.reason = reason
 
 
-def csv_header(path: Path) -> list[str] | None:
-    """Column names of a CSV file, or None when it is absent/unreadable."""
+def _regular(path: Path) -> bool:
+    """A regular file (a FIFO named train.csv would block the open forever)."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def csv_header(path: Path) -> list[str] | None:
+    """Column names of a CSV file, or None when it is absent/unreadable/not a regular file."""
+    if not _regular(path):
+        return None
+    try:
+        with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
             return next(csv.reader(fh), None)
-    except (OSError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError, csv.Error):
         return None
 
 
@@ -184,7 +195,9 @@ def scan(src: Path, options: ScanOptions) -> Scan:
         raise IngestError(f"{csv_path} lacks the FGVC6 columns {missing} (has {header})")
 
     grouped: dict[str, list[dict[str, str]]] = {}
-    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+    # streamed (the real train.csv is ~1 GB); bytes that are not UTF-8 survive as surrogates, so such an
+    # ImageId still names its file and its row is rejected path-not-utf8 instead of aborting the run
+    with open(csv_path, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
         for line_no, row in enumerate(csv.DictReader(fh), start=2):
             if not row.get("ImageId"):
                 result.notes.append(f"{CSV_NAME} line {line_no}: no ImageId; skipped")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from curate.imageio import is_image_name
 from curate.ingest.common import (
-    ArticleSpec, HumanSpec, PairSpec, Scan, ScanOptions, category_from_parts, first_dir, list_images,
+    ArticleSpec, HumanSpec, PairSpec, Scan, ScanOptions, category_from_parts, escapes_root, first_dir, list_images,
     read_pair_list, rel, split_from_parts, stem_of,
 )  # fmt: skip
 
@@ -65,17 +65,21 @@ def scan(src: Path, options: ScanOptions) -> Scan:
     for pair_list in pair_lists:
         result.used_files.add(rel(pair_list, src))
         for h_name, a_name in read_pair_list(pair_list, src, result.notes):
-            hid = _resolve(h_name, human_ids, human_stems)
-            aid = _resolve(a_name, article_ids, article_stems)
+            h_out = escapes_root(human_dir or src / HUMAN_DIRS[0], h_name, src)
+            a_out = escapes_root(article_dir or src / ARTICLE_DIRS[0], a_name, src)
+            # a name leaving the root is never matched by stem (it would alias a real file): it gets its
+            # own row, which the engine rejects path-outside-root without opening it
+            hid = None if h_out else _resolve(h_name, human_ids, human_stems)
+            aid = None if a_out else _resolve(a_name, article_ids, article_stems)
             if hid is None:  # listed but absent: a row that says so, so the pair can name its reason
-                hid = _id_of(h_name)
-                result.humans.append(HumanSpec(hid, f"{HUMAN_DIRS[0] if human_dir is None else human_dir.name}/{h_name}"))
+                hid = h_name if h_out else _id_of(h_name)
+                result.humans.append(HumanSpec(hid, rel((human_dir or src / HUMAN_DIRS[0]) / h_name, src)))
                 human_ids.add(hid)
             if aid is None:
-                aid = _id_of(a_name)
+                aid = a_name if a_out else _id_of(a_name)
                 article_cats[aid] = options.category or category_from_parts(Path(aid).parts[:-1])
                 result.articles.append(ArticleSpec(
-                    aid, f"{ARTICLE_DIRS[0] if article_dir is None else article_dir.name}/{a_name}",
+                    aid, rel((article_dir or src / ARTICLE_DIRS[0]) / a_name, src),
                     category=article_cats[aid],
                 ))
                 article_ids.add(aid)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from curate.ingest.common import (
-    ArticleSpec, HumanSpec, Scan, first_dir, first_file, list_images, rel, split_from_name, stem_of,
+    ArticleSpec, HumanSpec, Scan, escapes_root, first_dir, first_file, list_images, rel, split_from_name, stem_of,
 )  # fmt: skip
 from curate.schema import Split
 
@@ -33,6 +33,13 @@ class SplitFolders:
         self.articles: dict[str, ArticleSpec] = {}
 
     def add_human(self, split_dir: Path, name: str) -> str:
+        if escapes_root(split_dir / "image", name, self.src):
+            # Its own id (the name as written): it must not alias a real file of the same stem. The engine
+            # rejects it path-outside-root without opening anything.
+            hid = f"{split_dir.name}/{name}"
+            self.humans.setdefault(hid, HumanSpec(human_id=hid, path=rel(split_dir / "image" / name, self.src),
+                                                  split=split_from_name(split_dir.name), category=self.category))
+            return hid
         stem = stem_of(name)
         hid = f"{split_dir.name}/{stem}"
         if hid not in self.humans:
@@ -48,6 +55,11 @@ class SplitFolders:
         return hid
 
     def add_article(self, split_dir: Path, name: str) -> str:
+        if escapes_root(split_dir / "cloth", name, self.src):  # see add_human
+            aid = f"{split_dir.name}/{name}"
+            self.articles.setdefault(aid, ArticleSpec(article_id=aid, path=rel(split_dir / "cloth" / name, self.src),
+                                                      split=split_from_name(split_dir.name), category=self.category))
+            return aid
         stem = stem_of(name)
         aid = f"{split_dir.name}/{stem}"
         if aid not in self.articles:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from curate.ingest.common import PairSpec, Scan, ScanOptions, first_file, read_pair_list, rel, stem_of
+from curate.ingest.common import PairSpec, Scan, ScanOptions, escapes_root, first_file, read_pair_list, rel, stem_of
 from curate.ingest.split_folders import IMAGE_SUFFIXES, SplitFolders
 from curate.schema import Category
 
@@ -56,7 +56,8 @@ def scan(src: Path, options: ScanOptions) -> Scan:
             hid = folders.add_human(split_dir, person)
             second_stem = stem_of(second)
             is_person = (
-                first_file(split_dir / "cloth", second_stem, IMAGE_SUFFIXES) is None
+                not escapes_root(split_dir / "cloth", second, src)
+                and first_file(split_dir / "cloth", second_stem, IMAGE_SUFFIXES) is None
                 and first_file(split_dir / "image", second_stem, IMAGE_SUFFIXES) is not None
             )
             pair = PairSpec(

@@ -10,11 +10,13 @@ shape-context TPS warp of the product (and its mask) onto the predicted mask -> 
 The warp (``models.layers.shape_context``) replaces the reference's Matlab ``shape_context_warp.m``: it is
 not differentiable, runs per sample in numpy / SciPy on the CPU (whatever device the networks are on),
 matches at ``warp_scale`` times fewer pixels per side (the reference matched at 64x48 for 256x192) and
-resamples onto the reference's 10x10 control grid. A mask with too few boundary points, or a singular
-fit, warps by the identity instead of failing (``identity_warps`` in the RM stage's log counts them).
+resamples onto the reference's 10x10 control grid. A mask with too few boundary points, a line-thin one
+or a singular fit warps by the identity instead of failing (``identity_warps`` in the RM stage's log
+counts them; the reference skipped such pairs).
 
 **How the RM stage gets its warped products**: computed on the fly at every step from the frozen EDM
-(eval mode, no gradients) - nothing is cached on disk or between steps, so a resumed run sees the same
+(eval mode, no gradients; the reference's stage-2 script ran it in training mode, batch statistics and
+dropout on) - nothing is cached on disk or between steps, so a resumed run sees the same
 warps and the EDM's weights are the only state. With recipe ``default`` (``rm_mask="stage1"``) the
 warp target and the composition mask's support are the EDM's predicted mask, exactly what generation
 uses. The reference trained the RM on warps to the parsing's upper-clothes region (prepare_data/
@@ -36,6 +38,13 @@ tf.image.total_variation). The perceptual terms use VITON's layers and hand-set 
 relu5_2 averaged and / 128; RM: relu3_2 .. relu5_2) on torchvision's ImageNet VGG19 with ImageNet input
 normalisation; the reference used MatConvNet's VGG19 (average pooling, 0-255 input), so the term's
 absolute scale is not the reference's. Adam 2e-4, beta1 0.5 for both.
+
+Other departures, none of which changes a parameter count: the mask channel is the tanh output fitted
+by L1 to the [0, 1] worn mask (as the reference) and clamped to [0, 1] before it is warped onto or used
+as the composition support; batch norm keeps torch's momentum 0.1 (the reference's decay 0.999, i.e.
+momentum 0.001, would leave the running statistics at their initial values after a short run); the
+person representation is the shared one (CP-VTON's channel order and [-1, 1] ranges) and the product's
+mask is the batch's ``article_mask`` (the reference thresholded the product image at 253.9 / 255).
 """
 
 from __future__ import annotations
@@ -235,7 +244,7 @@ class VITON(TryOnModel):
         losses["mask"] = -recipe.lambda_rm_mask * m.mean()
         losses["tv"] = recipe.lambda_rm_tv * total_variation(m)
         losses["total"] = sum(losses.values())
-        losses["identity_warps"] = torch.tensor(float(identity) / len(real))  # logged: fallbacks of the warp
+        losses["identity_warps"] = torch.tensor(float(identity) / len(real), device=real.device)  # logged: warp fallbacks
         return losses
 
     def training_stages(self, recipe: VITONRecipe) -> list[Stage]:

@@ -187,7 +187,8 @@ def match_masks(source_mask: np.ndarray, target_mask: np.ndarray, params: ShapeC
 def one_thread() -> Iterator[None]:
     """Run torch on one intra-op thread inside (restored after): the matching's ~100x100 kernels and
     solves are 10-100x slower when split over a pool whose cores other work holds (measured on the
-    2-core box: torch.log of 100x100 float64 5.4 ms on 2 threads vs 0.05 ms on one)."""
+    2-core box: torch.log of 100x100 float64 5.4 ms on 2 threads vs 0.05 ms on one). The thread count is
+    process-wide, so torch work in another Python thread meanwhile also runs on one thread."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -5,6 +5,7 @@ One command (from the repo root):
     .venv/bin/python bench/zoo/run.py            # full: every model and preset (~15-25 min on 2 busy cores)
     .venv/bin/python bench/zoo/run.py --quick    # tiny presets + paper batch 1 eager only (~5 min)
     .venv/bin/python bench/zoo/run.py --models cagan,cp-vton --no-compile   # some models, eager only
+    .venv/bin/python bench/zoo/run.py --models viton --all-stages           # every training stage timed
 
 Every timing runs in its own subprocess (so its peak RSS is its own) with the same thread count, and
 every comparison is printed as a ratio of two numbers measured in this same run:
@@ -110,7 +111,8 @@ def _recipe(name: str, model: Any) -> Any:
     return recipe
 
 
-def measure_train(name: str, preset: str, batch: int, steps: int, threads: int, overrides: dict[str, Any]) -> dict[str, Any]:
+def measure_train(name: str, preset: str, batch: int, steps: int, threads: int, overrides: dict[str, Any],
+                  stage_index: int = 0) -> dict[str, Any]:
     """ms/step through the trainer and through a bare loop over the same phases, alternated 3 times.
 
     On a shared machine the load drifts within seconds, so the two are interleaved (trainer segment,
@@ -127,7 +129,8 @@ def measure_train(name: str, preset: str, batch: int, steps: int, threads: int, 
     model = _create(name, preset, overrides)
     recipe = _recipe(name, model)
     data = _dataset_for(model, n=batch * 4)
-    stage = model.training_stages(recipe)[0]  # multi-stage models: their first stage
+    stages = model.training_stages(recipe)
+    stage = stages[stage_index]  # multi-stage models: their first stage unless --all-stages
     phases = stage.phases
     optimizers = [torch.optim.Adam(p.parameters, lr=p.lr, betas=tuple(p.betas)) for p in phases]
     fixed = batch_to_device(torch.utils.data.default_collate([data[i] for i in range(batch)]), torch.device("cpu"))
@@ -163,6 +166,8 @@ def measure_train(name: str, preset: str, batch: int, steps: int, threads: int, 
         "samples_per_s": batch * 1000 / trainer,
         "params": sum(p.numel() for p in model.parameters()),
         "peak_rss_mib": _peak_rss_mib() - baseline,
+        "stage": stage.name,
+        "stages": len(stages),
     }
 
 
@@ -193,7 +198,8 @@ def measure_inference(name: str, preset: str, batch: int, compiled: bool, repeat
 def _child(args: argparse.Namespace) -> None:
     spec = json.loads(args.child)
     if spec["kind"] == "train":
-        result = measure_train(spec["model"], spec["preset"], spec["batch"], spec["steps"], spec["threads"], spec.get("overrides", {}))
+        result = measure_train(spec["model"], spec["preset"], spec["batch"], spec["steps"], spec["threads"], spec.get("overrides", {}),
+                               spec.get("stage", 0))
     else:
         result = measure_inference(spec["model"], spec["preset"], spec["batch"], spec["compiled"], spec["repeats"], spec["threads"])
     print("RESULT " + json.dumps(result))
@@ -253,6 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", help="comma-separated model names [default: every registered model]")
     parser.add_argument("--batches", default="1,8", help="inference batch sizes (the first is the reference of the ratio)")
     parser.add_argument("--no-compile", action="store_true", help="eager inference only (torch.compile takes minutes per preset)")
+    parser.add_argument("--all-stages", action="store_true", help="time every training stage of multi-stage models, not only the first")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -265,15 +272,19 @@ def main(argv: list[str] | None = None) -> None:
         print(line, flush=True)
         lines.append(line)
 
-    def emit_train_row(name: str, batch: int) -> None:
-        r = _run_child({"kind": "train", "model": name, "preset": "tiny", "batch": batch, "steps": args.train_steps, "threads": args.threads}, 900)
+    def emit_train_row(name: str, batch: int, stage: int = 0) -> int:
+        """One row; returns how many stages the model has (1 when unknown)."""
+        r = _run_child({"kind": "train", "model": name, "preset": "tiny", "batch": batch, "steps": args.train_steps,
+                        "threads": args.threads, "stage": stage}, 900)
         if "error" in r:
             emit(f"| {name} | {batch} | error: {r['error']} ||||||")
-            return
+            return 1
+        label = f"{name} / {r['stage']}" if args.all_stages and r["stages"] > 1 else name
         emit(
-            f"| {name} | {batch} | {r['params']:,} | {r['trainer_ms_per_step']:.0f} | {r['bare_ms_per_step']:.0f} | "
+            f"| {label} | {batch} | {r['params']:,} | {r['trainer_ms_per_step']:.0f} | {r['bare_ms_per_step']:.0f} | "
             f"{r['trainer_ms_per_step'] / r['bare_ms_per_step']:.2f} | {r['samples_per_s']:.1f} | {r['peak_rss_mib']:.0f} |"
         )
+        return int(r["stages"])
 
     train_header = (
         "| model | batch | params (all phases) | trainer ms/step | bare loop ms/step | trainer / bare | samples/s | peak RSS MiB above imports |\n"
@@ -318,11 +329,14 @@ def main(argv: list[str] | None = None) -> None:
     emit("")
     emit(f"### Training at `tiny` ({args.threads} threads, {args.train_steps}-step segments, median of 3 alternated)")
     emit("Each model's default recipe, all its losses (perceptual ones with the seeded untrained VGG19, same cost")
-    emit("as the ImageNet one); a multi-stage model's first stage (CP-VTON: the GMM).")
+    emit("as the ImageNet one); " + ("every stage of a multi-stage model (`model / stage`)." if args.all_stages
+                                      else "a multi-stage model's first stage (CP-VTON: the GMM)."))
     emit(train_header)
     for name in names:
         for batch in (1, 4) if not args.quick else (4,):
-            emit_train_row(name, batch)
+            stages = emit_train_row(name, batch)
+            for stage in range(1, stages if args.all_stages else 1):
+                emit_train_row(name, batch, stage)
 
     emit("")
     emit(f"### Inference (`generate`, no grad, CPU, {args.threads} threads)")
@@ -371,6 +385,8 @@ def _write_markdown(args: argparse.Namespace, lines: list[str]) -> None:
         "",
         f"Command: `.venv/bin/python bench/zoo/run.py{' --quick' if args.quick else ''}"
         f"{f' --models {args.models}' if args.models else ''}{' --no-compile' if args.no_compile else ''}"
+        f"{' --all-stages' if args.all_stages else ''}{f' --threads {args.threads}' if args.threads != 2 else ''}"
+        f"{f' --train-steps {args.train_steps}' if args.train_steps != 20 else ''}"
         f"{f' --batches {args.batches}' if args.batches != '1,8' else ''} --markdown {args.markdown}`  ",
         f"Date: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs (timings are noisy; "

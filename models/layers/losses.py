@@ -123,13 +123,29 @@ class VGGPerceptualLoss(nn.Module):
 
     SLICES = (2, 7, 12, 21, 30)  # indices in torchvision's vgg19().features after relu1_1 .. relu5_1
     WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
+    # the end index in torchvision's vgg19().features of each nameable ReLU output (relu<block>_<conv>)
+    LAYER_ENDS = {"relu1_1": 2, "relu1_2": 4, "relu2_1": 7, "relu2_2": 9, "relu3_1": 12, "relu3_2": 14,
+                  "relu4_1": 21, "relu4_2": 23, "relu5_1": 30, "relu5_2": 32}
 
-    def __init__(self, backbone: str = "vgg19", weights_path: str | None = None, seed: int = 0) -> None:
+    def __init__(self, backbone: str = "vgg19", weights_path: str | None = None, seed: int = 0,
+                 layers: tuple[str, ...] | None = None, weights: tuple[float, ...] | None = None) -> None:
+        """``layers`` / ``weights``: another set of ReLU outputs (names of ``LAYER_ENDS``) and their weights
+        (VITON: relu1_2 .. relu5_2 with its hand-set constants); default pix2pixHD's relu1_1 .. relu5_1."""
         super().__init__()
         from torchvision.models import vgg19
 
         if backbone not in ("vgg19", "untrained"):
             raise ValueError(f"perceptual backbone {backbone!r}; valid: vgg19, untrained")
+        if (layers is None) != (weights is None) or (layers is not None and len(layers) != len(weights)):
+            raise ValueError("give perceptual layers and weights together, one weight per layer")
+        if layers is not None:
+            unknown = sorted(set(layers) - set(self.LAYER_ENDS))
+            if unknown:
+                raise ValueError(f"unknown VGG19 layers {unknown}; valid: {', '.join(self.LAYER_ENDS)}")
+            ends = [self.LAYER_ENDS[name] for name in layers]
+            if ends != sorted(set(ends)):
+                raise ValueError(f"perceptual layers must be distinct and in network order, got {list(layers)}")
+            self.SLICES, self.WEIGHTS = tuple(ends), tuple(float(w) for w in weights)  # type: ignore[misc,arg-type]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = vgg19(weights=None)
@@ -171,12 +187,13 @@ class VGGPerceptualLoss(nn.Module):
         return perceptual, style
 
 
-def cached_perceptual(owner: nn.Module, backbone: str, weights_path: str | None, device: torch.device) -> VGGPerceptualLoss:
-    """The frozen perceptual network a model's losses use, built once per (backbone, file) and kept in the
-    model's ``__dict__``, outside its module tree: never saved with the weights, and it follows the inputs'
-    device instead of ``model.to``."""
+def cached_perceptual(owner: nn.Module, backbone: str, weights_path: str | None, device: torch.device,
+                      layers: tuple[str, ...] | None = None, weights: tuple[float, ...] | None = None) -> VGGPerceptualLoss:
+    """The frozen perceptual network a model's losses use, built once per (backbone, file, layers, weights)
+    and kept in the model's ``__dict__``, outside its module tree: never saved with the weights, and it
+    follows the inputs' device instead of ``model.to``."""
     nets = owner.__dict__.setdefault("_perceptual_nets", {})
-    key = (backbone, weights_path)
+    key = (backbone, weights_path, layers, weights)
     if key not in nets:
-        nets[key] = VGGPerceptualLoss(backbone, weights_path)
+        nets[key] = VGGPerceptualLoss(backbone, weights_path, layers=layers, weights=weights)
     return nets[key].to(device)

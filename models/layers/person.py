@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 AGNOSTIC_CHANNELS = 1 + 3 + 18
+REPRESENTATION_KEYS = ("body_shape", "head", "keypoints")  # the batch keys person_representation reads
 
 
 def pose_maps(keypoints: Tensor, size: tuple[int, int], radius: int) -> Tensor:

@@ -87,3 +87,46 @@ class TPSGridGen(nn.Module):
     def warp(self, image: Tensor, source_points: Tensor, padding_mode: str = "border") -> Tensor:
         """Warp ``image`` with this generator's own ``align_corners``, so grid and sampling cannot disagree."""
         return warp(image, self(source_points), self.align_corners, padding_mode)
+
+
+# --------------------------------------------------------------------------------------------------
+# A thin-plate spline fitted to point correspondences (VITON's shape-context warp)
+
+
+def fit_tps(source: Tensor, target: Tensor, regularization: float = 0.0) -> Tensor:
+    """Coefficients [N + 3, 2] of the TPS f (x and y columns) with f(source_i) ~ target_i, Bookstein (1989).
+
+    Solves [[K + lambda I, P], [P^T, 0]] [w; a] = [target; 0] with K = U(|s_i - s_j|), P = [1, x, y]: the
+    exact interpolant for lambda = 0, smoother (towards the best affine map) as lambda grows (the
+    shape-context papers use lambda = beta * mean_distance^2). float64; raises ``torch.linalg.LinAlgError``
+    when the system is singular (e.g. every source point on one line with lambda = 0).
+    """
+    s, t = source.to(torch.float64), target.to(torch.float64)
+    n = s.shape[0]
+    affine = torch.cat([torch.ones(n, 1, dtype=torch.float64), s], dim=1)
+    system = torch.zeros(n + 3, n + 3, dtype=torch.float64)
+    system[:n, :n] = _tps_kernel(s, s) + regularization * torch.eye(n, dtype=torch.float64)
+    system[:n, n:], system[n:, :n] = affine, affine.T
+    rhs = torch.cat([t, torch.zeros(3, 2, dtype=torch.float64)], dim=0)
+    return torch.linalg.solve(system, rhs)
+
+
+def apply_tps(coefficients: Tensor, source: Tensor, points: Tensor) -> Tensor:
+    """f(points) [M, 2] for the TPS of ``fit_tps(source, ...)``: sum_i w_i U(|p - s_i|) + a0 + a1 x + a2 y."""
+    p = points.to(torch.float64)
+    basis = torch.cat([_tps_kernel(p, source.to(torch.float64)), torch.ones(len(p), 1, dtype=torch.float64), p], dim=1)
+    return basis @ coefficients
+
+
+def pixels_to_normalised(xy: Tensor, height: int, width: int, align_corners: bool) -> Tensor:
+    """(x, y) in pixel units (pixel centres at integers) -> ``F.grid_sample``'s [-1, 1] coordinates,
+    the convention ``pixel_coordinates`` uses; ``normalised_to_pixels`` is its inverse."""
+    size = torch.tensor([width, height], dtype=torch.float64)
+    xy = xy.to(torch.float64)
+    return 2 * xy / (size - 1) - 1 if align_corners else (2 * xy + 1) / size - 1
+
+
+def normalised_to_pixels(xy: Tensor, height: int, width: int, align_corners: bool) -> Tensor:
+    size = torch.tensor([width, height], dtype=torch.float64)
+    xy = xy.to(torch.float64)
+    return (xy + 1) * (size - 1) / 2 if align_corners else ((xy + 1) * size - 1) / 2

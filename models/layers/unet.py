@@ -5,10 +5,12 @@ Each block is ``self.model = nn.Sequential(...)`` with the submodule nested insi
 ("none" inserts an ``nn.Identity``, which has no keys) and are, per block kind:
 
 - outermost: downconv 0, submodule 1, relu 2, [upsample 3], upconv 3 / 4, [final norm], [final activation]
-- innermost: lrelu 0, downconv 1, relu 2, [upsample 3], upconv 3 / 4, upnorm
+- innermost: lrelu 0, downconv 1, [downnorm 2], relu, [upsample], upconv, upnorm, [dropout]
 - middle:    lrelu 0, downconv 1, downnorm 2, submodule 3, relu 4, [upsample 5], upconv 5 / 6, upnorm, [dropout]
 
-(bracketed = only when present; upconv index: "transpose" / "resize-conv").
+(bracketed = only when present; upconv index: "transpose" / "resize-conv"). The innermost down-norm and
+dropout are VITON's stage 1 (its encoder_6 is batch-normalised and its first decoder drops out), which
+pix2pix has neither of.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ class UNetSkipBlock(nn.Module):
 
     def __init__(self, outer_nc: int, inner_nc: int, input_nc: int | None = None, submodule: nn.Module | None = None,
                  outermost: bool = False, innermost: bool = False, norm: str = "instance", dropout: bool = False,
-                 upsample: str = "transpose", final_norm: bool = False, final_activation: str | None = None) -> None:
+                 upsample: str = "transpose", final_norm: bool = False, final_activation: str | None = None,
+                 innermost_norm: bool = False, outer_bias: bool | None = None) -> None:
         super().__init__()
         if norm not in NORMS or upsample not in UPSAMPLES:
             raise ValueError(f"norm {norm!r} (valid: {', '.join(NORMS)}), upsample {upsample!r} (valid: {', '.join(UPSAMPLES)})")
@@ -53,14 +56,17 @@ class UNetSkipBlock(nn.Module):
         downconv = nn.Conv2d(outer_nc if input_nc is None else input_nc, inner_nc, 4, 2, 1, bias=bias)
         if outermost:
             # bias unless BatchNorm follows: pix2pix's last ConvTranspose has one, CP-VTON's uses use_bias
-            up_bias = not (final_norm and norm == "batch")
+            up_bias = not (final_norm and norm == "batch") if outer_bias is None else outer_bias
             layers = [downconv, submodule, nn.ReLU(), *_up(upsample, inner_nc * 2, outer_nc, up_bias)]
             if final_norm:
                 layers.append(norm_layer(norm, outer_nc))  # CP-VTON TOM normalises its raw 4-channel output
             if final_activation is not None:
                 layers.append(ACTIVATIONS[final_activation]())
         elif innermost:
-            layers = [nn.LeakyReLU(0.2), downconv, nn.ReLU(), *_up(upsample, inner_nc, outer_nc, bias), norm_layer(norm, outer_nc)]
+            down = [downconv, norm_layer(norm, inner_nc)] if innermost_norm else [downconv]
+            layers = [nn.LeakyReLU(0.2), *down, nn.ReLU(), *_up(upsample, inner_nc, outer_nc, bias), norm_layer(norm, outer_nc)]
+            if dropout:
+                layers.append(nn.Dropout(0.5))
         else:
             layers = [nn.LeakyReLU(0.2), downconv, norm_layer(norm, inner_nc), submodule, nn.ReLU(),
                       *_up(upsample, inner_nc * 2, outer_nc, bias), norm_layer(norm, outer_nc)]
@@ -82,21 +88,30 @@ class UNetGenerator(nn.Module):
     blocks only, as pix2pix. The raw output is returned: callers split and activate it themselves
     (CP-VTON TOM: tanh on channels 0-2, sigmoid on 3, after ``final_norm``; pix2pix: final_activation="tanh").
     CP-VTON TOM = ``UNetGenerator(25, 4, 6, 64, norm="instance", upsample="resize-conv", final_norm=True)``.
+    VITON stage 1 = ``UNetGenerator(25, 4, 6, 64, norm="batch", dropout="innermost", innermost_norm=True,
+    outer_bias=False, final_activation="tanh")``: dropout where VITON has it (the first decoder only), a
+    norm after the innermost down conv and no bias on the last deconv (its convs never have one).
     """
 
+    DROPOUT = (False, True, "innermost")  # True: pix2pix's 8*ngf middle blocks; "innermost": VITON's
+
     def __init__(self, input_nc: int, output_nc: int, num_downs: int, ngf: int = 64, norm: str = "instance",
-                 dropout: bool = False, upsample: str = "transpose", final_norm: bool = False,
-                 final_activation: str | None = None) -> None:
+                 dropout: bool | str = False, upsample: str = "transpose", final_norm: bool = False,
+                 final_activation: str | None = None, innermost_norm: bool = False, outer_bias: bool | None = None) -> None:
         super().__init__()
         if num_downs < 2:
             raise ValueError(f"num_downs must be >= 2 (an outermost and an innermost level), got {num_downs}")
+        if dropout not in self.DROPOUT:
+            raise ValueError(f"dropout {dropout!r}; valid: False, True (pix2pix's middle blocks), 'innermost'")
         width = [ngf * min(2**level, 8) for level in range(num_downs)]  # inner width of each level
-        block = UNetSkipBlock(width[-2], width[-1], innermost=True, norm=norm, upsample=upsample)
+        block = UNetSkipBlock(width[-2], width[-1], innermost=True, norm=norm, upsample=upsample,
+                              dropout=dropout == "innermost", innermost_norm=innermost_norm)
         for level in range(num_downs - 2, 0, -1):
             block = UNetSkipBlock(width[level - 1], width[level], submodule=block, norm=norm, upsample=upsample,
-                                  dropout=dropout and width[level - 1] == width[level] == 8 * ngf)
+                                  dropout=dropout is True and width[level - 1] == width[level] == 8 * ngf)
         self.model = UNetSkipBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True, norm=norm,
-                                   upsample=upsample, final_norm=final_norm, final_activation=final_activation)
+                                   upsample=upsample, final_norm=final_norm, final_activation=final_activation,
+                                   outer_bias=outer_bias)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)

@@ -24,10 +24,13 @@ LABELS = Path(__file__).parent / "data" / "real_filter_labels.csv"
 
 # Level reached on the 104 labelled real pairs (see docs/benchmarks/filters.md). The one extra-garments
 # miss is the sheer mesh top over a bra (ootd/01008_00): without parsing, nothing separates the two layers.
+# The one false alarm (since the parsing-free layering detector, issue 19) is the embroidered navy blouse
+# ecommerce/71C3eAQ2: dark sleeves and sides around a colourful centre panel read as an open layer. It is
+# in the reporting split, so the detector was not tuned to drop it.
 REACHED = {
     "back_view": (1.0, 1.0),
     "lower_only": (1.0, 1.0),
-    "extra_garments": (1.0, 0.5),
+    "extra_garments": (0.5, 0.5),
 }
 
 
@@ -124,7 +127,7 @@ def test_analysis_resolution_keeps_area_fractions(real_root: Path) -> None:
     from PIL import Image
 
     from curate.filters import body
-    from curate.filters.pipeline import ANALYSIS_MAX_SIDE, PairTask, _Inputs
+    from curate.filters.pipeline import ANALYSIS_MAX_SIDE, PersonTask, _Inputs
     from curate.imageio import labelmap_ids
     from curate.labelsets import get_label_set
 
@@ -136,7 +139,7 @@ def test_analysis_resolution_keeps_area_fractions(real_root: Path) -> None:
         ls = get_label_set(set_name)
         with Image.open(real_root / rel) as img:
             full, _ = labelmap_ids(img)
-        task = PairTask("p", None, None, str(real_root / rel), set_name, None, None, None, "unknown", "unknown", False)
+        task = PersonTask("p", None, None, str(real_root / rel), set_name, None)
         small = _Inputs(task, FilterOptions(), None).labelmap()
         assert small is not None and max(small.shape) <= ANALYSIS_MAX_SIDE
         reduced_sizes.add(small.shape != full.shape)

@@ -288,6 +288,7 @@ def test_a_print_in_the_product_is_not_an_open_layer() -> None:
 
 def test_extra_from_pixels_product_colours() -> None:
     rgb = torso_image((200, 30, 30), (200, 30, 30))  # a red top
+    rgb[70:150, 56:136] = (200, 30, 30)  # with red sleeves (white ones would be a second garment)
     person = np.zeros((256, 192), bool)
     person[10:250, 56:136] = True
     kps = person_keypoints()

@@ -50,6 +50,28 @@ class Thresholds:
     # front of a top measured 10-25 on the real samples. Set between the two, nearer the coherent side.
     layer_max_inner_spread: float = 6.0
 
+    # --- the parsing-free layering detector (curate.filters.layers), tuned on the tuning split only -----
+    # (docs/benchmarks/filters.md: ccp-layering + the other shared people, reporting split held out)
+    # Sleeves more than this far (Delta E) from the torso's centre ...
+    det_sleeve_centre_min_delta_e: float = 20.0
+    # ... and at least this much closer to the torso's sides than to its centre: an open outer garment.
+    det_sleeve_margin_delta_e: float = 12.0
+    # The centre strip must also differ from the sides (median over the rows) by this much.
+    det_centre_sides_min_delta_e: float = 12.0
+    # Sleeves that are mostly skin (short sleeves, bare arms) say nothing about a second garment.
+    det_sleeve_max_skin: float = 0.5
+    # The centre strip counts only when less than this share of it is skin-coloured (a bare V-neck, a tote
+    # held in front); the YCrCb box also takes beige and leopard prints for skin, hence not 0.5.
+    det_centre_max_skin: float = 0.75
+    # Sleeves farther than this from both the torso's centre and its sides, and nearly all cloth
+    # (skin share below det_vest_max_sleeve_skin): the torso is a waistcoat or tank over a sleeved shirt.
+    det_vest_min_delta_e: float = 25.0
+    det_vest_max_sleeve_skin: float = 0.3
+    # A torso row shows an inner strip when its centre is this far from its two (agreeing) sides ...
+    det_strip_min_delta_e: float = 18.0
+    # ... and an opening runs down at least this fraction of the rows (a print covers a band of them).
+    det_strip_min_row_fraction: float = 0.5
+
     # --- product colours (paired pairs: the person should wear the product) ------------------------
     # A person pixel is explained by the product when within this CIELAB distance of one of its 6 main
     # colours; loose, because the studio product shot and the on-model photo are lit differently.

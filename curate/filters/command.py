@@ -101,12 +101,22 @@ def _init_worker(opts: "FilterOptions") -> None:
 
     _WORKER["opts"] = opts
     _WORKER["detector"] = PoseDetector(opts.detector_max_side) if opts.detectors else None
+    _WORKER["parser"] = load_parser(opts)
+
+
+def load_parser(opts: "FilterOptions") -> object | None:
+    """The clothes parser named by ``opts.parser`` (one per process), single-threaded inside a worker pool."""
+    if opts.parser is None:
+        return None
+    from curate.filters.parser import ClothesParser
+
+    return ClothesParser(opts.parser)
 
 
 def _run_one(task: "PersonTask") -> "PersonResult":
     from curate.filters.pipeline import evaluate_person
 
-    return evaluate_person(task, _WORKER["opts"], _WORKER["detector"])  # type: ignore[arg-type]
+    return evaluate_person(task, _WORKER["opts"], _WORKER["detector"], _WORKER["parser"])  # type: ignore[arg-type]
 
 
 def run_tasks(tasks: list["PersonTask"], opts: "FilterOptions", workers: int = 1) -> Iterator["PersonResult"]:
@@ -174,6 +184,8 @@ def apply_filters(ds: Path, opts: "FilterOptions", workers: int = 1, result: Opt
 
     m = Manifest.load(ds)
     pairs, humans = m.pairs, m.humans
+    if opts.parser is not None and workers > 1:
+        load_parser(opts)  # fail here, with the loader's message, rather than in every worker
     tasks = build_tasks(m, pairs[pairs["status"] == Status.OK.value])
     by_person: dict[str, "PersonResult"] = {}
     by_pair = {}
@@ -254,7 +266,7 @@ def explain(ds: Path, item_id: str, opts: "FilterOptions") -> str:
         task = build_tasks(m, sel, humans=m.humans[m.humans["human_id"] == row["human_id"]])
         task = [t for t in task if t.pairs]
         det = PoseDetector(opts.detector_max_side) if opts.detectors else None
-        r = evaluate_person(task[0], opts, det).pairs[0]
+        r = evaluate_person(task[0], opts, det, load_parser(opts)).pairs[0]
         ev = json.loads(r.evidence())
         lines.append(f"not filtered yet; computed now with the given options: {'REJECTED: ' + r.reason if r.reason else 'kept'}")
     lines.extend(format_evidence(ev))
@@ -281,7 +293,7 @@ def _explain_person(m: "Manifest", human_id: str, opts: "FilterOptions") -> str:
     else:
         task = build_tasks(m, m.pairs.iloc[0:0], humans=m.humans[m.humans["human_id"] == human_id])[0]
         det = PoseDetector(opts.detector_max_side) if opts.detectors else None
-        r = evaluate_person(task, opts, det)
+        r = evaluate_person(task, opts, det, load_parser(opts))  # type: ignore[arg-type]
         ev = json.loads(r.evidence())
         lines.append(f"not filtered yet; computed now with the given options: {'REJECTED: ' + r.reason if r.reason else 'kept'}")
     facts = ev.get("facts") or {}
@@ -329,6 +341,10 @@ def filter_command(
     explain_pair: Optional[str] = typer.Option(None, "--explain", metavar="PAIR_OR_HUMAN_ID", help="print why one pair or person was kept or rejected"),
     workers: int = typer.Option(1, "--workers", min=1, help="processes (each loads its own detector)"),
     detector_max_side: int = typer.Option(512, help="images are resized to this longer side for the detectors"),
+    parser: Optional[str] = typer.Option(
+        None, "--parser", metavar="PATH_OR_HUB_ID",
+        help="a clothes-parsing model (e.g. a SegFormer ATR parser) for people without a label map; needs the parser extra",
+    ),
     min_keypoint_conf: float = typer.Option(0.3, help="keypoint confidence/visibility at which a joint counts as seen"),
     side_max_shoulder_ratio: float = typer.Option(0.35, help="|shoulder span| / torso length below which a view is side"),
     back_max_face_fraction: float = typer.Option(0.05, help="face/(face+hair) pixels below which parsing says back"),
@@ -350,6 +366,7 @@ def filter_command(
 
     from curate.filters.pipeline import FilterOptions
     from curate.filters.thresholds import Thresholds
+    from curate.filters.parser import ParserUnavailableError
     from curate.manifest import ManifestError
 
     th = Thresholds(
@@ -369,6 +386,7 @@ def filter_command(
         reject_side_views=reject_side_views,
         detectors=detectors,
         detector_max_side=detector_max_side,
+        parser=parser,
         thresholds=th,
     )
     console = Console()
@@ -379,7 +397,7 @@ def filter_command(
         start = time.perf_counter()
         result: dict = {}
         pairs = apply_filters(ds, opts, workers, result)
-    except ManifestError as exc:
+    except (ManifestError, ParserUnavailableError) as exc:
         raise typer.BadParameter(str(exc)) from exc
     except RuntimeError as exc:  # a dead worker process: say so instead of a traceback
         console.print(f"[red]curate filter failed:[/red] {exc}")

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from curate.filters import back_view, body, extra_garments, lower_only
 from curate.filters.detectors import DEFAULT_MAX_SIDE, Detection, PoseDetector
+
+if TYPE_CHECKING:
+    from curate.filters.parser import ClothesParser
 from curate.filters.evidence import (
     ExtraGarments,
     FilterReason,
@@ -55,6 +58,8 @@ class FilterOptions:
     reject_side_views: bool = False
     detectors: bool = True  # fall back to MediaPipe when the annotations cannot decide
     detector_max_side: int = DEFAULT_MAX_SIDE
+    # a clothes-parsing model (local folder or hub id, curate.filters.parser) for people without a label map
+    parser: str | None = None
     thresholds: Thresholds = dataclasses.field(default_factory=Thresholds)
 
 
@@ -148,8 +153,10 @@ class PersonResult:
 class _Inputs:
     """Lazily loaded inputs of one person; each loader runs once and records why it failed."""
 
-    def __init__(self, task: PersonTask, opts: FilterOptions, detector: PoseDetector | None) -> None:
-        self.task, self.opts, self.detector = task, opts, detector
+    def __init__(self, task: PersonTask, opts: FilterOptions, detector: PoseDetector | None,
+                 parser: "ClothesParser | None" = None) -> None:
+        self.task, self.opts, self.detector, self.parser = task, opts, detector, parser
+        self.parsed_by_model = False  # the label map was predicted by ``parser``, not read from the dataset
         self.notes: list[str] = []
         self._ls: Any = ...
         self._lm: Any = ...
@@ -176,7 +183,21 @@ class _Inputs:
             path, ls = self.task.labelmap_path, self.label_set
             if path is not None and ls is not None:
                 self._lm = self._read_labelmap(Path(path), ls)
+            elif path is None and self.parser is not None and self.task.human_path is not None:
+                self._lm = self._predict_labelmap()
         return self._lm
+
+    def _predict_labelmap(self) -> np.ndarray | None:
+        """The parser's label map at the analysis size (what a dataset map is subsampled to)."""
+        assert self.parser is not None
+        rgb = _read_rgb(Path(self.task.human_path), None, self.notes, max_side=DEFAULT_MAX_SIDE)  # type: ignore[arg-type]
+        if rgb is None:
+            return None
+        h, w = rgb.shape[:2]
+        s = min(1.0, ANALYSIS_MAX_SIDE / max(h, w))
+        lm = self.parser.parse(rgb, (max(1, round(h * s)), max(1, round(w * s))))
+        self._ls, self.parsed_by_model = self.parser.label_set, True
+        return lm
 
     def label_counts(self) -> np.ndarray | None:
         """Pixels per class id of the analysed label map, counted once and shared by the three filters."""
@@ -210,8 +231,16 @@ class _Inputs:
         return body.keypoints_array(self.task.keypoints)
 
     def keypoints_in(self, shape: tuple[int, int]) -> np.ndarray | None:
-        """Dataset keypoints rescaled to an array of ``shape`` (H, W)."""
+        """Dataset keypoints rescaled to an array of ``shape`` (H, W); for a parser's map without a dataset
+        pose, the detector's keypoints (so that the layering test can run inside the parser's labels)."""
         kps = self.keypoints()
+        if kps is None and self.parsed_by_model and self.opts.detectors:
+            det = self.detection()
+            if det is not None:
+                out = det.keypoints.copy()
+                out[:, 0] *= shape[1] / det.person.shape[1]
+                out[:, 1] *= shape[0] / det.person.shape[0]
+                return out
         if kps is None or self.task.human_size is None:
             return None
         w0, h0 = self.task.human_size
@@ -559,9 +588,18 @@ def _copy(v: Verdict | None) -> Verdict | None:
     return None if v is None else dataclasses.replace(v, scores=dict(v.scores), signals=list(v.signals))
 
 
-def evaluate_person(task: PersonTask, opts: FilterOptions, detector: PoseDetector | None = None) -> PersonResult:
+def _relabel(v: Verdict | None) -> None:
+    """A verdict decided on a parser's label map names the parser, not the dataset's annotations."""
+    if v is not None and v.source is Source.PARSING:
+        v.source = Source.PARSER
+    if v is not None:
+        v.signals = [s.replace(Source.PARSING.value, Source.PARSER.value) for s in v.signals]
+
+
+def evaluate_person(task: PersonTask, opts: FilterOptions, detector: PoseDetector | None = None,
+                    parser: "ClothesParser | None" = None) -> PersonResult:
     """Judge one person once (view, upper garment, garments), then derive each of their pairs' verdicts."""
-    inp = _Inputs(task, opts, detector if opts.detectors else None)
+    inp = _Inputs(task, opts, detector if opts.detectors else None, parser)
     view = _back_view(inp) if opts.back_views else None
     need_upper = opts.lower_only_products or opts.extra_garments
     upper = _upper_worn(inp) if need_upper else None
@@ -583,6 +621,9 @@ def evaluate_person(task: PersonTask, opts: FilterOptions, detector: PoseDetecto
         reason = FilterReason.SIDE_VIEW.value
     elif gv is not None and gv.verdict == "layered" or (isinstance(garments, extra_garments.PersonGarments) and garments.scarf):
         reason = FilterReason.EXTRA_GARMENTS.value
+    if inp.parsed_by_model:
+        for v in (view, upper, gv, *(x for pr in pairs for x in (pr.back_view, pr.lower_only, pr.extra_garments))):
+            _relabel(v)
     return PersonResult(task.human_id, view, upper, gv, _person_facts(upper, garments), reason, list(inp.notes), pairs)
 
 

@@ -53,11 +53,11 @@ class Thresholds:
     # --- the parsing-free layering detector (curate.filters.layers), tuned on the tuning split only -----
     # (docs/benchmarks/filters.md: ccp-layering + the other shared people, reporting split held out)
     # Sleeves more than this far (Delta E) from the torso's centre ...
-    det_sleeve_centre_min_delta_e: float = 20.0
+    det_sleeve_centre_min_delta_e: float = 15.0
     # ... and at least this much closer to the torso's sides than to its centre: an open outer garment.
-    det_sleeve_margin_delta_e: float = 12.0
+    det_sleeve_margin_delta_e: float = 8.0
     # The centre strip must also differ from the sides (median over the rows) by this much.
-    det_centre_sides_min_delta_e: float = 12.0
+    det_centre_sides_min_delta_e: float = 8.0
     # Sleeves that are mostly skin (short sleeves, bare arms) say nothing about a second garment.
     det_sleeve_max_skin: float = 0.5
     # The centre strip counts only when less than this share of it is skin-coloured (a bare V-neck, a tote
@@ -68,9 +68,9 @@ class Thresholds:
     det_vest_min_delta_e: float = 25.0
     det_vest_max_sleeve_skin: float = 0.3
     # A torso row shows an inner strip when its centre is this far from its two (agreeing) sides ...
-    det_strip_min_delta_e: float = 18.0
+    det_strip_min_delta_e: float = 15.0
     # ... and an opening runs down at least this fraction of the rows (a print covers a band of them).
-    det_strip_min_row_fraction: float = 0.5
+    det_strip_min_row_fraction: float = 0.4
 
     # --- product colours (paired pairs: the person should wear the product) ------------------------
     # A person pixel is explained by the product when within this CIELAB distance of one of its 6 main

@@ -463,3 +463,40 @@ def test_product_mask_steps_equal_scipy() -> None:
             ours = stats[:, cv2.CC_STAT_AREA].copy()
             ours[0] = 0
             assert np.array_equal(labels == int(ours.argmax()), ref == int(sizes.argmax()))
+
+
+# ------------------------------------------------------------------------- layering without parsing
+def dressed(torso: tuple[int, int, int], sleeves: tuple[int, int, int], centre: tuple[int, int, int] | None = None,
+            centre_rows: tuple[int, int] = (70, 150)) -> tuple[np.ndarray, np.ndarray]:
+    """A person_keypoints() person: torso, sleeves (the arms' columns) and an optional centre strip colour."""
+    rgb = np.full((256, 192, 3), 240, np.uint8)
+    rgb[70:150, 56:136] = sleeves
+    rgb[70:150, 66:126] = torso
+    if centre is not None:
+        rgb[centre_rows[0]:centre_rows[1], 88:104] = centre
+    person = np.zeros((256, 192), bool)
+    person[10:250, 56:136] = True
+    return rgb, person
+
+
+def test_open_layer_detector_geometry() -> None:
+    """Sleeves matching the torso's sides but not its centre = an open outer garment; all one colour, or a
+    motif in a band of rows, is one garment; sleeves of another colour than the whole torso = a waistcoat."""
+    from curate.filters import layers
+
+    kps = person_keypoints()
+    navy, yellow, light = (30, 30, 90), (220, 200, 40), (150, 180, 220)
+    jacket = layers.open_layer_from_pixels(*dressed(navy, navy, yellow), kps, TH)
+    assert jacket.verdict == "layered" and "sleeves-match-sides-not-centre" in jacket.signals
+    assert jacket.scores["sleeve_vs_centre_delta_e"] > 50 > 5 > jacket.scores["sleeve_vs_sides_delta_e"]
+    assert layers.open_layer_from_pixels(*dressed(navy, navy), kps, TH).verdict == "single"
+    motif = layers.open_layer_from_pixels(*dressed(navy, navy, yellow, centre_rows=(95, 105)), kps, TH)
+    assert motif.verdict == "single" and motif.scores["centre_strip_row_fraction"] < TH.det_strip_min_row_fraction
+    vest = layers.open_layer_from_pixels(*dressed(navy, light), kps, TH)
+    assert vest.verdict == "layered" and any(s.startswith("sleeves-") for s in vest.signals)
+    # bare arms say nothing about a second garment; no shoulders, no verdict
+    skin = (200, 150, 120)
+    assert layers.open_layer_from_pixels(*dressed(navy, skin), kps, TH).verdict == "single"
+    no_shoulders = kps.copy()
+    no_shoulders[[body.R_SHOULDER, body.L_SHOULDER], 2] = 0
+    assert layers.open_layer_from_pixels(*dressed(navy, navy, yellow), no_shoulders, TH).verdict == "unknown"

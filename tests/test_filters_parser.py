@@ -75,10 +75,14 @@ def test_tiny_segformer_loads_from_a_folder_and_parses_like_the_model(tmp_path: 
     assert np.array_equal(lm, want.numpy().astype(np.uint8))
 
 
-def test_missing_or_wrong_parser_is_a_one_line_error(tmp_path: Path, real_root: Path) -> None:
+def test_missing_or_wrong_parser_is_a_one_line_error(tmp_path: Path, real_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ParserUnavailableError, match="no config.json"):
         ClothesParser(str(tmp_path / "empty"))
+    # a hub id that is neither cached nor reachable fails at once (offline here; HF_HUB_OFFLINE makes it so anywhere)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ParserUnavailableError, match="nor in the Hugging Face cache"):
+        ClothesParser("no-such-owner/no-such-parser")
     labels = pd.read_csv(LABELS, dtype=str, keep_default_na=False)
     ds = manifest_from_labelled_pairs(labels[labels["pair_id"] == "ootd/01861_00"], real_root, tmp_path / "ds")
     res = runner.invoke(app, ["filter", str(ds), "--parser", str(tmp_path / "empty")])

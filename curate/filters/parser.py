@@ -49,6 +49,36 @@ def label_set_for(id2label: dict[int, str]) -> LabelSet:
     )
 
 
+def _cached(repo_id: str) -> bool:
+    """A hub id whose files are already in the local Hugging Face cache loads without the network."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except ValueError:  # not a valid repo id
+        return False
+
+
+def _check_hub_reachable(repo_id: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, not after minutes of download retries, when the hub cannot be reached."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise ParserUnavailableError(f"{repo_id!r} is not a local folder nor in the Hugging Face cache, and HF_HUB_OFFLINE is set")
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout).close()
+    except OSError as exc:
+        raise ParserUnavailableError(
+            f"{repo_id!r} is not a local folder nor in the Hugging Face cache, and {url.hostname} cannot be reached "
+            f"({exc}): download it elsewhere with save_pretrained and pass the folder"
+        ) from exc
+
+
 class ClothesParser:
     """A semantic-segmentation model and its image processor, loaded once per process."""
 
@@ -63,12 +93,14 @@ class ClothesParser:
         path = Path(name_or_path)
         if path.exists() and not (path / "config.json").is_file():
             raise ParserUnavailableError(f"{name_or_path}: not a model folder (no config.json); pass a folder written by save_pretrained or a hub id")
-        local = path.is_dir()
+        local = path.is_dir() or _cached(name_or_path)
+        if not local:
+            _check_hub_reachable(name_or_path)
         try:
             self.processor = AutoImageProcessor.from_pretrained(name_or_path, local_files_only=local)
             self.model = AutoModelForSemanticSegmentation.from_pretrained(name_or_path, local_files_only=local)
-        except (OSError, ValueError, KeyError) as exc:  # hub id offline / unknown, broken folder
-            where = "the folder" if local else "the hub id (needs network access or a cached copy)"
+        except (OSError, ValueError, KeyError) as exc:  # hub id unknown, broken folder or cache
+            where = "the folder" if path.is_dir() else "the hub (or its cached copy)"
             raise ParserUnavailableError(f"cannot load clothes parser {name_or_path!r} from {where}: {str(exc).splitlines()[0]}") from exc
         self.model.eval().to(torch.device(device))
         self.device = torch.device(device)

@@ -352,6 +352,12 @@ def filter_command(
     scarf_min_area: float = typer.Option(0.008, help="fraction of the person's pixels for a scarf to count"),
     layer_min_delta_e: float = typer.Option(15.0, help="CIELAB distance from the garment edges for an open outer layer"),
     layer_min_row_fraction: float = typer.Option(0.5, help="fraction of torso rows that must look layered"),
+    det_opening_min_row_fraction: float = typer.Option(
+        0.5, help="detector path (no parsing): share of torso rows that must show an opening to read as layered; "
+        "lower = more aggressive (docs/benchmarks/filters.md)"),
+    detector_layering_rejects: bool = typer.Option(
+        False, help="detector path (no parsing): let the layering detector's 'layered' reject pairs as extra garments "
+        "(off: it is recorded per person in filter_layered only; docs/benchmarks/filters.md has both P/R)"),
     legs_min_row_fraction: float = typer.Option(0.45, help="fraction of the product mask's lower rows split into two legs"),
 ) -> None:
     """Flag back/side views, lower-body-only products and extra garments; write filter_* columns, drop nothing.
@@ -377,6 +383,8 @@ def filter_command(
         scarf_min_area=scarf_min_area,
         layer_min_delta_e=layer_min_delta_e,
         layer_min_row_fraction=layer_min_row_fraction,
+        det_opening_min_row_fraction=det_opening_min_row_fraction,
+        det_layering_rejects=detector_layering_rejects,
         legs_min_row_fraction=legs_min_row_fraction,
     )
     opts = FilterOptions(

@@ -267,7 +267,10 @@ def person_garments_from_pixels(rgb: np.ndarray, person: np.ndarray, kps: np.nda
     layered, ls = _layering(rgb, garment, kps, th, scores)
     det = layers.open_layer_from_pixels(rgb, person, kps, th)
     scores.update({f"detector.{k}": v for k, v in det.scores.items()})
-    signals = [f"detector:{s}" for s in det.signals] if det.verdict == "layered" else []
+    # The detector's "layered" is always the person's finding (filter_layered, the evidence); it rejects the
+    # person's pairs only with det_layering_rejects, because on the labelled real pairs it still wrongly flags
+    # a printed top (docs/benchmarks/filters.md) and a false rejection costs a good training pair.
+    signals = [f"detector:{s}" for s in det.signals] if det.verdict == "layered" and th.det_layering_rejects else []
     return PersonGarments(Source.DETECTOR_SEGMENTATION, scores, signals, layer=ls,
                           open_layer_signal="open-layer-on-torso" if layered else None, detector=det)
 

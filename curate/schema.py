@@ -128,6 +128,19 @@ _DEDUPE_COLUMNS: tuple[Column, ...] = (
     Column("dup_keep_policy", _S, "the keep policy in force when the group was formed", stage="dedupe"),
 )
 
+# Person-level verdicts written by `curate filter` on humans: judged once per person, read by every pair
+# of that person (the pairs' filter_* columns are derived from them and the pair's article).
+_PERSON_FILTER_COLUMNS: tuple[Column, ...] = (
+    Column("filter_view", _S, "verdict: front | side | back | unknown", stage="filter"),
+    Column("filter_upper_garments", _S, "upper-body garments worn, '+'-joined (upper, outer, dress; top, open-layer from pixels); '' = none", stage="filter"),
+    Column("filter_upper_count", _I32, "number of upper-body garments worn (an open layer counts one)", stage="filter"),
+    Column("filter_layered", _S, "yes | no | unknown: two upper garments at once (coat over a top, open layer)", stage="filter"),
+    Column("filter_scarf", _S, "yes | no | unknown", stage="filter"),
+    Column("filter_lower_only_outfit", _S, "yes | no | unknown: nothing worn on the upper body", stage="filter"),
+    Column("filter_person_evidence", _S, "JSON: per verdict, the source, scores and signals that decided", stage="filter"),
+    Column("filter_person_reason", _S, "back-view | side-view | extra-garments: why the person is unusable; null = kept", stage="filter"),
+)
+
 HUMANS: tuple[Column, ...] = (
     Column("human_id", _S, "unique id within the dataset (layout-specific stem, split-qualified)", nullable=False),
     *_IMAGE_COLUMNS,
@@ -141,6 +154,7 @@ HUMANS: tuple[Column, ...] = (
         "COCO-18 keypoints normalised to image pixels, flat [x0,y0,c0,...] (54 floats); null when no pose",
     ),
     *_DEDUPE_COLUMNS,
+    *_PERSON_FILTER_COLUMNS,
 )
 
 ARTICLES: tuple[Column, ...] = (

@@ -50,7 +50,7 @@ def test_cli_writes_columns_and_explains(real_root: Path, tmp_path: Path) -> Non
     assert "upper-garment=worn (annotations/parsing)" in res.output
 
     res = runner.invoke(app, ["filter", str(ds), "--explain", "no/such-pair"])
-    assert res.exit_code != 0 and "no pair 'no/such-pair'" in res.output
+    assert res.exit_code != 0 and "no pair or person 'no/such-pair'" in res.output
 
 
 def test_explain_before_filtering_computes_without_writing(real_root: Path, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -288,6 +289,7 @@ def test_a_print_in_the_product_is_not_an_open_layer() -> None:
 
 def test_extra_from_pixels_product_colours() -> None:
     rgb = torso_image((200, 30, 30), (200, 30, 30))  # a red top
+    rgb[70:150, 56:136] = (200, 30, 30)  # with red sleeves (white ones would be a second garment)
     person = np.zeros((256, 192), bool)
     person[10:250, 56:136] = True
     kps = person_keypoints()
@@ -462,3 +464,65 @@ def test_product_mask_steps_equal_scipy() -> None:
             ours = stats[:, cv2.CC_STAT_AREA].copy()
             ours[0] = 0
             assert np.array_equal(labels == int(ours.argmax()), ref == int(sizes.argmax()))
+
+
+# ------------------------------------------------------------------------- layering without parsing
+def dressed(torso: tuple[int, int, int], sleeves: tuple[int, int, int], centre: tuple[int, int, int] | None = None,
+            centre_rows: tuple[int, int] = (70, 150)) -> tuple[np.ndarray, np.ndarray]:
+    """A person_keypoints() person: torso, sleeves (the arms' columns) and an optional centre strip colour."""
+    rgb = np.full((256, 192, 3), 240, np.uint8)
+    rgb[70:150, 56:136] = sleeves
+    rgb[70:150, 66:126] = torso
+    if centre is not None:
+        rgb[centre_rows[0]:centre_rows[1], 88:104] = centre
+    person = np.zeros((256, 192), bool)
+    person[10:250, 56:136] = True
+    return rgb, person
+
+
+def test_open_layer_detector_geometry() -> None:
+    """An opening down the whole torso (the centre unlike both sides, the sides alike) with sleeves of the
+    sides' colour = an open outer garment; all one colour, a motif in a band of rows, a panel that matches
+    one side is one garment."""
+    from curate.filters import layers
+
+    kps = person_keypoints()
+    navy, yellow = (30, 30, 90), (220, 200, 40)
+    jacket = layers.open_layer_from_pixels(*dressed(navy, navy, yellow), kps, TH)
+    assert jacket.verdict == "layered" and "opening-with-sleeves-of-the-sides" in jacket.signals
+    assert "opening-of-one-inner-colour" in jacket.signals and jacket.scores["opening_row_fraction"] == 1.0
+    assert jacket.scores["sleeve_vs_centre_delta_e"] > 50 > 5 > jacket.scores["sleeve_vs_farther_side_delta_e"]
+    assert layers.open_layer_from_pixels(*dressed(navy, navy), kps, TH).verdict == "single"
+    motif = layers.open_layer_from_pixels(*dressed(navy, navy, yellow, centre_rows=(95, 105)), kps, TH)
+    assert motif.verdict == "single" and motif.scores["opening_row_fraction"] < TH.det_opening_min_row_fraction
+    # a colour block from one edge across the centre: the centre matches that side, so no row is an opening
+    rgb, person = dressed(navy, navy)
+    rgb[70:150, 56:104] = yellow
+    assert layers.open_layer_from_pixels(rgb, person, kps, TH).scores["opening_row_fraction"] == 0.0
+    # the knob: demanding more opening rows than the torso has turns the same jacket into "single"
+    strict = dataclasses.replace(TH, det_opening_min_row_fraction=1.01)
+    assert layers.open_layer_from_pixels(*dressed(navy, navy, yellow), kps, strict).verdict == "single"
+    # bare arms and no opening: one garment; no shoulders, no verdict
+    skin = (200, 150, 120)
+    assert layers.open_layer_from_pixels(*dressed(navy, skin), kps, TH).verdict == "single"
+    no_shoulders = kps.copy()
+    no_shoulders[[body.R_SHOULDER, body.L_SHOULDER], 2] = 0
+    assert layers.open_layer_from_pixels(*dressed(navy, navy, yellow), no_shoulders, TH).verdict == "unknown"
+
+
+def test_detector_layering_rejects_only_when_asked() -> None:
+    """By default the detector's "layered" is the person's finding only (no pair is rejected on it); with
+    det_layering_rejects the same person's pairs get extra-garments from it."""
+    from curate.filters import layers
+
+    kps = person_keypoints()
+    rgb, person = dressed((30, 30, 90), (30, 30, 90), (220, 200, 40))
+    assert layers.open_layer_from_pixels(rgb, person, kps, TH).verdict == "layered"
+    pg = extra_garments.person_garments_from_pixels(rgb, person, kps, TH)
+    assert pg is not None and pg.layered and "open-layer" in pg.upper_garments
+    assert not any(s.startswith("detector:") for s in pg.signals)
+    kept = extra_garments.extra_from_pixels(rgb, person, kps, TH)
+    assert not any(s.startswith("detector:") for s in kept.signals)
+    rejecting = dataclasses.replace(TH, det_layering_rejects=True)
+    v = extra_garments.extra_from_pixels(rgb, person, kps, rejecting)
+    assert v.verdict == "extra-garments" and "detector:opening-with-sleeves-of-the-sides" in v.signals

@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/filters/run.py [--real PATH] [--synth-pairs 400] [--out bench/out/filters]
 
+(Issue 19's measurement, real people without parsing against the code before it, is bench/filters/people.py.)
+
 1. Quality on `curate synth` data (ground_truth.csv cases) and on the labelled real samples
    (tests/data/real_filter_labels.csv): precision / recall per filter, the view confusion, every miss and
    false alarm. Thumbnails of the misses go to ``OUT/misses.html`` (outside git: the real samples are

@@ -20,6 +20,7 @@ class Source(str, enum.Enum):
     """Where a verdict's evidence came from, most trusted first."""
 
     PARSING = "annotations/parsing"  # the dataset's own label map
+    PARSER = "parser"  # a label map predicted by a pretrained clothes parser (curate filter --parser)
     POSE = "annotations/pose"  # the dataset's own pose file (COCO-18 in the manifest)
     METADATA = "metadata"  # a category asserted by the layout (DressCode folder, --category)
     MASK_SHAPE = "article-mask-shape"  # the article's cloth mask (or its segmented photo) read as a shape

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from curate.filters import back_view, body, extra_garments, lower_only
 from curate.filters.detectors import DEFAULT_MAX_SIDE, Detection, PoseDetector
+
+if TYPE_CHECKING:
+    from curate.filters.parser import ClothesParser
 from curate.filters.evidence import (
     ExtraGarments,
     FilterReason,
@@ -55,16 +58,44 @@ class FilterOptions:
     reject_side_views: bool = False
     detectors: bool = True  # fall back to MediaPipe when the annotations cannot decide
     detector_max_side: int = DEFAULT_MAX_SIDE
+    # a clothes-parsing model (local folder or hub id, curate.filters.parser) for people without a label map
+    parser: str | None = None
     thresholds: Thresholds = dataclasses.field(default_factory=Thresholds)
 
 
 @dataclasses.dataclass(frozen=True)
+class PairSpec:
+    """One pair of a person: its article and how the pair is labelled (absolute paths)."""
+
+    pair_id: str
+    article_path: str | None
+    cloth_mask_path: str | None
+    article_category: str
+    pair_category: str
+    paired: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class PersonTask:
+    """One person and every pair of theirs, as plain picklable values (absolute paths): the person is
+    judged once and each pair's verdicts are derived from that judgement and the pair's article."""
+
+    human_id: str
+    human_path: str | None
+    human_size: tuple[int, int] | None  # (W, H) as ingested; the keypoints are in this frame
+    labelmap_path: str | None
+    label_set: str | None
+    keypoints: tuple[float, ...] | None
+    pairs: tuple[PairSpec, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class PairTask:
-    """Everything one pair needs, as plain picklable values (absolute paths)."""
+    """One pair with its person inline (what :func:`evaluate_pair` takes)."""
 
     pair_id: str
     human_path: str | None
-    human_size: tuple[int, int] | None  # (W, H) as ingested; the keypoints are in this frame
+    human_size: tuple[int, int] | None
     labelmap_path: str | None
     label_set: str | None
     keypoints: tuple[float, ...] | None
@@ -73,6 +104,12 @@ class PairTask:
     article_category: str
     pair_category: str
     paired: bool
+
+    def person_task(self) -> PersonTask:
+        spec = PairSpec(self.pair_id, self.article_path, self.cloth_mask_path, self.article_category,
+                        self.pair_category, self.paired)
+        return PersonTask(self.pair_id, self.human_path, self.human_size, self.labelmap_path, self.label_set,
+                          self.keypoints, (spec,))
 
 
 @dataclasses.dataclass
@@ -93,18 +130,39 @@ class PairResult:
         return evidence_json(self.verdicts(), notes=self.notes, reason=self.reason)
 
 
-class _Inputs:
-    """Lazily loaded inputs of one pair; each loader runs once and records why it failed."""
+@dataclasses.dataclass
+class PersonResult:
+    """A person's verdicts (the humans table's ``filter_*`` columns) and those of each of their pairs."""
 
-    def __init__(self, task: PairTask, opts: FilterOptions, detector: PoseDetector | None) -> None:
-        self.task, self.opts, self.detector = task, opts, detector
+    human_id: str
+    view: Verdict | None
+    upper_worn: Verdict | None
+    garments: Verdict | None  # person-level: layered / single / unknown, with the garment evidence
+    facts: dict[str, Any]  # upper_garments, upper_count, layered, scarf, lower_only_outfit
+    reason: str | None
+    notes: list[str]
+    pairs: list[PairResult]
+
+    def evidence(self) -> str:
+        """The ``filter_person_evidence`` JSON."""
+        named = (("view", self.view), ("upper_worn", self.upper_worn), ("garments", self.garments))
+        return evidence_json({k: v for k, v in named if v is not None}, notes=self.notes, reason=self.reason,
+                             facts=self.facts)
+
+
+class _Inputs:
+    """Lazily loaded inputs of one person; each loader runs once and records why it failed."""
+
+    def __init__(self, task: PersonTask, opts: FilterOptions, detector: PoseDetector | None,
+                 parser: "ClothesParser | None" = None) -> None:
+        self.task, self.opts, self.detector, self.parser = task, opts, detector, parser
+        self.parsed_by_model = False  # the label map was predicted by ``parser``, not read from the dataset
         self.notes: list[str] = []
         self._ls: Any = ...
         self._lm: Any = ...
         self._counts: Any = ...
         self._rgb_for_lm: Any = ...
         self._det: Any = ...
-        self._article: Any = ...
 
     # ---- annotations ------------------------------------------------------------------------------
     @property
@@ -125,7 +183,21 @@ class _Inputs:
             path, ls = self.task.labelmap_path, self.label_set
             if path is not None and ls is not None:
                 self._lm = self._read_labelmap(Path(path), ls)
+            elif path is None and self.parser is not None and self.task.human_path is not None:
+                self._lm = self._predict_labelmap()
         return self._lm
+
+    def _predict_labelmap(self) -> np.ndarray | None:
+        """The parser's label map at the analysis size (what a dataset map is subsampled to)."""
+        assert self.parser is not None
+        rgb = _read_rgb(Path(self.task.human_path), None, self.notes, max_side=DEFAULT_MAX_SIDE)  # type: ignore[arg-type]
+        if rgb is None:
+            return None
+        h, w = rgb.shape[:2]
+        s = min(1.0, ANALYSIS_MAX_SIDE / max(h, w))
+        lm = self.parser.parse(rgb, (max(1, round(h * s)), max(1, round(w * s))))
+        self._ls, self.parsed_by_model = self.parser.label_set, True
+        return lm
 
     def label_counts(self) -> np.ndarray | None:
         """Pixels per class id of the analysed label map, counted once and shared by the three filters."""
@@ -159,8 +231,16 @@ class _Inputs:
         return body.keypoints_array(self.task.keypoints)
 
     def keypoints_in(self, shape: tuple[int, int]) -> np.ndarray | None:
-        """Dataset keypoints rescaled to an array of ``shape`` (H, W)."""
+        """Dataset keypoints rescaled to an array of ``shape`` (H, W); for a parser's map without a dataset
+        pose, the detector's keypoints (so that the layering test can run inside the parser's labels)."""
         kps = self.keypoints()
+        if kps is None and self.parsed_by_model and self.opts.detectors:
+            det = self.detection()
+            if det is not None:
+                out = det.keypoints.copy()
+                out[:, 0] *= shape[1] / det.person.shape[1]
+                out[:, 1] *= shape[0] / det.person.shape[0]
+                return out
         if kps is None or self.task.human_size is None:
             return None
         w0, h0 = self.task.human_size
@@ -192,23 +272,33 @@ class _Inputs:
                 self.notes.append("detector found no person")
         return self._det
 
-    # ---- article ------------------------------------------------------------------------------------
+
+def _article(spec: PairSpec, notes: list[str]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(product RGB or None, product mask or None): the cloth mask file when present, else segmented."""
+    rgb = mask = None
+    if spec.article_path is not None:
+        rgb = _read_rgb(Path(spec.article_path), None, notes, max_side=PRODUCT_MAX_SIDE)
+    if spec.cloth_mask_path is not None:
+        mask = _read_mask(Path(spec.cloth_mask_path), notes, max_side=PRODUCT_MAX_SIDE)
+        if mask is not None:
+            if rgb is not None and rgb.shape[:2] != mask.shape:
+                rgb = None  # mismatched sizes: keep the mask (the shape) and drop the colours
+    if mask is None and rgb is not None:
+        mask = lower_only.product_mask_from_photo(rgb)
+    return rgb, mask
+
+
+class _ArticleInputs:
+    """One pair's article, loaded at most once (the category and the palette both read it)."""
+
+    def __init__(self, spec: PairSpec, notes: list[str]) -> None:
+        self.spec, self.notes = spec, notes
+        self._loaded: Any = ...
+
     def article(self) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """(product RGB or None, product mask or None): the cloth mask file when present, else segmented."""
-        if self._article is ...:
-            rgb = mask = None
-            t = self.task
-            if t.article_path is not None:
-                rgb = _read_rgb(Path(t.article_path), None, self.notes, max_side=PRODUCT_MAX_SIDE)
-            if t.cloth_mask_path is not None:
-                mask = _read_mask(Path(t.cloth_mask_path), self.notes, max_side=PRODUCT_MAX_SIDE)
-                if mask is not None:
-                    if rgb is not None and rgb.shape[:2] != mask.shape:
-                        rgb = None  # mismatched sizes: keep the mask (the shape) and drop the colours
-            if mask is None and rgb is not None:
-                mask = lower_only.product_mask_from_photo(rgb)
-            self._article = (rgb, mask)
-        return self._article
+        if self._loaded is ...:
+            self._loaded = _article(self.spec, self.notes)
+        return self._loaded
 
 
 def _decode(path: Path, size: tuple[int, int] | None, notes: list[str], max_side: int | None, keep_grey: bool) -> np.ndarray | None:
@@ -327,7 +417,7 @@ def _read_mask(path: Path, notes: list[str], max_side: int | None = None) -> np.
 
 
 # --------------------------------------------------------------------------------------------------------
-# the three filters
+# the person: view, upper garment worn, garments (layered, scarf) -- once per person
 # --------------------------------------------------------------------------------------------------------
 def _back_view(inp: _Inputs) -> Verdict:
     th = inp.opts.thresholds
@@ -349,25 +439,6 @@ def _back_view(inp: _Inputs) -> Verdict:
     return v
 
 
-def _category(inp: _Inputs) -> Verdict:
-    t = inp.task
-    for value, where in ((t.article_category, "article"), (t.pair_category, "pair")):
-        if value and value != Category.UNKNOWN.value:
-            return Verdict(value, Source.METADATA, signals=[f"{where} category"])
-    key = (t.article_path, t.cloth_mask_path, inp.opts.thresholds)
-    cached = _CATEGORY_CACHE.get(key)
-    if cached is not None:
-        return dataclasses.replace(cached, scores=dict(cached.scores), signals=list(cached.signals))
-    _, mask = inp.article()
-    if mask is None:
-        return Verdict(Category.UNKNOWN.value, Source.NONE, detail="no category metadata and no readable article image or mask")
-    v = lower_only.category_from_mask(mask, inp.opts.thresholds)
-    if len(_CATEGORY_CACHE) >= _CATEGORY_CACHE_MAX:
-        _CATEGORY_CACHE.clear()
-    _CATEGORY_CACHE[key] = v
-    return dataclasses.replace(v, scores=dict(v.scores), signals=list(v.signals))
-
-
 def _upper_worn(inp: _Inputs) -> Verdict:
     th = inp.opts.thresholds
     lm, ls = inp.labelmap(), inp.label_set
@@ -380,57 +451,182 @@ def _upper_worn(inp: _Inputs) -> Verdict:
     return Verdict("unknown", Source.NONE, detail="no parsing and no detector result")
 
 
-def _lower_only(inp: _Inputs, category: Verdict) -> Verdict:
+def _person_garments(inp: _Inputs) -> extra_garments.PersonGarments | Verdict:
+    """The person's garments from the parsing, else from the detectors; an ``unknown`` Verdict when neither."""
+    th = inp.opts.thresholds
+    lm, ls = inp.labelmap(), inp.label_set
+    if lm is not None and ls is not None:
+        rgb = inp.rgb_like_labelmap()
+        kps = inp.keypoints_in(lm.shape) if rgb is not None else None
+        return extra_garments.person_garments_from_parsing(lm, ls, th, rgb=rgb, kps=kps, counts=inp.label_counts())
+    det = inp.detection() if inp.opts.detectors else None
+    if det is None:
+        return Verdict(ExtraGarments.UNKNOWN.value, Source.NONE, detail="no parsing and no detector result")
+    pg = extra_garments.person_garments_from_pixels(det.rgb, det.person, det.keypoints, th)
+    if pg is None:
+        return Verdict(ExtraGarments.UNKNOWN.value, Source.DETECTOR_SEGMENTATION, detail="torso not located (shoulders not seen)")
+    return pg
+
+
+def _person_facts(upper: Verdict | None, garments: extra_garments.PersonGarments | Verdict | None) -> dict[str, Any]:
+    """The humans table's person-level facts (``None`` = not judged, ``unknown`` = no usable evidence)."""
+    def yes_no(v: bool | None) -> str:
+        return "unknown" if v is None else ("yes" if v else "no")
+
+    worn = None if upper is None or upper.verdict == "unknown" else upper.verdict == "worn"
+    pg = garments if isinstance(garments, extra_garments.PersonGarments) else None
+    kinds: list[str] | None = None
+    if pg is not None and pg.source is Source.PARSING:
+        kinds = [g for g in extra_garments.UPPER_KINDS if g in pg.present]
+    elif worn is not None:
+        kinds = ["top"] if worn else []
+    if kinds is not None and pg is not None and (pg.open_layer_signal or (pg.detector is not None and pg.detector.verdict == "layered")):
+        kinds.append("open-layer")
+    return {
+        "upper_garments": None if kinds is None else "+".join(kinds),
+        "upper_count": None if kinds is None else len(kinds),
+        "layered": None if garments is None else yes_no(pg.layered if pg is not None else None),
+        # the detector path has no scarf test of its own (a scarf down the front reads as a layer)
+        "scarf": None if garments is None else yes_no(pg.scarf if pg is not None else None),
+        "lower_only_outfit": None if upper is None else yes_no(None if worn is None else not worn),
+    }
+
+
+def _garments_verdict(garments: extra_garments.PersonGarments | Verdict) -> Verdict:
+    """The person-level garments evidence as a Verdict: layered / single / unknown."""
+    if isinstance(garments, Verdict):
+        return garments
+    signals = list(garments.signals) + ([garments.open_layer_signal] if garments.open_layer_signal else [])
+    present = "+".join(sorted(garments.present))
+    if not signals and present:
+        signals = [f"worn: {present}"]
+    return Verdict("layered" if garments.layered else "single", garments.source, scores=dict(garments.scores), signals=signals)
+
+
+# --------------------------------------------------------------------------------------------------------
+# the pair: the product's category and colours against the person's judgement
+# --------------------------------------------------------------------------------------------------------
+def _category(art: _ArticleInputs, opts: FilterOptions) -> Verdict:
+    t = art.spec
+    for value, where in ((t.article_category, "article"), (t.pair_category, "pair")):
+        if value and value != Category.UNKNOWN.value:
+            return Verdict(value, Source.METADATA, signals=[f"{where} category"])
+    key = (t.article_path, t.cloth_mask_path, opts.thresholds)
+    cached = _CATEGORY_CACHE.get(key)
+    if cached is not None:
+        return dataclasses.replace(cached, scores=dict(cached.scores), signals=list(cached.signals))
+    _, mask = art.article()
+    if mask is None:
+        return Verdict(Category.UNKNOWN.value, Source.NONE, detail="no category metadata and no readable article image or mask")
+    v = lower_only.category_from_mask(mask, opts.thresholds)
+    if len(_CATEGORY_CACHE) >= _CATEGORY_CACHE_MAX:
+        _CATEGORY_CACHE.clear()
+    _CATEGORY_CACHE[key] = v
+    return dataclasses.replace(v, scores=dict(v.scores), signals=list(v.signals))
+
+
+def _lower_only(upper: Verdict, category: Verdict) -> Verdict:
     if category.verdict != Category.LOWER.value:
         # the person's garments do not matter when the product is not lower-body
         return lower_only.lower_only_verdict(category, Verdict("not-needed", Source.NONE))
-    return lower_only.lower_only_verdict(category, _upper_worn(inp))
+    return lower_only.lower_only_verdict(category, upper)
 
 
-def _palette(inp: _Inputs) -> np.ndarray | None:
+def _palette(art: _ArticleInputs) -> np.ndarray | None:
     """The product's main colours, only for paired pairs (the person is meant to wear this product)."""
-    if not inp.task.paired:
+    if not art.spec.paired:
         return None
-    rgb_a, mask_a = inp.article()
+    rgb_a, mask_a = art.article()
     if rgb_a is None or mask_a is None:
         return None
     return extra_garments.product_palette(rgb_a, mask_a)
 
 
-def _extra(inp: _Inputs, category: Verdict) -> Verdict:
+def _extra(inp: _Inputs, garments: extra_garments.PersonGarments | Verdict, art: _ArticleInputs, category: Verdict) -> Verdict:
+    """Extra garments relative to this article: the person's garments, the category rule, the product colours."""
+    if isinstance(garments, Verdict):
+        return dataclasses.replace(garments, scores=dict(garments.scores), signals=list(garments.signals))
     th = inp.opts.thresholds
-    lm, ls = inp.labelmap(), inp.label_set
-    trusted = category.source is Source.METADATA
-    if lm is not None and ls is not None:
+    palette = _palette(art)
+    unexplained = None
+    if garments.source is Source.PARSING:
+        lm, ls = inp.labelmap(), inp.label_set
         rgb = inp.rgb_like_labelmap()
-        kps = inp.keypoints_in(lm.shape) if rgb is not None else None
-        v = extra_garments.extra_from_parsing(
-            lm, ls, category.verdict, trusted, th, rgb=rgb, kps=kps, palette=_palette(inp), counts=inp.label_counts()
+        assert lm is not None and ls is not None
+        if palette is not None and rgb is not None:
+            region = extra_garments.product_region(lm, ls, category.verdict)
+            unexplained = extra_garments.unexplained_by_palette(rgb, region, palette, th.product_max_delta_e)
+        v = extra_garments.extra_for_product_from_parsing(
+            garments, category.verdict, category.source is Source.METADATA, th, palette=palette, unexplained=unexplained
         )
-    elif inp.opts.detectors and inp.detection() is not None:
+    else:
         det = inp.detection()
         assert det is not None
-        v = extra_garments.extra_from_pixels(det.rgb, det.person, det.keypoints, th, palette=_palette(inp))
-    else:
-        return Verdict(ExtraGarments.UNKNOWN.value, Source.NONE, detail="no parsing and no detector result")
+        if palette is not None:
+            region = extra_garments.torso_garment(det.rgb, det.person, det.keypoints, th)
+            if region is not None:
+                unexplained = extra_garments.unexplained_by_palette(det.rgb, region, palette, th.product_max_delta_e)
+        v = extra_garments.extra_for_product_from_pixels(garments, th, palette=palette, unexplained=unexplained)
     v.signals.append(f"product category {category.verdict} ({category.source.value})")
     return v
 
 
-def evaluate_pair(task: PairTask, opts: FilterOptions, detector: PoseDetector | None = None) -> PairResult:
-    """Run the enabled filters on one pair and pick the one rejecting reason (back > side > lower > extra)."""
-    inp = _Inputs(task, opts, detector if opts.detectors else None)
-    bv = _back_view(inp) if opts.back_views else None
-    category = _category(inp) if (opts.lower_only_products or opts.extra_garments) else None
-    lo = _lower_only(inp, category) if opts.lower_only_products and category is not None else None
-    ex = _extra(inp, category) if opts.extra_garments and category is not None else None
-    reason = None
+def _pair_reason(opts: FilterOptions, bv: Verdict | None, lo: Verdict | None, ex: Verdict | None) -> str | None:
+    """The one rejecting reason of a pair (back > side > lower > extra)."""
     if bv is not None and bv.verdict == View.BACK.value:
+        return FilterReason.BACK_VIEW.value
+    if bv is not None and bv.verdict == View.SIDE.value and opts.reject_side_views:
+        return FilterReason.SIDE_VIEW.value
+    if lo is not None and lo.verdict == LowerOnly.LOWER_ONLY.value:
+        return FilterReason.LOWER_ONLY.value
+    if ex is not None and ex.verdict == ExtraGarments.EXTRA.value:
+        return FilterReason.EXTRA_GARMENTS.value
+    return None
+
+
+def _copy(v: Verdict | None) -> Verdict | None:
+    return None if v is None else dataclasses.replace(v, scores=dict(v.scores), signals=list(v.signals))
+
+
+def _relabel(v: Verdict | None) -> None:
+    """A verdict decided on a parser's label map names the parser, not the dataset's annotations."""
+    if v is not None and v.source is Source.PARSING:
+        v.source = Source.PARSER
+    if v is not None:
+        v.signals = [s.replace(Source.PARSING.value, Source.PARSER.value) for s in v.signals]
+
+
+def evaluate_person(task: PersonTask, opts: FilterOptions, detector: PoseDetector | None = None,
+                    parser: "ClothesParser | None" = None) -> PersonResult:
+    """Judge one person once (view, upper garment, garments), then derive each of their pairs' verdicts."""
+    inp = _Inputs(task, opts, detector if opts.detectors else None, parser)
+    view = _back_view(inp) if opts.back_views else None
+    need_upper = opts.lower_only_products or opts.extra_garments
+    upper = _upper_worn(inp) if need_upper else None
+    garments = _person_garments(inp) if opts.extra_garments else None
+    pairs: list[PairResult] = []
+    for spec in task.pairs:
+        art_notes: list[str] = []
+        art = _ArticleInputs(spec, art_notes)
+        category = _category(art, opts) if need_upper else None
+        lo = _lower_only(upper, category) if opts.lower_only_products and category is not None and upper is not None else None
+        ex = _extra(inp, garments, art, category) if garments is not None and category is not None else None
+        bv = _copy(view)
+        pairs.append(PairResult(spec.pair_id, bv, lo, ex, _pair_reason(opts, bv, lo, ex), list(inp.notes) + art_notes))
+    gv = _garments_verdict(garments) if garments is not None else None
+    reason = None
+    if view is not None and view.verdict == View.BACK.value:
         reason = FilterReason.BACK_VIEW.value
-    elif bv is not None and bv.verdict == View.SIDE.value and opts.reject_side_views:
+    elif view is not None and view.verdict == View.SIDE.value and opts.reject_side_views:
         reason = FilterReason.SIDE_VIEW.value
-    elif lo is not None and lo.verdict == LowerOnly.LOWER_ONLY.value:
-        reason = FilterReason.LOWER_ONLY.value
-    elif ex is not None and ex.verdict == ExtraGarments.EXTRA.value:
+    elif gv is not None and gv.verdict == "layered" or (isinstance(garments, extra_garments.PersonGarments) and garments.scarf):
         reason = FilterReason.EXTRA_GARMENTS.value
-    return PairResult(task.pair_id, bv, lo, ex, reason, inp.notes)
+    if inp.parsed_by_model:
+        for v in (view, upper, gv, *(x for pr in pairs for x in (pr.back_view, pr.lower_only, pr.extra_garments))):
+            _relabel(v)
+    return PersonResult(task.human_id, view, upper, gv, _person_facts(upper, garments), reason, list(inp.notes), pairs)
+
+
+def evaluate_pair(task: PairTask, opts: FilterOptions, detector: PoseDetector | None = None) -> PairResult:
+    """One pair on its own (its person judged for it alone): the verdicts :func:`evaluate_person` gives it."""
+    return evaluate_person(task.person_task(), opts, detector).pairs[0]

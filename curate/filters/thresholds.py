@@ -50,6 +50,32 @@ class Thresholds:
     # front of a top measured 10-25 on the real samples. Set between the two, nearer the coherent side.
     layer_max_inner_spread: float = 6.0
 
+    # --- the parsing-free layering detector (curate.filters.layers), tuned on the tuning split only -----
+    # (docs/benchmarks/filters.md: ccp-layering + the other shared people, reporting split held out). Chosen
+    # for precision first: every value is inside a plateau where one grid step either way adds no false alarm
+    # on the tuning split, because a false "layered" costs the user a good training pair.
+    # A row is an opening when its centre is this far (Delta E) from *each* side ...
+    det_opening_min_delta_e: float = 10.0
+    # ... and the two sides are within this of each other (the two front edges of one garment).
+    det_opening_max_side_delta_e: float = 20.0
+    # Whether the detector's "layered" rejects the person's pairs (filter_extra_garments = extra-garments).
+    # Off by default: the person's filter_layered still says it, but no pair is dropped on it, because on the
+    # labelled real pairs it still flags one embroidered blouse (docs/benchmarks/filters.md gives both
+    # settings' P/R). `curate filter --detector-layering-rejects` turns it on.
+    det_layering_rejects: bool = False
+    # The share of the measured torso rows that must be openings (`--det-opening-min-row-fraction`); on the
+    # tuning split 0.5 and 0.4 give the same, 0.3 adds a false alarm, 0.2 four.
+    det_opening_min_row_fraction: float = 0.5
+    # Fewer measured rows than this (of 10: a cropped or turned torso) never read as layered.
+    det_min_rows: int = 8
+    # Sleeves of the outer garment: within this of *both* sides, at least this far from the centre ...
+    det_sleeve_max_side_delta_e: float = 10.0
+    det_sleeve_min_centre_delta_e: float = 20.0
+    # ... and mostly cloth (short sleeves, bare arms say nothing about a second garment).
+    det_sleeve_max_skin: float = 0.5
+    # Or: the centre is one inner colour down the torso (median row distance to the median colour).
+    det_centre_max_row_spread: float = 5.0
+
     # --- product colours (paired pairs: the person should wear the product) ------------------------
     # A person pixel is explained by the product when within this CIELAB distance of one of its 6 main
     # colours; loose, because the studio product shot and the on-model photo are lit differently.

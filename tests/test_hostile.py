@@ -405,6 +405,22 @@ POOL_SCRIPT = textwrap.dedent("""
     parallel_map(work, list(range(8)), 2)
 """)
 
+# the filter stage's own pool (its initializer loads the detectors, here off): the same rule must hold
+FILTER_POOL_SCRIPT = textwrap.dedent("""
+    import os, sys, time
+    from concurrent.futures import ProcessPoolExecutor
+    from pathlib import Path
+    from curate.filters.command import _init_pool_worker
+    from curate.filters.pipeline import FilterOptions
+    out = Path(sys.argv[1])
+    def work(i):
+        (out / f"{os.getpid()}.pid").write_text("")
+        time.sleep(60)
+        return i
+    with ProcessPoolExecutor(2, initializer=_init_pool_worker, initargs=(FilterOptions(detectors=False),)) as pool:
+        list(pool.map(work, range(8)))
+""")
+
 
 def _alive(pid: int) -> bool:
     try:
@@ -415,8 +431,9 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_pool_workers_exit_with_their_parent(tmp_path: Path) -> None:
-    parent = subprocess.Popen([sys.executable, "-c", POOL_SCRIPT, str(tmp_path)], env=ENV)
+@pytest.mark.parametrize("script", [POOL_SCRIPT, FILTER_POOL_SCRIPT], ids=["ingest", "filter"])
+def test_pool_workers_exit_with_their_parent(tmp_path: Path, script: str) -> None:
+    parent = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], env=ENV)
     try:
         deadline = time.monotonic() + 60
         while len(list(tmp_path.glob("*.pid"))) < 2 and time.monotonic() < deadline:

@@ -104,6 +104,13 @@ def _init_worker(opts: "FilterOptions") -> None:
     _WORKER["parser"] = load_parser(opts)
 
 
+def _init_pool_worker(opts: "FilterOptions") -> None:
+    from curate.ingest.engine import exit_with_parent
+
+    exit_with_parent()  # a SIGKILLed `curate filter` leaves no MediaPipe processes behind
+    _init_worker(opts)
+
+
 def load_parser(opts: "FilterOptions") -> object | None:
     """The clothes parser named by ``opts.parser`` (one per process), single-threaded inside a worker pool."""
     if opts.parser is None:
@@ -153,7 +160,7 @@ def run_tasks(tasks: list["PersonTask"], opts: "FilterOptions", workers: int = 1
     # ProcessPoolExecutor, not multiprocessing.Pool: when a worker dies (a native crash in a decoder or
     # in MediaPipe) the executor raises BrokenProcessPool instead of waiting forever for its results.
     try:
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(opts,)) as pool:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_pool_worker, initargs=(opts,)) as pool:
             yield from pool.map(_run_one, tasks, chunksize=chunk)
     except BrokenProcessPool as exc:
         raise RuntimeError(

@@ -236,3 +236,25 @@ def test_candidate_pairs_use_inner_views_but_not_inner_against_inner() -> None:
     pairs = {(int(a), int(b)) for ia, ib in candidate_pairs(h, 2) for a, b in zip(ia, ib)}
     # 0 and 1 meet only inner-inner (skipped); 1 (full) meets 2 (inner); 0 meets nobody
     assert pairs == {(1, 2)}
+
+
+def test_report_draws_images_large_and_least_certain_groups_first(ds: Path) -> None:
+    """Issue 16: each group's images at a judging size (256 px long side), with their distances, and the
+    groups ordered by certainty (1 - the largest distance / its threshold), least certain first."""
+    import base64
+    import io
+    import re
+
+    _, _, report = run_dedupe(ds, on="articles")
+    text = report.read_text()
+    certainty = [float(x) for x in re.findall(r"certainty<br><b>(-?[0-9.]+)</b>", text)]
+    assert len(certainty) >= 5 and certainty == sorted(certainty), certainty
+    assert certainty[0] < 1.0 and certainty[-1] == 1.0  # near duplicates first, byte copies (certain) last
+    first_group = text[text.index("certainty<br><b>"):].split("<div class='g'>")[0]
+    assert "tone" in first_group and "structure" in first_group  # the distances of the least certain group
+    sides = []
+    for b64 in re.findall(r"base64,([A-Za-z0-9+/=]+)'", text)[:10]:
+        with Image.open(io.BytesIO(base64.b64decode(b64))) as im:
+            sides.append(max(im.size))
+    # the synth images are 256x192 (resized copies smaller): drawn at full size, never shrunk below it
+    assert sides and all(s <= 256 for s in sides) and sum(s == 256 for s in sides) >= 0.7 * len(sides), sides

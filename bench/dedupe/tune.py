@@ -54,6 +54,28 @@ def main() -> None:
     print("  ".join(f"{k} {a}/{b}" for k, (a, b) in sorted(s["per_family"].items())))
     missed = [(files[a].rsplit('/', 1)[1], files[b].rsplit('/', 1)[1], f) for (a, b), f in dup.items() if (a, b) not in pairs]
     fps = [(files[a].rsplit('/', 1)[1], files[b].rsplit('/', 1)[1]) for (a, b) in pairs if (a, b) not in dup]
+    import numpy as np
+
+    from curate.dedupe.verify import distances
+
+    rows = {int(x): k for k, x in enumerate(found.index)}
+    def dist(pairs_: list) -> dict:  # noqa: ANN001
+        ok = [(rows[a], rows[b]) for a, b in pairs_ if a in rows and b in rows]
+        d = distances(found.views, np.array([a for a, _ in ok]), np.array([b for _, b in ok]))
+        return {f.name: getattr(d, f.name) for f in dataclasses.fields(d)}
+    for label, group in (("dup", [p for p, f in dup.items()]), ("tonal", [p for p, f in dup.items() if f in ("contrast", "gamma", "brightness", "combined")]),
+                         ("trap", list(traps))):
+        d = dist(group)
+        q = (50, 90, 95, 99) if label != "trap" else (0.5, 1, 2, 5)
+        print(label, " ".join(f"{k}:" + "/".join(f"{np.percentile(v, x):.3f}" for x in q) for k, v in d.items()))
+    fp_pairs = [p for p in pairs if p not in dup][:12]
+    miss_pairs = [p for p in dup if p not in pairs][:12]
+    for label, group in (("FP", fp_pairs), ("MISS", miss_pairs)):
+        if group:
+            d = dist(group)
+            for k, (a, b) in enumerate(group):
+                print(label, files[a].rsplit('/', 1)[1], files[b].rsplit('/', 1)[1], dup.get((a, b), traps.get((a, b), "")),
+                      " ".join(f"{n}={v[k]:.3f}" for n, v in d.items()))
     print("missed:", missed[:15])
     print("false:", fps[:15])
 

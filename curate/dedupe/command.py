@@ -125,11 +125,31 @@ def dedupe_table(m, table: str, thresholds: Thresholds, workers: int, engine: st
                     evidence["joined_via"] = {"id": ids[link.a if link.b == i else link.b], **(link.distances or {})}
                 dup_dist[i] = json.dumps(evidence)
             counts[dup_reason[i]] = counts.get(dup_reason[i], 0) + 1
-        report.append({"kept": ids[kept], "members": [(ids[i], paths[i], i == kept, dup_reason[i], dup_dist[i]) for i in sorted(g, key=lambda i: i != kept)]})
+        report.append({"kept": ids[kept], "margin": _margin(dup_dist, g, thresholds),
+                       "members": [(ids[i], paths[i], i == kept, dup_reason[i], dup_dist[i]) for i in sorted(g, key=lambda i: i != kept)]})
     df["dup_group"], df["dup_keep"], df["dup_of"] = group_col, keep, dup_of
     df["dup_reason"], df["dup_distance"], df["dup_keep_policy"] = dup_reason, dup_dist, policy
     stats = DedupeStats(table, int((df["status"] == "ok").sum()), hashed, cached, len(errors), len(groups), counts, found.candidates)
     return stats, report, {ids[i]: e for i, e in errors.items()}
+
+
+MARGIN_DISTANCES = ("tone", "structure", "shift", "detail", "aspect")
+
+
+def _margin(dup_dist: list, group: list[int], thresholds: Thresholds) -> float:  # noqa: ANN001
+    """How certain a group is: 1 - the largest distance / its threshold over the group's near-duplicate
+    evidence (each member to the kept one, and the edge it joined by); 1.0 for byte / pixel copies. A
+    member joined through a chain can be further from the kept one than any threshold: below 0."""
+    worst = 0.0
+    for i in group:
+        if not dup_dist[i]:
+            continue
+        evidence = json.loads(dup_dist[i])
+        for d in (evidence.get("to_kept") or {}, evidence.get("joined_via") or {}):
+            for name in MARGIN_DISTANCES:
+                if name in d:
+                    worst = max(worst, float(d[name]) / max(getattr(thresholds, name), 1e-9))
+    return round(1.0 - worst, 4)
 
 
 def _reason(thumbs: list[Thumb | None], found: DuplicateGroups, kept: int, i: int) -> str:
@@ -187,7 +207,7 @@ def _thumb(path: Path) -> str:
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")
-            im.thumbnail((96, 128))
+            im.thumbnail((REPORT_SIDE * 3 // 4, REPORT_SIDE))
             buf = io.BytesIO()
             im.save(buf, "JPEG", quality=80)
         return base64.b64encode(buf.getvalue()).decode()
@@ -207,6 +227,7 @@ def _distance_label(dist: str | None) -> str:
 
 
 REPORT_GROUPS = 500  # groups drawn per table; the manifest has them all
+REPORT_SIDE = 256  # px, the long side of each drawn image: large enough to judge a near duplicate by eye
 
 
 def write_report(ds: Path, stats: list[DedupeStats], reports: dict[str, list[dict]], pair_dups: int, errors: dict[str, dict[str, str]]) -> Path:
@@ -214,7 +235,7 @@ def write_report(ds: Path, stats: list[DedupeStats], reports: dict[str, list[dic
 
     parts = ["<!doctype html><meta charset='utf-8'><title>dedupe report</title><style>body{font-family:sans-serif;margin:16px}"
              ".g{display:flex;gap:8px;margin:8px 0;padding:6px;border-bottom:1px solid #ddd;align-items:flex-start}"
-             ".m{font-size:11px;text-align:center;max-width:150px;word-break:break-all}.k{outline:3px solid #2a2}"
+             ".m{font-size:11px;text-align:center;max-width:260px;word-break:break-all}.k{outline:3px solid #2a2}"
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}</style>"
              "<h1>Duplicate groups</h1><table><tr><th>table</th><th>ok rows</th><th>groups</th><th>exact bytes</th>"
              "<th>same pixels</th><th>near duplicates</th><th>unreadable</th><th>hashed this run</th><th>from cache</th></tr>"]
@@ -225,13 +246,15 @@ def write_report(ds: Path, stats: list[DedupeStats], reports: dict[str, list[dic
                      f"<td>{s.hashed}</td><td>{s.cached}</td></tr>")
     parts.append(f"</table><p>Pairs: {pair_dups} duplicate pairs (their human and their article are both duplicates).</p>"
                  "<p>The kept member of each group is first and outlined in green; under the others, why they are duplicates "
-                 "and their distances to the kept one. Nothing was deleted or moved: the manifest carries the decision.</p>")
+                 "and their distances to the kept one. Groups are sorted least certain first (certainty = 1 - the largest "
+                 "distance / its threshold over the group's evidence; byte and pixel copies are 1): check the top ones. "
+                 "Nothing was deleted or moved: the manifest carries the decision.</p>")
     for table, groups in reports.items():
         parts.append(f"<h2>{table}: {len(groups)} groups</h2>")
         if len(groups) > REPORT_GROUPS:
             parts.append(f"<p>The first {REPORT_GROUPS} groups are drawn; all are in the manifest.</p>")
-        for g in groups[:REPORT_GROUPS]:
-            cells = []
+        for g in sorted(groups, key=lambda g: g.get("margin", 1.0))[:REPORT_GROUPS]:
+            cells = [f"<div class='m'>certainty<br><b>{g.get('margin', 1.0):.2f}</b></div>"]
             for ident, path, kept, why, dist in g["members"]:
                 label = "KEPT" if kept else f"{why}<br>{html.escape(_distance_label(dist))}"
                 cells.append(f"<div class='m'><img class='{'k' if kept else ''}' src='data:image/jpeg;base64,{_thumb(path)}'><br>"

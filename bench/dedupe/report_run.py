@@ -38,6 +38,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--data", type=Path, default=REPO / "bench" / "out" / "dedupe-report")
+    ap.add_argument("--hashes", nargs="+", default=["ours", "phash", "dhash"], help="candidate hashes to run")
+    ap.add_argument("--extra-radius", type=int, default=10, help="Hamming radius for imagehash's hashes (imagededup's default)")
     args = ap.parse_args()
     from curate.dedupe.core import find_duplicates
     from curate.dedupe.engine import hash_files
@@ -49,18 +51,24 @@ def main() -> None:
     print(f"set: {len(truth)} files under {root} ({time.perf_counter() - t:.0f} s)", flush=True)
     files = [str(root / f) for f in truth["file"]]
     dup, traps = truth_pairs(truth)
-    t = time.perf_counter()
-    thumbs = [r if isinstance(r, Thumb) else None for r in hash_files(files, "local", args.workers)]
-    t_hash = time.perf_counter() - t
-    t = time.perf_counter()
-    found = find_duplicates(thumbs, files)
-    t_group = time.perf_counter() - t
-    ours = {(a, b) for g in found.groups(range(len(files))) for a, b in itertools.combinations(sorted(g), 2)}
+    from curate.dedupe.verify import Thresholds
+
+    print(f"{len(files)} images, {len(dup)} duplicate pairs, {len(traps)} trap pairs", flush=True)
+    for kind in args.hashes:
+        t = time.perf_counter()
+        extra = None if kind == "ours" else kind
+        thumbs = [r if isinstance(r, Thumb) else None for r in hash_files(files, "local", args.workers, extra)]
+        t_hash = time.perf_counter() - t
+        t = time.perf_counter()
+        th = Thresholds() if kind == "ours" else Thresholds(radius=args.extra_radius)
+        found = find_duplicates(thumbs, files, th, search_hash=kind)
+        t_group = time.perf_counter() - t
+        ours = {(a, b) for g in found.groups(range(len(files))) for a, b in itertools.combinations(sorted(g), 2)}
+        print(f"--hash {kind} (radius {th.radius}): hashing {t_hash:.1f} s ({len(files) / t_hash:.0f} img/s), grouping {t_group:.1f} s, "
+              f"{found.candidates} candidates; load {os.getloadavg()[0]:.1f}")
+        print(line(f"curate dedupe --hash {kind}", scores(ours, dup, traps)), flush=True)
     imd = run_imagededup(root, truth["file"].tolist(), args.workers)
-    print(f"{len(files)} images, {len(dup)} duplicate pairs, {len(traps)} trap pairs; load {os.getloadavg()[0]:.1f}")
-    print(f"ours: hashing {t_hash:.1f} s ({len(files) / t_hash:.0f} img/s), grouping {t_group:.1f} s; "
-          f"imagededup PHash hashing {imd['hash_s']:.1f} s ({imd['encoded'] / imd['hash_s']:.0f} img/s)")
-    print(line("curate dedupe", scores(ours, dup, traps)))
+    print(f"imagededup PHash hashing {imd['hash_s']:.1f} s ({imd['encoded'] / imd['hash_s']:.0f} img/s); load {os.getloadavg()[0]:.1f}")
     for k in (10, 0):
         print(line(f"imagededup PHash threshold {k}", scores({p for p, d in imd["by_distance"].items() if d <= k}, dup, traps)))
 

@@ -236,3 +236,95 @@ def test_candidate_pairs_use_inner_views_but_not_inner_against_inner() -> None:
     pairs = {(int(a), int(b)) for ia, ib in candidate_pairs(h, 2) for a, b in zip(ia, ib)}
     # 0 and 1 meet only inner-inner (skipped); 1 (full) meets 2 (inner); 0 meets nobody
     assert pairs == {(1, 2)}
+
+
+def test_report_draws_images_large_and_least_certain_groups_first(ds: Path) -> None:
+    """Issue 16: each group's images at a judging size (256 px long side), with their distances, and the
+    groups ordered by certainty (1 - the largest distance / its threshold), least certain first."""
+    import base64
+    import io
+    import re
+
+    _, _, report = run_dedupe(ds, on="articles")
+    text = report.read_text()
+    certainty = [float(x) for x in re.findall(r"certainty<br><b>(-?[0-9.]+)</b>", text)]
+    assert len(certainty) >= 5 and certainty == sorted(certainty), certainty
+    assert certainty[0] < 1.0 and certainty[-1] == 1.0  # near duplicates first, byte copies (certain) last
+    first_group = text[text.index("certainty<br><b>"):].split("<div class='g'>")[0]
+    assert "tone" in first_group and "structure" in first_group  # the distances of the least certain group
+    sides = []
+    for b64 in re.findall(r"base64,([A-Za-z0-9+/=]+)'", text)[:10]:
+        with Image.open(io.BytesIO(base64.b64decode(b64))) as im:
+            sides.append(max(im.size))
+    # the synth images are 256x192 (resized copies smaller): drawn at full size, never shrunk below it
+    assert sides and all(s <= 256 for s in sides) and sum(s == 256 for s in sides) >= 0.7 * len(sides), sides
+
+
+def _product_files(tmp_path: Path) -> list[Path]:
+    """A saturated product from the tuning generator, a contrast-edited copy (x0.9, PIL's enhancer), a
+    darker colourway of the same cut (value -0.4) and a hue colourway (+120 degrees)."""
+    import dataclasses as dc
+
+    from PIL import ImageEnhance
+
+    dataset = _bench_dataset()
+    cut = dataset.random_cut(np.random.default_rng(3))
+    cut = dc.replace(cut, pattern="solid", colours=((0.0, 0.85, 0.8), *cut.colours[1:]))
+    darker = dc.replace(cut, colours=((0.0, 0.85, 0.4), *cut.colours[1:]))
+    hue = dc.replace(cut, colours=((1 / 3, 0.85, 0.8), *cut.colours[1:]))
+    original = Image.fromarray(dataset.draw_product(cut))
+    images = [original, ImageEnhance.Contrast(original).enhance(0.9), Image.fromarray(dataset.draw_product(darker)),
+              Image.fromarray(dataset.draw_product(hue))]
+    paths = [tmp_path / f"{k}.jpg" for k in ("original", "contrast", "darker", "hue")]
+    for im, p in zip(images, paths):
+        im.save(p, quality=92)
+    return paths
+
+
+def test_colour_tolerance_decides_contrast_copy_against_colourway(tmp_path: Path) -> None:
+    """The conflict knob (Thresholds.colour_tolerance, --colour-tolerance). PIL's x0.9 contrast blends a
+    saturated red product on white towards the image's light mean grey: its colour moves further (shift
+    0.100, contrast change 0.153) than the darker colourway's (0.054, 0.224). No threshold on these can keep
+    the copy and split the colourway. The default (0) decides for colourways: both stay apart; a tolerance
+    of 0.6 groups the copy and, with it, the darker colourway; the hue colourway stays apart either way."""
+    from curate.dedupe.verify import Thresholds, distances
+
+    paths = _product_files(tmp_path)
+    thumbs = [thumbnail(p) for p in paths]
+    strict = find_duplicates(thumbs, paths, Thresholds())
+    d = distances(strict.views, np.array([0, 0, 0]), np.array([1, 2, 3]))
+    assert d.shift[0] > d.shift[1] > Thresholds().shift, (d.row(0), d.row(1))  # the copy is the further in colour
+    assert d.contrast[0] < d.contrast[1] <= Thresholds().contrast_range, (d.row(0), d.row(1))
+    assert strict.groups(range(4)) == []
+    tolerant = find_duplicates(thumbs, paths, Thresholds(colour_tolerance=0.6))
+    assert tolerant.groups(range(4)) == [[0, 1, 2]]
+    assert tolerant.uf.find(3) == 3
+
+
+def test_hash_option_runs_imagehash_phash_and_dhash(ds: Path, synth256: tuple[Path, Path]) -> None:
+    """--hash phash|dhash: imagehash's hash of each file drives the candidate search; verification,
+    grouping, manifest columns and report are the same, so exact copies are still all found and no
+    colourway is merged."""
+    imagehash = pytest.importorskip("imagehash")  # the tryon-bench[hashes] extra
+
+    from curate.dedupe.features import imagehash_of
+
+    m = Manifest.load(ds)
+    path = m.resolve(m.articles["path"].iloc[0])
+    with Image.open(path) as im:
+        rgb = np.asarray(im.convert("RGB"))
+        assert imagehash_of(rgb, "phash") == int(str(imagehash.phash(im)), 16)  # the same library value
+    for kind in ("phash", "dhash"):
+        stats, pair_dups, report = run_dedupe(ds, workers=2, search_hash=kind)
+        p = _scored(ds, synth256[0])
+        exact = p[p["case"] == "exact-duplicate"]
+        assert exact["marked"].all()
+        assert not p[p["colourway_of"] != ""]["marked"].any()
+        assert all(s.hashed == s.rows for s in stats)  # the cache had no imagehash hash of this kind yet
+        assert "certainty" in report.read_text()
+    from typer.testing import CliRunner
+
+    from curate.cli import app
+
+    result = CliRunner().invoke(app, ["dedupe", str(ds), "--hash", "ahash"])
+    assert result.exit_code == 2 and "ours, phash, dhash" in result.output

@@ -28,6 +28,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 TRANSFORMS = ("exact", "reencode", "resize", "crop", "brightness", "watermark")
+# the tuning-only variant (issue 16, ``variant="tonal"``): also contrast, gamma and chains of two edits, so
+# the affine-intensity invariance is tuned here and bench/dedupe/reporting_set.py stays a pure report
+TONAL_TRANSFORMS = (*TRANSFORMS, "contrast", "gamma", "combined")
 REAL_DIRS_EXCLUDED = ("parse", "mask", "garment-parse")
 CANVAS = (512, 384)  # h, w the products are drawn at (VITON-like 3:4) ...
 SAVED = (1024, 768)  # ... and saved at, upsampled: the resolution of VITON-HD and DressCode photos
@@ -188,6 +191,19 @@ def transformed(im: Image.Image, kind: str, rng: np.random.Generator) -> tuple[I
     if kind == "brightness":
         f = float(rng.choice([0.82, 0.88, 1.12, 1.18]))
         return Image.fromarray(np.clip(np.asarray(im, np.float32) * f, 0, 255).astype(np.uint8)), 90
+    if kind == "contrast":  # PIL's own enhancer: a blend with the mean grey
+        from PIL import ImageEnhance
+
+        return ImageEnhance.Contrast(im).enhance(float(rng.choice([0.8, 0.9, 1.1, 1.2]))), 90
+    if kind == "gamma":
+        g = float(rng.choice([0.8, 0.9, 1.1, 1.2]))
+        return im.point(lambda x: 255.0 * (x / 255.0) ** g), 90
+    if kind == "combined":  # two different edits in a row, one of them tonal
+        first = str(rng.choice(["brightness", "contrast", "gamma"]))
+        second = str(rng.choice([t for t in TONAL_TRANSFORMS if t not in ("exact", "combined", first)]))
+        out, q1 = transformed(im, first, rng)
+        out, q2 = transformed(out, second, rng)
+        return out, min(q1, q2)
     if kind == "watermark":
         out = im.copy()
         d = ImageDraw.Draw(out)
@@ -261,10 +277,11 @@ def _worker(args: tuple[_BaseJob, str]) -> list[dict[str, str]]:
     return _make_base(args[0], Path(args[1]))
 
 
-def plan(n: int, real: list[Path], seed: int) -> list[_BaseJob]:
+def plan(n: int, real: list[Path], seed: int, variant: str = "") -> list[_BaseJob]:
     """Bases until ~n files: every real photo once, drawn products for the rest; ~45 % of bases in 2-4
     colourways; ~22 % of bases with one duplicate (transforms in turn, exact copies included), ~3 % with two."""
     rng = np.random.default_rng(seed)
+    kinds = TONAL_TRANSFORMS if variant == "tonal" else TRANSFORMS
     jobs: list[_BaseJob] = []
     files = 0
     t = 0
@@ -274,7 +291,7 @@ def plan(n: int, real: list[Path], seed: int) -> list[_BaseJob]:
         copies: list[str] = []
         u = rng.uniform()
         for _ in range(2 if u < 0.03 else 1 if u < 0.25 else 0):
-            copies.append(TRANSFORMS[t % len(TRANSFORMS)])
+            copies.append(kinds[t % len(kinds)])
             t += 1
         job = _BaseJob(i, seed * 1_000_003 + i, str(real[i]) if i < len(real) else None, colourways, tuple(copies))
         jobs.append(job)
@@ -282,14 +299,14 @@ def plan(n: int, real: list[Path], seed: int) -> list[_BaseJob]:
     return jobs
 
 
-def build(out: Path, n: int, real_root: Path | None, seed: int = 0, workers: int = 2) -> Path:
+def build(out: Path, n: int, real_root: Path | None, seed: int = 0, workers: int = 2, variant: str = "") -> Path:
     """Write the set under ``out`` (reused when its truth.csv is there) and return the truth file."""
     truth = out / "truth.csv"
     if truth.is_file():
         return truth
     out.mkdir(parents=True, exist_ok=True)
     real = real_images(real_root) if real_root and real_root.is_dir() else []
-    jobs = plan(n, real, seed)
+    jobs = plan(n, real, seed, variant)
     with ProcessPoolExecutor(workers) as pool:
         batches = list(pool.map(_worker, [(j, str(out)) for j in jobs], chunksize=16))
     rows = [r for b in batches for r in b]

@@ -13,7 +13,7 @@ import typer
 
 from curate.dedupe.core import DuplicateGroups, find_duplicates
 from curate.dedupe.engine import ENGINES, hash_files
-from curate.dedupe.features import DETAIL, THUMB, Thumb
+from curate.dedupe.features import DETAIL, EXTRA_HASHES, THUMB, Thumb
 from curate.dedupe.verify import Thresholds
 
 FEATURE_VERSION = "thumb-v4"  # bump when curate.dedupe.features changes: cached thumbnails are then recomputed
@@ -31,29 +31,34 @@ class DedupeStats:
     candidates: int = 0
 
 
-def _load_cache(path: Path) -> dict[tuple[str, int, int], Thumb]:
+def _load_cache(path: Path) -> tuple[dict[tuple[str, int, int], Thumb], dict[tuple[str, int, int], str]]:
+    """(thumbnail, which imagehash hash its extra_hash holds, "" for none) by (path, size, mtime)."""
     import pandas as pd
 
     if not path.is_file():
-        return {}
+        return {}, {}
     df = pd.read_parquet(path)
     if "version" not in df.columns or (len(df) and df["version"].iloc[0] != FEATURE_VERSION):
-        return {}  # written by another feature version: recompute rather than compare unlike thumbnails
+        return {}, {}  # written by another feature version: recompute rather than compare unlike thumbnails
     sizes = (THUMB * THUMB * 3, 2 * DETAIL * DETAIL * 2)  # a row of another layout is recomputed, not misread
-    return {(r["path"], int(r["size"]), int(r["mtime_ns"])): Thumb.from_record(r)
-            for r in df.to_dict("records") if (len(r["pixels"]), len(r["detail"])) == sizes}
+    rows = [r for r in df.to_dict("records") if (len(r["pixels"]), len(r["detail"])) == sizes]
+    key = [(r["path"], int(r["size"]), int(r["mtime_ns"])) for r in rows]
+    return ({k: Thumb.from_record(r) for k, r in zip(key, rows)},
+            {k: str(r.get("extra_kind") or "") for k, r in zip(key, rows)})
 
 
-def _features(m, table: str, workers: int, engine: str) -> tuple[list[Thumb | None], dict[int, str], int, int]:  # noqa: ANN001
+def _features(m, table: str, workers: int, engine: str, extra: str | None = None) -> tuple[list[Thumb | None], dict[int, str], int, int]:  # noqa: ANN001
     """Thumbnails of every ok row (None elsewhere), reasons for unreadable rows, and how many were hashed
-    vs taken from the cache (DS/cache/dedupe-<table>.parquet, keyed by (path, size, mtime))."""
+    vs taken from the cache (DS/cache/dedupe-<table>.parquet, keyed by (path, size, mtime)). With ``extra``
+    (imagehash's phash / dhash) a cached row without that hash is hashed again; the cache keeps the hash of
+    the latest run, in ``extra_hash`` beside ``extra_kind``."""
     import pandas as pd
 
     from curate.manifest import atomic_write_bytes
 
     df = m.table(table)
     cache_path = m.ds / "cache" / f"dedupe-{table}.parquet"
-    cache = _load_cache(cache_path)
+    cache, cache_kind = _load_cache(cache_path)
     thumbs: list[Thumb | None] = [None] * len(df)
     errors: dict[int, str] = {}
     keys: dict[int, tuple[str, int, int]] = {}
@@ -68,32 +73,34 @@ def _features(m, table: str, workers: int, engine: str) -> tuple[list[Thumb | No
             errors[i] = f"missing at dedupe time: {exc}"
             continue
         keys[i] = (str(absolute), st.st_size, st.st_mtime_ns)
-        if keys[i] in cache:
+        if keys[i] in cache and (extra is None or cache_kind.get(keys[i]) == extra):
             thumbs[i] = cache[keys[i]]
         else:
             todo.append(i)
-    for i, result in zip(todo, hash_files([keys[i][0] for i in todo], engine, workers)):
+    for i, result in zip(todo, hash_files([keys[i][0] for i in todo], engine, workers, extra)):
         if isinstance(result, str):
             errors[i] = result
         else:
             thumbs[i] = result
-    rows = [{"path": keys[i][0], "size": keys[i][1], "mtime_ns": keys[i][2], "version": FEATURE_VERSION, **t.record()}
-            for i, t in enumerate(thumbs) if t is not None]
+    fresh = set(todo)
+    kind = {i: (extra if i in fresh else cache_kind.get(keys[i])) or "" for i in keys}
+    rows = [{"path": keys[i][0], "size": keys[i][1], "mtime_ns": keys[i][2], "version": FEATURE_VERSION, "extra_kind": kind[i],
+             **t.record()} for i, t in enumerate(thumbs) if t is not None]
     buf = io.BytesIO()
-    pd.DataFrame(rows, columns=["path", "size", "mtime_ns", "version", *Thumb.fields()]).to_parquet(buf, index=False)
+    pd.DataFrame(rows, columns=["path", "size", "mtime_ns", "version", "extra_kind", *Thumb.fields()]).to_parquet(buf, index=False)
     atomic_write_bytes(cache_path, buf.getvalue())
     return thumbs, errors, len(todo) - len([i for i in todo if i in errors]), len(keys) - len(todo)
 
 
-def dedupe_table(m, table: str, thresholds: Thresholds, workers: int, engine: str = "local") -> tuple[DedupeStats, list[dict], dict[str, str]]:  # noqa: ANN001
+def dedupe_table(m, table: str, thresholds: Thresholds, workers: int, engine: str = "local", search_hash: str = "ours") -> tuple[DedupeStats, list[dict], dict[str, str]]:  # noqa: ANN001
     import pandas as pd
 
     from curate.schema import DEDUPE_KEEP_POLICY, ID_COLUMN
 
     df = m.table(table)
-    thumbs, errors, hashed, cached = _features(m, table, workers, engine)
+    thumbs, errors, hashed, cached = _features(m, table, workers, engine, None if search_hash == "ours" else search_hash)
     paths = [str(m.resolve(p)) for p in df["path"]]
-    found = find_duplicates(thumbs, paths, thresholds)
+    found = find_duplicates(thumbs, paths, thresholds, search_hash=search_hash)
     link_of = {link.b: link for link in found.links}  # each merge is recorded on the member it brought in
     for link in found.links:
         link_of.setdefault(link.a, link)
@@ -125,11 +132,31 @@ def dedupe_table(m, table: str, thresholds: Thresholds, workers: int, engine: st
                     evidence["joined_via"] = {"id": ids[link.a if link.b == i else link.b], **(link.distances or {})}
                 dup_dist[i] = json.dumps(evidence)
             counts[dup_reason[i]] = counts.get(dup_reason[i], 0) + 1
-        report.append({"kept": ids[kept], "members": [(ids[i], paths[i], i == kept, dup_reason[i], dup_dist[i]) for i in sorted(g, key=lambda i: i != kept)]})
+        report.append({"kept": ids[kept], "margin": _margin(dup_dist, g, thresholds),
+                       "members": [(ids[i], paths[i], i == kept, dup_reason[i], dup_dist[i]) for i in sorted(g, key=lambda i: i != kept)]})
     df["dup_group"], df["dup_keep"], df["dup_of"] = group_col, keep, dup_of
     df["dup_reason"], df["dup_distance"], df["dup_keep_policy"] = dup_reason, dup_dist, policy
     stats = DedupeStats(table, int((df["status"] == "ok").sum()), hashed, cached, len(errors), len(groups), counts, found.candidates)
     return stats, report, {ids[i]: e for i, e in errors.items()}
+
+
+MARGIN_DISTANCES = ("tone", "structure", "shift", "detail", "aspect")
+
+
+def _margin(dup_dist: list, group: list[int], thresholds: Thresholds) -> float:  # noqa: ANN001
+    """How certain a group is: 1 - the largest distance / its threshold over the group's near-duplicate
+    evidence (each member to the kept one, and the edge it joined by); 1.0 for byte / pixel copies. A
+    member joined through a chain can be further from the kept one than any threshold: below 0."""
+    worst = 0.0
+    for i in group:
+        if not dup_dist[i]:
+            continue
+        evidence = json.loads(dup_dist[i])
+        for d in (evidence.get("to_kept") or {}, evidence.get("joined_via") or {}):
+            for name in MARGIN_DISTANCES:
+                if name in d:
+                    worst = max(worst, float(d[name]) / max(getattr(thresholds, name), 1e-9))
+    return round(1.0 - worst, 4)
 
 
 def _reason(thumbs: list[Thumb | None], found: DuplicateGroups, kept: int, i: int) -> str:
@@ -187,7 +214,7 @@ def _thumb(path: Path) -> str:
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")
-            im.thumbnail((96, 128))
+            im.thumbnail((REPORT_SIDE * 3 // 4, REPORT_SIDE))
             buf = io.BytesIO()
             im.save(buf, "JPEG", quality=80)
         return base64.b64encode(buf.getvalue()).decode()
@@ -207,6 +234,7 @@ def _distance_label(dist: str | None) -> str:
 
 
 REPORT_GROUPS = 500  # groups drawn per table; the manifest has them all
+REPORT_SIDE = 256  # px, the long side of each drawn image: large enough to judge a near duplicate by eye
 
 
 def write_report(ds: Path, stats: list[DedupeStats], reports: dict[str, list[dict]], pair_dups: int, errors: dict[str, dict[str, str]]) -> Path:
@@ -214,7 +242,7 @@ def write_report(ds: Path, stats: list[DedupeStats], reports: dict[str, list[dic
 
     parts = ["<!doctype html><meta charset='utf-8'><title>dedupe report</title><style>body{font-family:sans-serif;margin:16px}"
              ".g{display:flex;gap:8px;margin:8px 0;padding:6px;border-bottom:1px solid #ddd;align-items:flex-start}"
-             ".m{font-size:11px;text-align:center;max-width:150px;word-break:break-all}.k{outline:3px solid #2a2}"
+             ".m{font-size:11px;text-align:center;max-width:260px;word-break:break-all}.k{outline:3px solid #2a2}"
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}</style>"
              "<h1>Duplicate groups</h1><table><tr><th>table</th><th>ok rows</th><th>groups</th><th>exact bytes</th>"
              "<th>same pixels</th><th>near duplicates</th><th>unreadable</th><th>hashed this run</th><th>from cache</th></tr>"]
@@ -225,13 +253,15 @@ def write_report(ds: Path, stats: list[DedupeStats], reports: dict[str, list[dic
                      f"<td>{s.hashed}</td><td>{s.cached}</td></tr>")
     parts.append(f"</table><p>Pairs: {pair_dups} duplicate pairs (their human and their article are both duplicates).</p>"
                  "<p>The kept member of each group is first and outlined in green; under the others, why they are duplicates "
-                 "and their distances to the kept one. Nothing was deleted or moved: the manifest carries the decision.</p>")
+                 "and their distances to the kept one. Groups are sorted least certain first (certainty = 1 - the largest "
+                 "distance / its threshold over the group's evidence; byte and pixel copies are 1): check the top ones. "
+                 "Nothing was deleted or moved: the manifest carries the decision.</p>")
     for table, groups in reports.items():
         parts.append(f"<h2>{table}: {len(groups)} groups</h2>")
         if len(groups) > REPORT_GROUPS:
             parts.append(f"<p>The first {REPORT_GROUPS} groups are drawn; all are in the manifest.</p>")
-        for g in groups[:REPORT_GROUPS]:
-            cells = []
+        for g in sorted(groups, key=lambda g: g.get("margin", 1.0))[:REPORT_GROUPS]:
+            cells = [f"<div class='m'>certainty<br><b>{g.get('margin', 1.0):.2f}</b></div>"]
             for ident, path, kept, why, dist in g["members"]:
                 label = "KEPT" if kept else f"{why}<br>{html.escape(_distance_label(dist))}"
                 cells.append(f"<div class='m'><img class='{'k' if kept else ''}' src='data:image/jpeg;base64,{_thumb(path)}'><br>"
@@ -246,18 +276,29 @@ def write_report(ds: Path, stats: list[DedupeStats], reports: dict[str, list[dic
     return out
 
 
-def run_dedupe(ds: Path, on: str = "all", thresholds: Thresholds = Thresholds(), workers: int = 1, engine: str = "local"):  # noqa: ANN201
+SEARCH_HASHES = ("ours", *EXTRA_HASHES)
+
+
+def run_dedupe(ds: Path, on: str = "all", thresholds: Thresholds = Thresholds(), workers: int = 1, engine: str = "local",  # noqa: ANN201
+               search_hash: str = "ours"):
     from curate.manifest import Manifest
 
     if on not in ("articles", "humans", "pairs", "all"):
         raise ValueError(f"--on {on!r}; valid: articles, humans, pairs, all")
+    if search_hash not in SEARCH_HASHES:
+        raise ValueError(f"--hash {search_hash!r}; valid: {', '.join(SEARCH_HASHES)}")
+    if search_hash != "ours":
+        try:
+            import imagehash  # noqa: F401
+        except ImportError as exc:
+            raise RuntimeError(f"--hash {search_hash} needs imagehash: pip install 'tryon-bench[hashes]'") from exc
     if engine not in ENGINES:
         raise ValueError(f"--engine {engine!r}; valid: {', '.join(ENGINES)}")
     m = Manifest.load(ds)
     tables = ["humans", "articles"] if on in ("all", "pairs") else [on]
     stats, reports, errors = [], {}, {}
     for t in tables:
-        s, r, e = dedupe_table(m, t, thresholds, workers, engine)
+        s, r, e = dedupe_table(m, t, thresholds, workers, engine, search_hash)
         stats.append(s)
         reports[t] = r
         errors[t] = e
@@ -278,8 +319,17 @@ def dedupe_command(
     colour: float = typer.Option(_D.shift, "--colour-threshold", help="max mean chromaticity shift (colourways are above it)"),
     detail: float = typer.Option(_D.detail, "--detail-threshold", help="max difference of fine-pattern energy"),
     aspect: float = typer.Option(_D.aspect, "--aspect-threshold", help="max |log ratio| of the contents' width / height"),
+    colour_tolerance: float = typer.Option(_D.colour_tolerance, "--colour-tolerance", min=0.0,
+                                           help="extra colour shift forgiven per unit of contrast change (within --contrast-range): "
+                                                "higher keeps contrast/gamma-edited copies together, lower keeps darker/lighter "
+                                                "colourways apart; 0 = the colour check ignores contrast"),
+    contrast_range: float = typer.Option(_D.contrast_range, "--contrast-range", min=0.0,
+                                         help="|log contrast ratio| up to which --colour-tolerance applies"),
     workers: int = typer.Option(1, "--workers", min=1, help="hashing processes (local) or CPUs (a local Ray)"),
     engine: str = typer.Option("local", "--engine", help=f"hashing engine: {' | '.join(ENGINES)} (ray needs tryon-bench[distributed])"),
+    search_hash: str = typer.Option("ours", "--hash", help="candidate hash: ours (measures best, docs/benchmarks/dedupe.md) | "
+                                    "phash | dhash (imagehash's, to compare with a pHash / dHash baseline; --threshold is then "
+                                    "their Hamming radius); verification, grouping, manifest and report are the same"),
 ) -> None:
     """Mark exact and near duplicates (colour-aware) in the manifest and write an HTML report.
 
@@ -289,7 +339,9 @@ def dedupe_command(
 
     console = Console()
     try:
-        stats, pair_dups, report = run_dedupe(ds, on, Thresholds(threshold, tone, structure, colour, detail, aspect), workers, engine)
+        stats, pair_dups, report = run_dedupe(ds, on, Thresholds(threshold, tone, structure, colour, detail, aspect, colour_tolerance, contrast_range),
+                                              workers, engine,
+                                              search_hash)
     except (ValueError, RuntimeError, FileNotFoundError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc

@@ -111,8 +111,11 @@ def find_duplicates(
     paths: Sequence[str | Path],
     thresholds: Thresholds = Thresholds(),
     pixel_hash: Callable[[str | Path], str] = pixel_sha256,
+    search_hash: str = "ours",
 ) -> DuplicateGroups:
-    """Groups over ``thumbs`` (None for an image that could not be read: never grouped)."""
+    """Groups over ``thumbs`` (None for an image that could not be read: never grouped). ``search_hash``:
+    ``ours`` (two views' random-hyperplane hashes) or ``phash`` / ``dhash``: the candidates are the pairs of
+    imagehash's hashes (``Thumb.extra_hash``, one per image) within the radius; verification is the same."""
     n = len(thumbs)
     uf = UnionFind(n)
     links: list[Link] = []
@@ -150,7 +153,12 @@ def find_duplicates(
     v = views(arr, det, np.array([thumbs[i].aspect for i in ok]))  # type: ignore[union-attr]
     candidates = 0
     index = np.asarray(ok, np.int64)
-    for ia, ib in candidate_pairs(v.hashes, thresholds.radius):
+    if search_hash == "ours":
+        blocks: Iterator[tuple[np.ndarray, np.ndarray]] = candidate_pairs(v.hashes, thresholds.radius)
+    else:
+        extra = np.array([thumbs[i].extra_hash for i in ok], np.uint64)  # type: ignore[union-attr]
+        blocks = ((a, b) for a, b, _ in pairs_within(extra, thresholds.radius))
+    for ia, ib in blocks:
         candidates += len(ia)
         accepted, d = verify(v, ia, ib, thresholds)
         for k, (a, b) in enumerate(zip(ia[accepted], ib[accepted])):

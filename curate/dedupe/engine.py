@@ -8,6 +8,7 @@ an unreadable image is reported and skipped, it never stops the run.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Sequence
@@ -19,9 +20,9 @@ ENGINES = ("local", "ray")
 SHARD = 64  # files per task: large enough to amortise task overhead, small enough to balance 2 workers
 
 
-def hash_one(path: str) -> Thumb | str:
+def hash_one(path: str, extra: str | None = None) -> Thumb | str:
     try:
-        return thumbnail(path)
+        return thumbnail(path, extra)
     except Exception as exc:  # noqa: BLE001 - a reason, never a crash
         return f"{type(exc).__name__}: {exc}"
 
@@ -32,22 +33,22 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would oversubscribe
 
 
-def _hash_local(paths: Sequence[str], workers: int) -> list[Thumb | str]:
+def _hash_local(paths: Sequence[str], workers: int, extra: str | None = None) -> list[Thumb | str]:
     if workers <= 1 or len(paths) < 2 * SHARD:
         _init_worker()
-        return [hash_one(p) for p in paths]
+        return [hash_one(p, extra) for p in paths]
     with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
-        return list(pool.map(hash_one, paths, chunksize=SHARD))
+        return list(pool.map(functools.partial(hash_one, extra=extra), paths, chunksize=SHARD))
 
 
-def _hash_batch(batch: dict) -> dict:  # Ray Data map_batches: columns in, columns out
+def _hash_batch(batch: dict, extra: str | None = None) -> dict:  # Ray Data map_batches: columns in, columns out
     import numpy as np
 
     _init_worker()
     out: dict[str, list] = {"i": [], "error": [], **{name: [] for name in Thumb.fields()}}
     empty = Thumb(b"", b"", 0, 0, False, "", 0.0).record()
     for i, path in zip(batch["i"], batch["path"]):
-        r = hash_one(str(path))
+        r = hash_one(str(path), extra)
         out["i"].append(int(i))
         out["error"].append(r if isinstance(r, str) else "")
         for name, value in (empty if isinstance(r, str) else r.record()).items():
@@ -55,7 +56,7 @@ def _hash_batch(batch: dict) -> dict:  # Ray Data map_batches: columns in, colum
     return {k: np.asarray(v, dtype=object) for k, v in out.items()}
 
 
-def _hash_ray(paths: Sequence[str], workers: int) -> list[Thumb | str]:
+def _hash_ray(paths: Sequence[str], workers: int, extra: str | None = None) -> list[Thumb | str]:
     try:
         import ray
     except ImportError as exc:
@@ -75,7 +76,7 @@ def _hash_ray(paths: Sequence[str], workers: int) -> list[Thumb | str]:
         shards = max(1, min(len(paths), max(workers, -(-len(paths) // SHARD))))
         per_shard = -(-len(paths) // shards)
         ds = ray.data.from_items([{"i": i, "path": str(p)} for i, p in enumerate(paths)], override_num_blocks=shards)
-        rows = ds.map_batches(_hash_batch, batch_size=per_shard, batch_format="numpy",
+        rows = ds.map_batches(_hash_batch, fn_kwargs={"extra": extra}, batch_size=per_shard, batch_format="numpy",
                              compute=ray.data.TaskPoolStrategy(size=workers)).take_all()
     finally:
         if started:
@@ -86,10 +87,10 @@ def _hash_ray(paths: Sequence[str], workers: int) -> list[Thumb | str]:
     return out
 
 
-def hash_files(paths: Sequence[str], engine: str = "local", workers: int = 1) -> list[Thumb | str]:
-    """Thumbnails (or reasons) for ``paths``, in order."""
+def hash_files(paths: Sequence[str], engine: str = "local", workers: int = 1, extra: str | None = None) -> list[Thumb | str]:
+    """Thumbnails (or reasons) for ``paths``, in order; ``extra``: also imagehash's phash / dhash."""
     if engine == "local":
-        return _hash_local(paths, workers)
+        return _hash_local(paths, workers, extra)
     if engine == "ray":
-        return _hash_ray(paths, workers)
+        return _hash_ray(paths, workers, extra)
     raise ValueError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")

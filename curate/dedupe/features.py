@@ -45,6 +45,7 @@ class Thumb:
     sha256: str  # of the file's bytes
     aspect: float  # width / height of what the thumbnail shows (the box, else the frame): the 32x32
     #                thumbnail squashes it away, and shorts and trousers differ by little else
+    extra_hash: int = 0  # imagehash's 64-bit pHash or dHash of the whole frame when asked for (--hash), else 0
 
     @classmethod
     def fields(cls) -> tuple[str, ...]:
@@ -56,7 +57,7 @@ class Thumb:
     @classmethod
     def from_record(cls, r: dict) -> "Thumb":  # type: ignore[type-arg]
         return cls(bytes(r["pixels"]), bytes(r["detail"]), int(r["width"]), int(r["height"]), bool(r["boxed"]), str(r["sha256"]),
-                   float(r["aspect"]))
+                   float(r["aspect"]), int(r.get("extra_hash", 0) or 0))
 
     def array(self) -> np.ndarray:
         return np.frombuffer(self.pixels, np.uint8).reshape(THUMB, THUMB, 3)
@@ -122,9 +123,27 @@ def _detail(grey: np.ndarray) -> np.ndarray:
     return cv2.resize(high, (DETAIL, DETAIL), interpolation=cv2.INTER_AREA)  # exact 8x8 block means
 
 
-def thumbnail(path: str | Path) -> Thumb:
+EXTRA_HASHES = ("phash", "dhash")  # imagehash's, for `curate dedupe --hash` (the library imagededup and most scripts use)
+
+
+def imagehash_of(rgb: np.ndarray, kind: str) -> int:
+    """imagehash's 64-bit pHash / dHash of an RGB array, as an unsigned int (bit order of its hex string).
+    It is taken of the >= 192 px decode, not the full-size file: both hashes first reduce the image to 32x32
+    (pHash) or 9x8 (dHash) grey, so the reduced decode changes a bit only where a cell sits on a rounding edge."""
+    try:
+        import imagehash
+    except ImportError as exc:
+        raise RuntimeError("--hash phash|dhash needs imagehash: pip install 'tryon-bench[hashes]'") from exc
+    if kind not in EXTRA_HASHES:
+        raise ValueError(f"unknown hash {kind!r}; valid: {', '.join(EXTRA_HASHES)}")
+    h = (imagehash.phash if kind == "phash" else imagehash.dhash)(Image.fromarray(rgb))
+    return int(str(h), 16)
+
+
+def thumbnail(path: str | Path, extra: str | None = None) -> Thumb:
     """Read the file once; decode once at reduced scale (libjpeg's scaled IDCT, as PIL's draft mode: the
-    decoder skips what a 192 px image does not need); one sha256 of the bytes for exact duplicates."""
+    decoder skips what a 192 px image does not need); one sha256 of the bytes for exact duplicates.
+    ``extra``: also imagehash's ``phash`` or ``dhash`` of the decode (``Thumb.extra_hash``)."""
     import cv2
 
     data = Path(path).read_bytes()
@@ -140,4 +159,5 @@ def thumbnail(path: str | Path) -> Thumb:
     if reduce >= 2:
         rgb = cv2.resize(rgb, (int(rgb.shape[1] / reduce), int(rgb.shape[0] / reduce)), interpolation=cv2.INTER_AREA)
     thumb, detail, boxed, aspect = thumbnail_of(rgb)
-    return Thumb(thumb.tobytes(), detail.tobytes(), width, height, boxed, sha256_bytes(data), aspect)
+    return Thumb(thumb.tobytes(), detail.tobytes(), width, height, boxed, sha256_bytes(data), aspect,
+                 imagehash_of(rgb, extra) if extra else 0)

@@ -60,6 +60,7 @@ _PROJECTION = np.random.default_rng(20261124).standard_normal(
 TONE_WEIGHT = 4.0  # log-RGB differences against the standardised grey's: tone matters as much as shape
 VERIFY_BATCH = 16384  # candidate pairs whose per-cell distances are computed at once
 TRIM_KEEP = 0.95  # per-cell distances are averaged over the best 95 % of cells
+TONE_PER_SHIFT = 5.0  # the tone allowance grows this much faster than the colour's (tone ~ 5x shift on edits)
 
 
 def simhash(tone: np.ndarray, structure: np.ndarray) -> np.ndarray:
@@ -86,6 +87,7 @@ class Views:
     tone: np.ndarray  # [n, 2, 16, 16, 3] float32, log-RGB
     structure: np.ndarray  # [n, 2, 32*32] float32, standardised grey
     chroma_mean: np.ndarray  # [n, 2, 3] float32, the mean over 16x16 cells of r g b / (r + g + b)
+    log_cv: np.ndarray  # [n, 2] float32, log(std / mean) of the 16x16x3 cells: the image's contrast
     detail: np.ndarray  # [n, 2, 8*8] float32, log(1 + high-frequency energy) per cell
     log_aspect: np.ndarray  # [n] float32, log(width / height) of what the thumbnail shows
 
@@ -98,6 +100,7 @@ def views(thumbs: np.ndarray, detail: np.ndarray, aspect: np.ndarray, batch: int
     ``aspect``: [n] width / height of the thumbnails' content."""
     n = len(thumbs)
     chroma = np.zeros((n, 2, 3), np.float32)
+    log_cv = np.zeros((n, 2), np.float32)
     hashes = np.zeros((n, 2), np.uint64)
     tone = np.zeros((n, 2, 16, 16, 3), np.float32)
     structure = np.zeros((n, 2, THUMB * THUMB), np.float32)
@@ -110,10 +113,11 @@ def views(thumbs: np.ndarray, detail: np.ndarray, aspect: np.ndarray, batch: int
             tone[a:a + batch, v] = np.log(small + 8.0)
             flat = small.reshape(len(img), -1, 3) + 8.0
             chroma[a:a + batch, v] = (flat / flat.sum(axis=2, keepdims=True)).mean(axis=1)
+            log_cv[a:a + batch, v] = np.log(flat.reshape(len(img), -1).std(axis=1) / flat.reshape(len(img), -1).mean(axis=1) + 1e-3)
             g = grey.reshape(len(img), -1)
             structure[a:a + batch, v] = (g - g.mean(axis=1, keepdims=True)) / (g.std(axis=1, keepdims=True) + 1e-3)
             hashes[a:a + batch, v] = simhash(tone[a:a + batch, v], structure[a:a + batch, v])
-    return Views(hashes, tone, structure, chroma, np.log1p(detail.reshape(n, 2, -1).astype(np.float32)),
+    return Views(hashes, tone, structure, chroma, log_cv, np.log1p(detail.reshape(n, 2, -1).astype(np.float32)),
                  np.log(np.asarray(aspect, np.float32)))
 
 
@@ -128,10 +132,25 @@ class Thresholds:
     shift: float = 0.016  # |mean chromaticity difference|
     detail: float = 0.40  # mean |log detail-energy difference| after the common offset
     aspect: float = 0.15  # |log ratio| of the content's width / height
+    colour_tolerance: float = 0.0  # extra colour shift and tone forgiven per unit of |log contrast ratio|: a
+    #                              contrast or gamma edit desaturates / saturates and moves dark and light
+    #                              apart, as much as it changes the contrast. The conflict knob: a darker
+    #                              colourway of a product on white also raises its contrast, so a higher value
+    #                              keeps contrast-edited copies together and merges more lightness colourways
+
+    contrast_range: float = 0.3  # |log contrast ratio| up to which the tolerance applies (a 0.75-1.25 edit
+    #                              stays within it); beyond it the pair gets no allowance: another product
+
+    def allowance(self, contrast: np.ndarray) -> np.ndarray:
+        return np.where(contrast <= self.contrast_range, self.colour_tolerance * contrast, 0.0)
+
+    def shift_limit(self, contrast: np.ndarray) -> np.ndarray:
+        return self.shift + self.allowance(contrast)
 
     def accept(self, d: "PairDistances") -> np.ndarray:
-        return ((d.tone <= self.tone) & (d.structure <= self.structure) & (d.shift <= self.shift) & (d.detail <= self.detail)
-                & (d.aspect <= self.aspect))
+        extra = self.allowance(d.contrast)
+        return ((d.tone <= self.tone + TONE_PER_SHIFT * extra) & (d.structure <= self.structure) & (d.shift <= self.shift + extra)
+                & (d.detail <= self.detail) & (d.aspect <= self.aspect))
 
 
 @dataclasses.dataclass
@@ -141,12 +160,13 @@ class PairDistances:
     shift: np.ndarray  # |mean chromaticity difference| (L1 of the mean over cells): a colourway's hue turn
     detail: np.ndarray  # mean |log detail-energy difference| after the common offset: fine patterns
     aspect: np.ndarray  # |log ratio| of the contents' width / height
+    contrast: np.ndarray  # |log ratio| of the images' contrast (std / mean of the cells)
     hash: np.ndarray  # Hamming distance of the best-aligned views' hashes
 
     def row(self, k: int) -> dict[str, float]:
         return {"hash": int(self.hash[k]), "tone": round(float(self.tone[k]), 4), "structure": round(float(self.structure[k]), 4),
                 "shift": round(float(self.shift[k]), 4), "detail": round(float(self.detail[k]), 4),
-                "aspect": round(float(self.aspect[k]), 4)}
+                "aspect": round(float(self.aspect[k]), 4), "contrast": round(float(self.contrast[k]), 4)}
 
 
 _DEFAULT = Thresholds()
@@ -163,7 +183,7 @@ def _trimmed_mean(x: np.ndarray, keep: float = TRIM_KEEP) -> np.ndarray:
 
 def distances(v: Views, i: np.ndarray, j: np.ndarray) -> PairDistances:
     """For pairs (i[k], j[k]), the distances of the best-aligned view pair (least tone + structure)."""
-    best = PairDistances(*(np.full(len(i), np.inf, np.float32) for _ in range(5)), np.full(len(i), 64, np.int64))
+    best = PairDistances(*(np.full(len(i), np.inf, np.float32) for _ in range(6)), np.full(len(i), 64, np.int64))
     best_score = np.full(len(i), np.inf, np.float32)
     for vi, vj in VIEW_PAIRS:
         flat = (v.tone[i, vi] - v.tone[j, vj]).reshape(len(i), 16 * 16 * 3)
@@ -180,7 +200,9 @@ def distances(v: Views, i: np.ndarray, j: np.ndarray) -> PairDistances:
         best_score = np.where(better, score, best_score)
         dd = v.detail[i, vi] - v.detail[j, vj]
         detail = _trimmed_mean(np.abs(dd - np.median(dd, axis=1, keepdims=True)))
-        for name, value in (("tone", tone), ("structure", struct), ("shift", shift), ("detail", detail), ("hash", hd)):
+        contrast = np.abs(v.log_cv[i, vi] - v.log_cv[j, vj])
+        for name, value in (("tone", tone), ("structure", struct), ("shift", shift), ("detail", detail), ("contrast", contrast),
+                            ("hash", hd)):
             setattr(best, name, np.where(better, value, getattr(best, name)))
     # the inner view keeps the aspect ratio, so one number per pair
     best.aspect = np.abs(v.log_aspect[i] - v.log_aspect[j])
@@ -191,8 +213,11 @@ def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds) -> tu
     """Accepted pairs (a boolean mask over the input) and their distances, in two stages: the colour shift
     and the aspect cost a few numbers per pair and reject most candidates (colourways, other garments), so
     the per-cell distances are computed for the few that remain."""
+    # the cheap stage only rejects what no view pair could accept: the colour shift against the largest
+    # allowance any view pair gets
     shift = np.min([np.abs(v.chroma_mean[i, a] - v.chroma_mean[j, b]).sum(axis=1) for a, b in VIEW_PAIRS], axis=0)
-    survivors = np.flatnonzero((shift <= thresholds.shift) & (np.abs(v.log_aspect[i] - v.log_aspect[j]) <= thresholds.aspect))
+    limit = np.max([thresholds.shift_limit(np.abs(v.log_cv[i, a] - v.log_cv[j, b])) for a, b in VIEW_PAIRS], axis=0)
+    survivors = np.flatnonzero((shift <= limit) & (np.abs(v.log_aspect[i] - v.log_aspect[j]) <= thresholds.aspect))
     accepted = np.zeros(len(i), bool)
     kept: list[PairDistances] = []
     for a in range(0, len(survivors), VERIFY_BATCH):  # per-cell temporaries stay ~100 MB

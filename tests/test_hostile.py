@@ -430,8 +430,13 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+DEDUPE_POOL_SCRIPT = FILTER_POOL_SCRIPT.replace("from curate.filters.command import _init_pool_worker",
+                                                "from curate.dedupe.engine import _init_pool_worker").replace(
+    "initargs=(FilterOptions(detectors=False),)", "initargs=()")
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.parametrize("script", [POOL_SCRIPT, FILTER_POOL_SCRIPT], ids=["ingest", "filter"])
+@pytest.mark.parametrize("script", [POOL_SCRIPT, FILTER_POOL_SCRIPT, DEDUPE_POOL_SCRIPT], ids=["ingest", "filter", "dedupe"])
 def test_pool_workers_exit_with_their_parent(tmp_path: Path, script: str) -> None:
     parent = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], env=ENV)
     try:

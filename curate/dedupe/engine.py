@@ -33,11 +33,18 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would oversubscribe
 
 
+def _init_pool_worker() -> None:
+    from curate.ingest.engine import exit_with_parent
+
+    exit_with_parent()  # a SIGKILLed `curate dedupe` leaves no hashing processes behind
+    _init_worker()
+
+
 def _hash_local(paths: Sequence[str], workers: int, extra: str | None = None) -> list[Thumb | str]:
     if workers <= 1 or len(paths) < 2 * SHARD:
         _init_worker()
         return [hash_one(p, extra) for p in paths]
-    with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(workers, initializer=_init_pool_worker) as pool:
         return list(pool.map(functools.partial(hash_one, extra=extra), paths, chunksize=SHARD))
 
 

@@ -108,8 +108,10 @@ def child_env() -> dict[str, str]:
     kept off the screen (they are the libraries' business, not the user's)."""
     env = dict(os.environ)
     env.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+    # torchvision's "'pretrained' is deprecated" UserWarnings come from the lpips package building its
+    # backbone the old way; nothing a user of the demo can act on
     env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS"), "ignore::DeprecationWarning",
-                                                   "ignore::FutureWarning"]))
+                                                   "ignore::FutureWarning", "ignore::UserWarning:torchvision.models._utils"]))
     return env
 
 

@@ -182,6 +182,7 @@ def test_paste_baseline_pastes_inside_the_worn_mask_only() -> None:
     assert torch.equal(paste_article(person, article, mask, torch.zeros_like(worn)), person)  # nowhere to paste
 
 
+@pytest.mark.slow  # two full evaluations (Inception calibration, LPIPS, FPS): minutes on the loaded 2-core box
 def test_baselines_are_scored_by_the_model_path_with_the_same_protocol(curated_ds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from eval.baselines import make_baseline
     from eval.runner import Protocol, evaluate_model

@@ -126,6 +126,9 @@ def build_grid(group: Group, per_model: int = 2, fallback_pairs: int = 6) -> Gri
                 chosen.append((pid, f"best for {run.label} (LPIPS {scores[pid]:.3f})"))
     if not chosen:
         chosen = [(pid, "same pair for every run") for pid in sorted(common)[:fallback_pairs]]
+    merged: dict[str, list[str]] = {}  # a pair chosen for several reasons is shown once, with all of them
+    for pid, why in chosen:
+        merged.setdefault(pid, []).append(why)
     inputs = _Inputs(shown[0])
     notes = [inputs.problem] if inputs.problem else []
     article_key, article_name = ("article", "article") if paired else ("negative", "other article (negative)")
@@ -133,7 +136,8 @@ def build_grid(group: Group, per_model: int = 2, fallback_pairs: int = 6) -> Gri
     if not paired:
         notes.append("unpaired protocol: the person wears another article, so there is no ground truth to show")
     rows = []
-    for pid, why in chosen:
+    for pid, reasons in merged.items():
+        why = "; ".join(reasons)
         src = inputs.get(pid)
         cells = [Cell(src["image"] if src else None, "person"), Cell(src[article_key] if src else None, article_name)]
         for run in shown:

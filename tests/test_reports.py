@@ -100,7 +100,8 @@ def test_grid_shows_the_same_pairs_for_every_run_worst_and_best_by_lpips(board: 
     grid = build_grid(main, per_model=1)
     assert grid is not None and grid.columns[:2] == ["person", "article"] and grid.columns[-1] == "ground truth"
     pairs = board["pairs"]
-    why = {(r.why.split(" (")[0], r.pair_id) for r in grid.rows}
+    why = {(reason.split(" (")[0], r.pair_id) for r in grid.rows for reason in r.why.split("; ")}
+    assert len({r.pair_id for r in grid.rows}) == len(grid.rows)  # each pair once, with every reason it was chosen for
     assert ("worst for good-model", pairs[5]) in why and ("best for good-model", pairs[0]) in why
     assert (f"worst for {HOSTILE_MODEL}", pairs[0]) in why and (f"best for {HOSTILE_MODEL}", pairs[5]) in why
     runs = main.sorted_runs(None)
@@ -241,3 +242,21 @@ def test_index_html_renders_in_headless_chromium_with_every_image_loaded(board: 
     pixels = np.asarray(Image.open(shot).convert("L"), np.float32)
     assert pixels.shape == (2400, 1400)
     assert pixels.std() > 20 and (pixels < 80).mean() > 0.01  # not blank: the dark header, text and images drew
+
+
+def test_per_category_breakdown_appears_only_where_categories_exist(board: dict, tmp_path: Path) -> None:
+    import pandas as pd
+
+    from reports import plots
+
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    pairs = board["pairs"]
+    cats = ["upper_body", "upper_body", "upper_body", "dresses", "dresses", "dresses"]
+    pd.DataFrame({"pair_id": pairs, "category": cats}).to_parquet(ds / "triplets.parquet")
+    runs = tmp_path / "runs"
+    write_run(runs, "m", ds=ds, pairs=pairs, images=board["truth"], lpips=board["good_lpips"])
+    (group,) = group_runs(load_runs([runs])[0])[0]
+    assert plots.per_category(group) is not None
+    pd.DataFrame({"pair_id": pairs, "category": ["unknown"] * 6}).to_parquet(ds / "triplets.parquet")
+    assert plots.per_category(group) is None  # one category: nothing to break down

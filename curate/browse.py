@@ -119,7 +119,8 @@ class _RunImages:
     def __init__(self, run: Any) -> None:
         self.run = run
         suffix = "" if run.protocol == "paired" else f"-{run.protocol}"
-        self.slice = f"tryon-{run.model}{suffix}"
+        # slice names are identifiers in FiftyOne's queries: a model name's other characters become "_"
+        self.slice = "tryon-" + re.sub(r"[^0-9A-Za-z_.-]+", "_", run.model) + suffix
         self.field = _field_name(f"{run.model}{suffix.replace('-', '_')}")
         table = run.per_sample()
         self.rows: dict[str, dict[str, Any]] = {}

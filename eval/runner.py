@@ -252,9 +252,10 @@ def count_macs(fn, batch: dict[str, Any]) -> int:
 
 
 def evaluate_model(model_name: str, checkpoint: Path | None, ds: Path, split: str, proto: Protocol, out_root: Path, device: torch.device,
-                   label_set: str | None = None) -> Path:
+                   label_set: str | None = None, generator: Any = None) -> Path:
     """Generate with a trained model on a split and score it; the model's recorded data needs decide which
-    arrays are read (size, label set, batch keys). ``checkpoint`` None: the newest run of the model."""
+    arrays are read (size, label set, batch keys). ``checkpoint`` None: the newest run of the model.
+    ``generator``: a baseline of :mod:`eval.baselines` scored the same way (no checkpoint; ``kind: baseline``)."""
     from curate.loader import make_loader
     from curate.manifest import Manifest
     from eval.features import file_sha256
@@ -264,8 +265,16 @@ def evaluate_model(model_name: str, checkpoint: Path | None, ds: Path, split: st
     from models.trainer import batch_to_device
 
     rank, world, device = _distributed(device)
-    ckpt = resolve_model_dir(checkpoint, model_name)
-    model = load_model(ckpt, expected=model_name).to(device).eval()
+    if generator is None:
+        ckpt = resolve_model_dir(checkpoint, model_name)
+        model = load_model(ckpt, expected=model_name).to(device).eval()
+        weights = {"checkpoint": str(ckpt),
+                   "checkpoint_sha256": file_sha256(ckpt / WEIGHTS_FILE if (ckpt / WEIGHTS_FILE).is_file() else ckpt / LEGACY_WEIGHTS_FILE),
+                   "model_config": json.loads((ckpt / "config.json").read_text())}
+    else:  # a baseline: nothing to load, the same protocol
+        model = generator.to(device).eval()
+        weights = {"checkpoint": None, "checkpoint_sha256": None, "model_config": model.config_dict(), "baseline": generator.description}
+    kind = "model" if generator is None else "baseline"
     size = model.input_size
     unpaired = proto.protocol == "unpaired"
     meaning = model.unpaired_protocol() if unpaired else "the person with their own article, against the ground truth"
@@ -274,9 +283,7 @@ def evaluate_model(model_name: str, checkpoint: Path | None, ds: Path, split: st
         torch.distributed.broadcast_object_list(names_box, src=0)
     run = out_root / names_box[0]
     provenance = {
-        "checkpoint": str(ckpt),
-        "checkpoint_sha256": file_sha256(ckpt / WEIGHTS_FILE if (ckpt / WEIGHTS_FILE).is_file() else ckpt / LEGACY_WEIGHTS_FILE),
-        "model_config": json.loads((ckpt / "config.json").read_text()), "data_needs": model.data_needs().to_json(),
+        **weights, "data_needs": model.data_needs().to_json(),
         "dataset": str(ds), "manifest_sha256": Manifest.load(ds).content_hash(), "device": str(device),
         "parameters": model.num_parameters(), "generator_parameters": model.generation_parameters(),
     }
@@ -287,7 +294,7 @@ def evaluate_model(model_name: str, checkpoint: Path | None, ds: Path, split: st
         run.mkdir(parents=True, exist_ok=False)
         reason = (f"{model_name}'s output does not depend on the article (it generates from "
                   f"{', '.join(model.INPUTS.generate)}): the unpaired protocol has no try-on to score")
-        summary = build_summary(kind="model", model=model_name, metrics={}, fps=None, protocol=protocol, extractors={},
+        summary = build_summary(kind=kind, model=model_name, metrics={}, fps=None, protocol=protocol, extractors={},
                                 n_images=0, provenance=provenance)
         summary["not_scored"] = reason
         summary["comparable_to_published"] = None  # nothing was scored
@@ -361,7 +368,7 @@ def evaluate_model(model_name: str, checkpoint: Path | None, ds: Path, split: st
     provenance |= {"label_set": data.label_set, "macs_per_image": count_macs(generate, on_device), "processes": world}
     if world > 1:
         fps["end_to_end"]["includes"] += f"; measured on rank 0 of {world} processes (its shard)"
-    summary = build_summary(kind="model", model=model_name, metrics=metrics, fps=fps, protocol=protocol,
+    summary = build_summary(kind=kind, model=model_name, metrics=metrics, fps=fps, protocol=protocol,
                             extractors=extractors, n_images=n_images, provenance=provenance)
     write_summary(run, summary)
     if world > 1:

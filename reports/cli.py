@@ -2,181 +2,90 @@
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
-COLUMNS = ("fid", "kid", "lpips", "ssim", "psnr")
-
-
-def load_runs(runs: Path) -> list[tuple[Path, dict[str, Any]]]:
-    from eval.record import SUMMARY_FILE, read_summary
-
-    found = []
-    for path in sorted(Path(runs).glob(f"*/{SUMMARY_FILE}")):
-        try:
-            found.append((path.parent, read_summary(path.parent)))
-        except (ValueError, json.JSONDecodeError) as exc:
-            typer.echo(f"skipping {path}: {exc}", err=True)
-    return found
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.1f}" if abs(value) >= 100 else f"{value:.2f}" if abs(value) >= 10 else f"{value:.4f}"
-    return str(value)
-
-
-def _best_fps(section: dict[str, Any]) -> float | None:
-    values = [v.get("images_per_s") for k, v in section.items() if k.startswith("batch_") and isinstance(v, dict)]
-    values = [v for v in values if v is not None and v == v]
-    return max(values) if values else None
-
-
-def _row(summary: dict[str, Any]) -> dict[str, Any]:
-    """One table row; FPS is the model-only rate (inputs on the device), as the record labels it
-    (records written before the label: their top-level batch rates, which were measured the same way)."""
-    m = summary["metrics"]
-    fps = summary.get("fps") or {}
-    protocol = summary["protocol"].get("protocol")
-    meaning = summary["protocol"].get("meaning") or ""
-    if protocol == "unpaired" and meaning.startswith("new style codes"):
-        protocol = "unpaired (new styles)"
-    return {
-        "model": summary["model"], "protocol": protocol, "images": summary["n_images"],
-        **{c: m.get(c) for c in COLUMNS}, "fps": _best_fps(fps.get("model_only", fps)),
-        "comparable": summary["comparable_to_published"],
-    }
-
-
-def split_unscored(found: list[tuple[Path, dict[str, Any]]]) -> tuple[list[tuple[Path, dict[str, Any]]], list[str]]:
-    """Records with scores, and one line for each record that says why it has none (SPADE unpaired)."""
-    scored = [(r, s) for r, s in found if not s.get("not_scored")]
-    notes = [f"{s['model']} ({s['protocol'].get('protocol')}): not scored: {s['not_scored']}" for _, s in found if s.get("not_scored")]
-    return scored, notes
-
-
-def markdown_table(rows: list[dict[str, Any]]) -> str:
-    arrows = {"fid": "↓", "kid": "↓", "lpips": "↓", "ssim": "↑", "psnr": "↑", "fps": "↑"}
-    head = ["model", "protocol", "images", *[f"{c.upper()} {arrows[c]}" for c in COLUMNS], "FPS (model only) ↑", "comparable"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        cells = [r["model"], r["protocol"], r["images"], *[_fmt(r[c]) for c in COLUMNS], _fmt(r["fps"]),
-                 "yes" if r["comparable"] else "**no** (untrained extractor)"]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    return "\n".join(lines)
-
-
-def _png_b64(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def _plots(rows: list[dict[str, Any]]) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    images = []
-    for metric in (*COLUMNS, "fps"):
-        points = [(f"{r['model']}\n{r['protocol']}", r[metric]) for r in rows if r[metric] is not None]
-        if not points:
-            continue
-        fig, ax = plt.subplots(figsize=(4, 2.6))
-        ax.bar([p[0] for p in points], [p[1] for p in points], color="#4c72b0")
-        ax.set_title(metric.upper())
-        images.append(_png_b64(fig))
-        plt.close(fig)
-    return images
-
-
-def _grid(run: Path, n: int = 8) -> str | None:
-    from PIL import Image
-
-    files = sorted((run / "images").glob("*.png"))[:n]
-    if not files:
-        return None
-    ims = [Image.open(f).convert("RGB") for f in files]
-    w, h = ims[0].size
-    grid = Image.new("RGB", (w * len(ims), h), "white")
-    for i, im in enumerate(ims):
-        grid.paste(im.resize((w, h)), (i * w, 0))
-    buf = io.BytesIO()
-    grid.save(buf, "PNG")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def render_html(runs: list[tuple[Path, dict[str, Any]]], table_md: str) -> str:
-    rows = [_row(s) for _, s in runs]
-    parts = ["<!doctype html><meta charset='utf-8'><title>tryon-bench leaderboard</title>",
-             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}"
-             ".warn{background:#fff3cd;padding:8px;border:1px solid #e0c060}</style>", "<h1>tryon-bench leaderboard</h1>"]
-    if any(not r["comparable"] for r in rows):
-        parts.append("<p class='warn'>Runs marked <b>not comparable</b> were scored with an untrained (seeded) feature "
-                     "extractor or LPIPS backbone: compare them only with each other, never with published numbers.</p>")
-    parts.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in
-                 ["model", "protocol", "images", *[c.upper() for c in COLUMNS], "FPS", "comparable"]) + "</tr>")
-    for r in rows:
-        parts.append("<tr>" + "".join(f"<td>{html.escape(_fmt(r[k]))}</td>" for k in ("model", "protocol", "images", *COLUMNS, "fps"))
-                     + f"<td>{'yes' if r['comparable'] else '<b>no</b>'}</td></tr>")
-    parts.append("</table><h2>Metrics</h2>")
-    parts += [f"<img src='data:image/png;base64,{p}'>" for p in _plots(rows)]
-    parts.append("<h2>Samples</h2>")
-    for run, s in runs:
-        grid = _grid(run)
-        if grid:
-            parts.append(f"<h3>{html.escape(s['model'])} — {html.escape(str(s['protocol'].get('protocol')))} ({html.escape(run.name)})</h3>"
-                         f"<img src='data:image/png;base64,{grid}'>")
-    parts.append(f"<h2>Protocol</h2><pre>{html.escape(json.dumps([s['protocol'] for _, s in runs][:1], indent=1))}</pre>")
-    return "\n".join(parts)
-
 
 @app.command()
 def leaderboard(
-    runs: Path = typer.Argument(Path("runs"), help="folder of run dirs (each with summary.json)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="write leaderboard.md and leaderboard.html here"),
+    runs: list[Path] = typer.Argument(None, help="run folders (each with summary.json) or folders of them [default: runs]"),
+    out: Optional[Path] = typer.Option(None, "--out", help="write leaderboard.md, index.html and plots/ here"),
+    sort: Optional[str] = typer.Option(None, "--sort", help="metric to sort each table by, best first (default: its first metric, FID)"),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help="only this protocol: paired | unpaired"),
 ) -> None:
-    """Render a leaderboard (terminal table, Markdown, self-contained HTML with plots and sample grids).
+    """Render a leaderboard: one table per comparable group of runs (same data, split, protocol,
+    resolution and feature extractor), with the baselines, plots and sample grids on the same pairs.
 
-    Example: leaderboard runs --out reports/
+    Example: leaderboard runs/ --out report/ --sort lpips
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    found, unscored = split_unscored(load_runs(runs))
-    if not found:
-        typer.echo(f"no scored run records (*/summary.json) under {runs}", err=True)
-        raise typer.Exit(2)
-    rows = [_row(s) for _, s in found]
-    table = Table(title=f"tryon-bench leaderboard ({runs})")
-    arrows = {"fid": "↓", "kid": "↓", "lpips": "↓", "ssim": "↑", "psnr": "↑"}
-    for col in ("model", "protocol", "n", *[f"{c.upper()}{arrows[c]}" for c in COLUMNS], "FPS↑", "cmp"):
-        table.add_column(col, no_wrap=True)
-    for r in rows:
-        table.add_row(r["model"], str(r["protocol"]), str(r["images"]), *[_fmt(r[c]) for c in COLUMNS], _fmt(r["fps"]),
-                      "yes" if r["comparable"] else "[yellow]no*")
-    console = Console(width=max(Console().width, 110))  # the table needs ~100 columns; pipes default to 80
-    console.print(table)
-    if any(not r["comparable"] for r in rows):
-        console.print("[yellow]* cmp = no: scored with an untrained feature extractor / LPIPS backbone: NOT comparable to published numbers")
-    console.print("FPS = model only (inputs already on the device); each record also holds the end-to-end rate")
-    for note in unscored:
-        console.print(note, highlight=False)
-    if out is not None:
-        from curate.manifest import atomic_write_bytes
+    from reports.records import fmt, group_runs, load_runs
 
-        md = markdown_table(rows) + "".join(f"\n\n{n}" for n in unscored)
-        atomic_write_bytes(out / "leaderboard.md", (md + "\n").encode())
-        atomic_write_bytes(out / "leaderboard.html", render_html(found, md).encode())
-        console.print(f"wrote {out / 'leaderboard.md'} and {out / 'leaderboard.html'}")
+    console = Console(width=max(Console().width, 120))  # the tables need ~110 columns; pipes default to 80
+    if protocol not in (None, "paired", "unpaired"):
+        console.print(f"[red]error:[/red] --protocol {escape(protocol)!r}; valid: paired, unpaired")
+        raise typer.Exit(2)
+    found, problems = load_runs(list(runs) if runs else [Path("runs")])
+    for line in problems:
+        console.print(f"[yellow]{escape(line)}")
+    groups, unscored = group_runs(found, protocol)
+    if not groups:
+        console.print(f"[red]error:[/red] no scored run records (summary.json) in {escape(', '.join(map(str, runs or ['runs'])))}"
+                      + (f" under the {protocol} protocol" if protocol else ""))
+        raise typer.Exit(2)
+    known = {m for g in groups for m in g.metric_names()}
+    if sort is not None and sort not in known:
+        console.print(f"[red]error:[/red] --sort {escape(sort)!r}: no record has that metric; they have {', '.join(sorted(known))}")
+        raise typer.Exit(2)
+    for gi, group in enumerate(groups, 1):
+        d = group.key.describe()
+        metrics = group.metric_names()
+        table = Table(title=escape(f"table {gi}: " + " · ".join(f"{k} {v}" for k, v in d.items())), title_justify="left")
+        table.add_column("model", no_wrap=True)
+        for m in metrics:
+            higher = group.direction(m)[0]
+            table.add_column(m.upper() + ("" if higher is None else ("↑" if higher else "↓")), justify="right")
+        table.add_column("FPS↑", justify="right")
+        table.add_column("cmp")
+        for run in group.sorted_runs(sort if sort in metrics else (metrics[0] if metrics else None)):
+            name = escape(run.label)
+            table.add_row(f"[dim]{name}[/dim]" if run.is_baseline else name, *[fmt(run.metrics.get(m)) for m in metrics],
+                          fmt(run.fps()), "yes" if run.comparable_to_published else "[yellow]no*")
+        console.print(table)
+        for note in group.notes():
+            console.print(f"  [yellow]note:[/yellow] {escape(note)}")
+    console.print("FPS = model only (inputs already on the device); each record also holds the end-to-end rate")
+    for run in unscored:
+        console.print(escape(f"{run.model} ({run.protocol}): not scored: {run.summary['not_scored']}"), highlight=False)
+    if out is not None:
+        write_report(groups, unscored, problems, sort, out)
+        console.print(f"wrote {escape(str(out / 'index.html'))} and {escape(str(out / 'leaderboard.md'))}")
+
+
+def write_report(groups, unscored, problems, sort, out: Path) -> None:  # noqa: ANN001
+    """index.html, leaderboard.md and the plots as PNG files (the Markdown links them; the HTML embeds them)."""
+    from curate.manifest import atomic_write_bytes
+    from reports.render import figures_for, markdown, render
+
+    figures = figures_for(groups)
+    files = {}
+    for name, png in figures.items():
+        atomic_write_bytes(out / "plots" / f"{name}.png", png)
+        files[name] = f"plots/{name}.png"
+    atomic_write_bytes(out / "leaderboard.md", markdown(groups, unscored, problems, sort, files).encode())
+    atomic_write_bytes(out / "index.html", render(groups, unscored, problems, sort, figures).encode())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    app()

@@ -150,7 +150,7 @@ def test_folder_evaluation_records_the_untrained_label(synth_images, tmp_path: P
     assert result.exit_code == 0, result.output
     md = (tmp_path / "report" / "leaderboard.md").read_text()
     assert "**no** (untrained extractor)" in md
-    assert "not comparable" in (tmp_path / "report" / "leaderboard.html").read_text()
+    assert "not comparable" in (tmp_path / "report" / "index.html").read_text()
 
 
 def test_missing_inception_weights_name_the_file(tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def test_folder_mode_records_the_extractor_that_produced_fid(synth_images, tmp_p
 def test_model_evaluation_labels_fps_and_refuses_an_unpaired_score_without_an_article(curated_ds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from models import create_model
     from eval.runner import Protocol, evaluate_model
-    from reports.cli import split_unscored, load_runs
+    from reports.records import group_runs, load_runs
 
     monkeypatch.setenv("TRYON_BENCH_CACHE", str(tmp_path / "cache"))
     torch.manual_seed(0)
@@ -112,8 +112,8 @@ def test_model_evaluation_labels_fps_and_refuses_an_unpaired_score_without_an_ar
                               tmp_path / "runs", torch.device("cpu"))
     record = json.loads((unpaired / "summary.json").read_text())
     assert record["metrics"] == {} and "does not depend on the article" in record["not_scored"]
-    scored, notes = split_unscored(load_runs(tmp_path / "runs"))
-    assert [s["protocol"]["protocol"] for _, s in scored] == ["paired"] and len(notes) == 1
+    groups, notes = group_runs(load_runs([tmp_path / "runs"])[0])
+    assert [r.protocol for g in groups for r in g.runs] == ["paired"] and len(notes) == 1
 
 
 def test_two_gloo_processes_give_the_numbers_of_one(curated_ds: Path, tmp_path: Path) -> None:

@@ -248,29 +248,61 @@ def test_label_ids_outside_acgpn_14_and_other_label_counts_are_refused() -> None
 # ---- the CLI path ------------------------------------------------------------------------------------
 
 
-def test_zoo_train_reads_acgpn_14_arrays_trains_both_stages_and_evaluates(curated_ds: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def acgpn_ds(curated_ds: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's curated dataset with 64x48 acgpn-14 arrays beside its smis-8 ones."""
     from curate.labelmaps import build_arrays
-    from eval.cli import app as evaluate_app
+
+    ds = tmp_path_factory.mktemp("acgpn") / "ds"
+    shutil.copytree(curated_ds, ds)
+    build_arrays(ds, (64, 48), "acgpn-14")  # converted from the synthetic LIP-20 parsing
+    return ds
+
+
+def _train(ds: Path, run: Path, *extra: str):  # noqa: ANN202
     from models.cli import app
 
-    # the session dataset has only smis-8 arrays: refused with the command that makes the right ones
-    result = runner.invoke(app, ["train", "--model", "acgpn", "--data", str(curated_ds), "--out", str(tmp_path / "no")])
-    assert result.exit_code == 2 and "--label-set acgpn-14" in result.output
-    ds = tmp_path / "ds"
-    shutil.copytree(curated_ds, ds)
-    build_arrays(ds, (64, 48), "acgpn-14")  # beside the smis-8 ones: the declared set picks these
+    return runner.invoke(app, ["train", "--model", "acgpn", "--data", str(ds), "--batch-size", "2", "--out", str(run),
+                               "--log-every", "1", "--checkpoint-every", "0", *extra])
+
+
+def test_zoo_train_reads_the_acgpn_14_arrays_and_trains_both_stages(curated_ds: Path, acgpn_ds: Path, tmp_path: Path) -> None:
+    from models.cli import app
+
+    # only smis-8 arrays: refused in one line naming the command that makes the right ones
+    result = _train(curated_ds, tmp_path / "no", "--steps", "1")
+    assert result.exit_code == 2 and "--label-set acgpn-14" in result.output and not (tmp_path / "no").exists()
+    result = _train(acgpn_ds, tmp_path / "no", "--steps", "1", "--label-set", "smis-8")
+    assert result.exit_code == 2 and "acgpn reads acgpn-14 label maps, not smis-8" in result.output
+    # both label sets at 64x48: the declared one is read without --label-set
     run = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--model", "acgpn", "--data", str(ds), "--steps", "2", "--batch-size", "2",
-                                 "--perceptual-backbone", "untrained", "--out", str(run), "--sample-every", "2",
-                                 "--log-every", "1", "--checkpoint-every", "0"])
+    result = _train(acgpn_ds, run, "--steps", "1", "--perceptual-backbone", "none", "--sample-every", "0")
     assert result.exit_code == 0, result.output
     info = json.loads((run / "train_config.json").read_text())
     assert info["stage_order"] == ["g1_u", "g2_g"] and info["dataset"]["label_set"] == "acgpn-14"
     assert json.loads((run / "config.json").read_text())["data"]["label_set"] == "acgpn-14"
     header = (run / "logs" / "g1_u" / "train.csv").read_text().splitlines()[0]
-    assert "generators/constraints" in header and "generators/parsing" in header and "generators/vgg_clothes" in header
+    assert "generators/constraints" in header and "generators/parsing" in header and "generators/l1_composed" in header
+    header = (run / "logs" / "g2_g" / "train.csv").read_text().splitlines()[0]
+    assert "generators/cloth_mask" in header and "generators/l1_final" in header and "constraints" not in header
+    out = tmp_path / "generated"
+    result = runner.invoke(app, ["generate", "--checkpoint", str(run), "--data", str(acgpn_ds), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(list(out.glob("*.png"))) > 0
+
+
+@pytest.mark.slow
+def test_zoo_train_with_the_perceptual_terms_then_evaluate(acgpn_ds: Path, tmp_path: Path) -> None:
+    from eval.cli import app as evaluate_app
+
+    run = tmp_path / "run"
+    result = _train(acgpn_ds, run, "--steps", "2", "--perceptual-backbone", "untrained", "--sample-every", "2")
+    assert result.exit_code == 0, result.output
+    header = (run / "logs" / "g1_u" / "train.csv").read_text().splitlines()[0]
+    assert "generators/vgg_clothes" in header
+    assert "generators/vgg_final" in (run / "logs" / "g2_g" / "train.csv").read_text().splitlines()[0]
     assert (run / "samples" / "g2_g" / "step_00000002.png").is_file()
-    result = runner.invoke(evaluate_app, ["--model", "acgpn", "--checkpoint", str(run), "--data", str(ds),
+    result = runner.invoke(evaluate_app, ["--model", "acgpn", "--checkpoint", str(run), "--data", str(acgpn_ds),
                                           "--feature-extractor", "untrained", "--out", str(tmp_path / "runs"), "--batch-size", "3"])
     assert result.exit_code == 0, result.output
     (record,) = list((tmp_path / "runs").glob("*/summary.json"))

@@ -113,8 +113,9 @@ def list_command() -> None:
         table.add_column(column, justify="right" if column in ("total", *modules) else "left")
     for row, parts in zip(rows, parts_by_row):
         table.add_row(*row[:4], *(f"{parts[m]:,}" if m in parts else "—" for m in modules), *row[4:])
-    # Piped into a file or a test, rich would squeeze the table to 80 columns and wrap the numbers.
-    out = console if console.is_terminal else Console(width=260)
+    # Piped into a file or a test, rich would squeeze the table to 80 columns and wrap the numbers; a table
+    # is never wider than its content, so a wide console prints it whole (one column per sub-module name).
+    out = console if console.is_terminal else Console(width=1000)
     out.print(table)
 
 

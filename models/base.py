@@ -57,12 +57,15 @@ class ModelInputs:
     label_channels: the config field holding the label-map class count, or None when the model takes no
     label map (``zoo train`` sets the field to the dataset's class count).
     augment: what the loader does to training samples (``"hflip"``: person and articles mirrored together).
+    label_set: the label set the label-map ids must belong to, for a model whose architecture gives ids a
+    meaning (ACGPN's 14-label parsing); ``zoo train`` then reads the arrays in that set. None: any set.
     """
 
     generate: tuple[str, ...]
     train: tuple[str, ...]
     label_channels: str | None = None
     augment: tuple[str, ...] = ()
+    label_set: str | None = None
 
     def __post_init__(self) -> None:
         from curate.loader import TryOnDataset
@@ -75,6 +78,12 @@ class ModelInputs:
             raise ValueError(f"training must read every key generation reads; add {missing} to train")
         if self.label_channels is not None and "labelmap" not in self.train:
             raise ValueError("label_channels is set but the model reads no 'labelmap'")
+        if self.label_set is not None:
+            from curate.labelsets import get_label_set
+
+            if self.label_channels is None:
+                raise ValueError("label_set is set but label_channels is not: the model reads no label map")
+            get_label_set(self.label_set)  # an unknown name lists the valid ones
         bad = sorted(set(self.augment) - set(TryOnDataset.AUGMENTATIONS))
         if bad:
             raise ValueError(f"unknown augmentations {bad}; valid: {', '.join(TryOnDataset.AUGMENTATIONS)}")

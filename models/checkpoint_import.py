@@ -83,6 +83,15 @@ def load_state_file(path: Path) -> StateDict:
     return state
 
 
+def release_files(spec: OfficialCheckpoint, directory: Path) -> dict[str, Path]:
+    """The parts found in a release folder under their release file names; a required one missing is an error."""
+    found = {part: Path(directory) / file for part, (_, file) in spec.parts.items() if (Path(directory) / file).is_file()}
+    lacking = [f"{spec.parts[p][1]} ({p})" for p in spec.required if p not in found]
+    if lacking:
+        raise ValueError(f"{directory} lacks {', '.join(lacking)}: pass the release folder that holds them")
+    return found
+
+
 def _map_into(model: torch.nn.Module, mapped: StateDict, prefixes: set[str], path: Path) -> None:
     from models.base import state_mismatch
 

@@ -115,8 +115,9 @@ def list_command() -> None:
         table.add_column(column, justify="right" if column in ("total", *modules) else "left")
     for row, parts in zip(rows, parts_by_row):
         table.add_row(*row[:4], *(f"{parts[m]:,}" if m in parts else "—" for m in modules), *row[4:])
-    # Piped into a file or a test, rich would squeeze the table to 80 columns and wrap the numbers.
-    out = console if console.is_terminal else Console(width=260)
+    # Piped into a file or a test, rich would squeeze the table to 80 columns and wrap the numbers; a table
+    # is never wider than its content, so a wide console prints it whole (one column per sub-module name).
+    out = console if console.is_terminal else Console(width=1000)
     out.print(table)
 
 
@@ -250,6 +251,10 @@ def train_command(
     if size is not None:
         train_size = _parse_size(size)
         overrides.update(height=train_size[0], width=train_size[1])
+    required = cls.INPUTS.label_set  # a model whose ids mean fixed classes (ACGPN) reads arrays in its set
+    if required and label_set and label_set != required:
+        raise _fail(f"{model} reads {required} label maps, not {label_set}: run `curate labelmaps DS --label-set {required}`")
+    label_set = label_set or required
     dataset = open_dataset(data, "train", train_size, label_set, uses_labelmap=cls.INPUTS.uses_labelmap, fields=cls.INPUTS.train,
                            augment=cls.INPUTS.augment, seed=seed)
     if cls.INPUTS.label_channels is not None:
@@ -431,7 +436,7 @@ def _parse_parts(values: list[str]) -> dict[str, Path]:
 @app.command("import")
 def import_command(
     name: str = typer.Argument(..., help="the zoo model whose official release this is (see `zoo list`, column import)"),
-    path: Path = typer.Argument(..., help="the release's main state_dict file (e.g. latest_net_G.pth)"),
+    path: Path = typer.Argument(..., help="the release's main state_dict file (e.g. latest_net_G.pth), or its folder (every part by its release file name)"),
     out: Path = typer.Option(..., "--out", "-o", help="folder to write config.json + model.safetensors"),
     part: list[str] = typer.Option([], "--part", help="another file of the release, NAME=PATH (SMIS: encoder=latest_net_E.pth)"),
     preset: Optional[str] = typer.Option(None, "--preset", help="architecture preset to build [default: guessed from the file, else paper]"),
@@ -451,7 +456,15 @@ def import_command(
         raise _fail(str(exc)) from None
     if spec is None:
         raise _fail(f"model {name!r} declares no official checkpoint; importable: {', '.join(importable_models())}")
-    files = {spec.required[0]: path, **_parse_parts(part)}
+    if path.is_dir():  # a release folder: each part under the file name the release gives it
+        from models.checkpoint_import import release_files
+
+        try:
+            files = {**release_files(spec, path), **_parse_parts(part)}
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+    else:
+        files = {spec.required[0]: path, **_parse_parts(part)}
     for part_name, file in files.items():
         if not file.is_file():
             raise _fail(f"{file} ({part_name}) is not a file")

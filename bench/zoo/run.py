@@ -48,6 +48,10 @@ OFFICIAL: list[dict[str, Any]] = [
     {"model": "cp-vton", "preset": "paper", "module": "tom", "official": "cpvton_tom", "params": 21_349_252},
     {"model": "cp-vton", "preset": "paper-plus", "module": "gmm", "official": "cpvtonplus_gmm", "params": 19_055_602},
     {"model": "cp-vton", "preset": "paper-plus", "module": "tom", "official": "cpvtonplus_tom", "params": 21_350_276},
+    {"model": "acgpn", "preset": "paper", "module": "g1", "official": "acgpn_G1", "params": 34_540_942},
+    {"model": "acgpn", "preset": "paper", "module": "g2", "official": "acgpn_G2", "params": 34_533_441},
+    {"model": "acgpn", "preset": "paper", "module": "u", "official": "acgpn_U", "params": 36_467_950},
+    {"model": "acgpn", "preset": "paper", "module": "g", "official": "acgpn_G", "params": 34_527_107},
 ]
 
 

@@ -186,6 +186,11 @@ class VGGPerceptualLoss(nn.Module):
             style = style + F.l1_loss(gram_matrix(f), gram_matrix(r.detach()))
         return perceptual, style
 
+    def deepest(self, fake: Tensor, real: Tensor) -> Tensor:
+        """L1 between the relu5_1 features only (weight 1): pix2pixHD's ``VGGLoss.warp``, which ACGPN
+        puts on its warped and rendered clothes."""
+        return F.l1_loss(self._feats(fake)[-1], self._feats(real)[-1].detach())
+
 
 def cached_perceptual(owner: nn.Module, backbone: str, weights_path: str | None, device: torch.device,
                       layers: tuple[str, ...] | None = None, weights: tuple[float, ...] | None = None) -> VGGPerceptualLoss:

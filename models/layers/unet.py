@@ -115,3 +115,59 @@ class UNetGenerator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
+
+
+class RefineUNet(nn.Module):
+    """The classic double-convolution U-Net of ACGPN (its ``Refine`` and the U-Net of ``UnetMask``).
+
+    ``levels`` encoder levels of two 3x3 conv + InstanceNorm + ReLU, widths ngf x 1, 2, 4, ... (ACGPN:
+    5 levels, 64..1024), 2x2 max-pooling between them; each decoder level upsamples (nearest) and
+    convolves to half the width, concatenates [skip, up] and applies two 3x3 convs; the last level adds a
+    3x3 conv to ``output_nc`` (raw output: callers activate it). Input sides must be divisible by
+    2**(levels - 1). ``dropout`` (0.5) acts on the two deepest encoder outputs, as ACGPN's ``drop4`` /
+    ``drop5`` (its UnetMask applies them, its trained Refine does not).
+
+    Keys follow the official modules: encoder ``conv1`` .. ``conv{L}``, decoder ``up{L+1}`` ..
+    ``up{2L-1}`` (``.1`` = the conv after the upsampling) and ``conv{L+1}`` .. ``conv{2L-1}`` (``.0``,
+    ``.3``, and ``.6`` for the output conv of the last one); InstanceNorm is affine=False (no keys).
+    """
+
+    def __init__(self, input_nc: int, output_nc: int, ngf: int = 64, levels: int = 5, dropout: bool = False) -> None:
+        super().__init__()
+        if levels < 2:
+            raise ValueError(f"levels must be >= 2 (an encoder level and the bottleneck), got {levels}")
+        self.levels = levels
+        width = [ngf * 2**k for k in range(levels)]
+
+        def double(cin: int, cout: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, 3, 1, 1), norm_layer("instance", cout), nn.ReLU(),
+                    nn.Conv2d(cout, cout, 3, 1, 1), norm_layer("instance", cout), nn.ReLU()]
+
+        for k in range(levels):
+            setattr(self, f"conv{k + 1}", nn.Sequential(*double(input_nc if k == 0 else width[k - 1], width[k])))
+        for k in range(levels - 1, 0, -1):  # decoder level n = 2L - k takes width[k] back to width[k - 1]
+            n = 2 * levels - k
+            setattr(self, f"up{n}", nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                                                  nn.Conv2d(width[k], width[k - 1], 3, 1, 1),
+                                                  norm_layer("instance", width[k - 1]), nn.ReLU()))
+            layers = double(2 * width[k - 1], width[k - 1])
+            if k == 1:
+                layers.append(nn.Conv2d(width[0], output_nc, 3, 1, 1))
+            setattr(self, f"conv{n}", nn.Sequential(*layers))
+        self.pool = nn.MaxPool2d(2)
+        self.drop = nn.Dropout(0.5) if dropout else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        levels = self.levels
+        skips = []
+        for k in range(levels):
+            if k:
+                x = self.pool(x)
+            x = getattr(self, f"conv{k + 1}")(x)
+            if k >= levels - 2:  # the reference's drop4 / drop5: the dropped map is also the skip
+                x = self.drop(x)
+            skips.append(x)
+        for k in range(levels - 1, 0, -1):
+            n = 2 * levels - k
+            x = getattr(self, f"conv{n}")(torch.cat([skips[k - 1], getattr(self, f"up{n}")(x)], dim=1))
+        return x

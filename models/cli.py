@@ -371,8 +371,11 @@ def output_name(pair_id: str) -> str:
 def _resolve_class(label_set_name: Optional[str], value: str) -> int:
     from curate.labelsets import get_label_set
 
-    classes = list(get_label_set(label_set_name).classes) if label_set_name else []
-    if value.isdigit() and int(value) < max(len(classes), 1):
+    try:
+        classes = list(get_label_set(label_set_name).classes) if label_set_name else []
+    except KeyError:  # arrays of a label set this version does not define: ids still work
+        classes = []
+    if value.isdigit() and (not classes or int(value) < len(classes)):
         return int(value)
     if value in classes:
         return classes.index(value)

@@ -118,8 +118,93 @@ FGVC6_STORED = LabelSet(
     {k: frozenset(i + FGVC6_MAP_OFFSET for i in v) for k, v in FGVC6_46.groups.items()} | {"background": frozenset({0})},
 )
 
+# ---------------------------------------------------------------------------------------------------------
+# The label sets of the official SPADE releases (scene parsing, not people): ids as SPADE's data loaders
+# feed them to the generator. Input channels = ids (+ 1 instance-edge channel where the release has one).
+# ---------------------------------------------------------------------------------------------------------
+
+# ADE20K SceneParsing-150 (objectInfo150, first name of each entry): SPADE shifts the stored PNG values down
+# by one (PNG 1..150 -> ids 0..149) and maps PNG 0 ("other") to id 150, its dontcare: 151 ids, 151 channels.
+ADE20K151 = LabelSet(
+    "ade20k-151",
+    (
+        "wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed",
+        "windowpane", "grass", "cabinet", "sidewalk", "person", "earth", "door", "table",
+        "mountain", "plant", "curtain", "chair", "car", "water", "painting", "sofa",
+        "shelf", "house", "sea", "mirror", "rug", "field", "armchair", "seat",
+        "fence", "desk", "rock", "wardrobe", "lamp", "bathtub", "railing", "cushion",
+        "base", "box", "column", "signboard", "chest of drawers", "counter", "sand", "sink",
+        "skyscraper", "fireplace", "refrigerator", "grandstand", "path", "stairs", "runway", "case",
+        "pool table", "pillow", "screen door", "stairway", "river", "bridge", "bookcase", "blind",
+        "coffee table", "toilet", "flower", "book", "hill", "bench", "countertop", "stove",
+        "palm", "kitchen island", "computer", "swivel chair", "boat", "bar", "arcade machine", "hovel",
+        "bus", "towel", "light", "truck", "tower", "chandelier", "awning", "streetlight",
+        "booth", "television receiver", "airplane", "dirt track", "apparel", "pole", "land", "bannister",
+        "escalator", "ottoman", "bottle", "buffet", "poster", "stage", "van", "ship",
+        "fountain", "conveyer belt", "canopy", "washer", "plaything", "swimming pool", "stool", "barrel",
+        "basket", "waterfall", "tent", "bag", "minibike", "cradle", "oven", "ball",
+        "food", "step", "tank", "trade name", "microwave", "pot", "animal", "bicycle",
+        "lake", "dishwasher", "screen", "blanket", "sculpture", "hood", "sconce", "vase",
+        "traffic light", "tray", "ashcan", "fan", "pier", "crt screen", "plate", "monitor",
+        "bulletin board", "shower", "radiator", "glass", "clock", "flag",
+        "unknown",
+    ),
+    _g(background=(150,), noise=(150,)),
+)
+
+# COCO-Stuff-164k (cocostuff labels.txt 1..182, 11 thing ids unused in the annotations but kept so that ids
+# line up): the stored maps hold label-1 (0..181) and 255 for unlabeled, which SPADE maps to id 182, its
+# dontcare: 183 ids; the release adds an instance-edge channel (184 input channels).
+COCOSTUFF183 = LabelSet(
+    "coco-stuff-183",
+    (
+        "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck",
+        "boat", "traffic light", "fire hydrant", "street sign", "stop sign", "parking meter", "bench", "bird",
+        "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra",
+        "giraffe", "hat", "backpack", "umbrella", "shoe", "eye glasses", "handbag", "tie",
+        "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove",
+        "skateboard", "surfboard", "tennis racket", "bottle", "plate", "wine glass", "cup", "fork",
+        "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange", "broccoli",
+        "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
+        "bed", "mirror", "dining table", "window", "desk", "toilet", "door", "tv",
+        "laptop", "mouse", "remote", "keyboard", "cell phone", "microwave", "oven", "toaster",
+        "sink", "refrigerator", "blender", "book", "clock", "vase", "scissors", "teddy bear",
+        "hair drier", "toothbrush", "hair brush",
+        "banner", "blanket", "branch", "bridge", "building-other", "bush", "cabinet", "cage",
+        "cardboard", "carpet", "ceiling-other", "ceiling-tile", "cloth", "clothes", "clouds", "counter",
+        "cupboard", "curtain", "desk-stuff", "dirt", "door-stuff", "fence", "floor-marble", "floor-other",
+        "floor-stone", "floor-tile", "floor-wood", "flower", "fog", "food-other", "fruit", "furniture-other",
+        "grass", "gravel", "ground-other", "hill", "house", "leaves", "light", "mat",
+        "metal", "mirror-stuff", "moss", "mountain", "mud", "napkin", "net", "paper",
+        "pavement", "pillow", "plant-other", "plastic", "platform", "playingfield", "railing", "railroad",
+        "river", "road", "rock", "roof", "rug", "salad", "sand", "sea",
+        "shelf", "sky-other", "skyscraper", "snow", "solid-other", "stairs", "stone", "straw",
+        "structural-other", "table", "tent", "textile-other", "towel", "tree", "vegetable", "wall-brick",
+        "wall-concrete", "wall-other", "wall-panel", "wall-stone", "wall-tile", "wall-wood", "water-other", "waterdrops",
+        "window-blind", "window-other", "wood",
+        "unlabeled",
+    ),
+    _g(background=(182,), noise=(182,)),
+)
+
+# Cityscapes labelIds (cityscapesScripts labels.py, ids 0..33; "license plate" is -1 there and never stored)
+# as SPADE reads gtFine *_labelIds.png with label_nc=35: id 34 has no class (kept: the release has 35 label
+# channels) + the instance-edge channel from *_instanceIds.png (36 input channels).
+CITYSCAPES35 = LabelSet(
+    "cityscapes-35",
+    (
+        "unlabeled", "ego vehicle", "rectification border", "out of roi", "static", "dynamic", "ground", "road",
+        "sidewalk", "parking", "rail track", "building", "wall", "fence", "guard rail", "bridge",
+        "tunnel", "pole", "polegroup", "traffic light", "traffic sign", "vegetation", "terrain", "sky",
+        "person", "rider", "car", "truck", "bus", "caravan", "trailer", "train",
+        "motorcycle", "bicycle",
+        "unused-34",
+    ),
+    _g(background=(0,), noise=(1, 2, 3, 34)),
+)
+
 LABEL_SETS: Final[dict[str, LabelSet]] = {
-    s.name: s for s in (LIP20, DRESSCODE18, ACGPN14, SMIS8, FGVC6_STORED)
+    s.name: s for s in (LIP20, DRESSCODE18, ACGPN14, SMIS8, FGVC6_STORED, ADE20K151, COCOSTUFF183, CITYSCAPES35)
 }
 
 

@@ -162,6 +162,9 @@ class TryOnModel(nn.Module, PyTorchModelHubMixin):
             raise TypeError(f"{type(self).__name__} takes its {self.Config.__name__} dataclass, got {type(config).__name__}")
         self.config = config
         self.label_set: str | None = None  # set by `zoo train` from the dataset, or by an import
+        # top-level sub-modules whose weights the folder does not hold (a generator-only import: no
+        # discriminator, SMIS without its encoder): freshly initialised when loaded, never saved
+        self.omitted: tuple[str, ...] = ()
 
     # ---- what subclasses implement -------------------------------------------------------------
     def generate(self, batch: dict[str, Tensor]) -> Tensor:
@@ -227,8 +230,15 @@ class TryOnModel(nn.Module, PyTorchModelHubMixin):
 
     def config_dict(self) -> dict[str, Any]:
         """The ``config.json`` document: the model name, its architecture config and its data needs."""
-        return {"model": self.name, "config": dataclasses.asdict(self.config), "data": self.data_needs().to_json(),
-                "format_version": FORMAT_VERSION}
+        doc = {"model": self.name, "config": dataclasses.asdict(self.config), "data": self.data_needs().to_json(),
+               "format_version": FORMAT_VERSION}
+        if self.omitted:
+            doc["omitted"] = sorted(self.omitted)
+        return doc
+
+    def saved_state(self) -> dict[str, Tensor]:
+        """The state dict a folder holds: everything but the omitted sub-modules."""
+        return {k: v for k, v in self.state_dict().items() if k.split(".")[0] not in self.omitted}
 
     # ---- save / load (huggingface_hub's mixin; our document and strict loading) --------------------
     def _save_pretrained(self, save_directory: Path) -> None:
@@ -239,7 +249,12 @@ class TryOnModel(nn.Module, PyTorchModelHubMixin):
 
         out = Path(save_directory)
         tmp = out / f".{WEIGHTS_FILE}.tmp"
-        save_model(self, str(tmp))  # handles tensors shared between modules, refuses non-contiguous ones
+        if self.omitted:  # plain tensors only (the SPADE family shares none between modules)
+            from safetensors.torch import save_file
+
+            save_file({k: v.detach().cpu().contiguous() for k, v in self.saved_state().items()}, str(tmp))
+        else:
+            save_model(self, str(tmp))  # handles tensors shared between modules, refuses non-contiguous ones
         os.replace(tmp, out / WEIGHTS_FILE)
         atomic_write_bytes(out / CONFIG_FILE, (json.dumps(self.config_dict(), indent=2, sort_keys=True) + "\n").encode())
         legacy = out / LEGACY_WEIGHTS_FILE
@@ -289,6 +304,7 @@ class TryOnModel(nn.Module, PyTorchModelHubMixin):
             raise ValueError(f"config.json of {cls.name!r} has fields {dropped} that are not architecture; valid: {sorted(fields)}")
         model = cls(cls.Config(**{k: v for k, v in stored.items() if k in fields}))
         model.label_set = (doc.get("data") or {}).get("label_set")
+        model.omitted = tuple(doc.get("omitted", ()))
         return model
 
 
@@ -364,7 +380,8 @@ def state_mismatch(expected: dict[str, Tensor], given: dict[str, Tensor], headli
 def load_state_strict(model: nn.Module, state: dict[str, Tensor], source: Path) -> None:
     """Load every key or refuse, listing what is missing, extra or mis-shaped (never a silent partial load)."""
     name = getattr(model, "name", type(model).__name__)
-    problem = state_mismatch(model.state_dict(), state, f"{source} does not fit the {name} model built from its config.json")
+    expected = model.saved_state() if isinstance(model, TryOnModel) else model.state_dict()
+    problem = state_mismatch(expected, state, f"{source} does not fit the {name} model built from its config.json")
     if problem:
         raise ValueError(problem)
-    model.load_state_dict(state)
+    model.load_state_dict(state, strict=len(expected) == len(model.state_dict()))

@@ -7,8 +7,14 @@ model's filter, checks every key and writes the zoo folder. Nothing here names a
 The released files are raw state_dicts (``torch.save(net.cpu().state_dict())``) read with
 ``weights_only=True``; a ``module.`` prefix (DataParallel) is removed. Everything is checked: a key left
 over on either side or a shape mismatch refuses the import and lists the keys; nothing is written then.
-Sub-modules a release does not contain (discriminators) stay freshly initialised, and ``import.json``
-says so.
+Sub-modules a release does not contain (discriminators, SMIS's encoder when only latest_net_G.pth is
+given) are not written: the folder is generator-only (``config.json`` lists them under ``omitted``), loads
+with them freshly initialised, and ``zoo train --init-from`` says that it creates them.
+
+A release file does not record the size it was trained at (its convolutions fit any size): the model's
+``check_geometry`` compares what the files do say (input channels, blocks, SPADE's ``opt.txt`` when it lies
+beside the file) with the geometry stated (preset, ``--size``, ``--upsamples``) and refuses a mismatch,
+saying what to pass; ``import.json`` records which geometry was used and where it came from.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -42,6 +48,9 @@ class OfficialCheckpoint:
     preset_for: Callable[[dict[str, StateDict]], str] | None = None
     label_set: str | None = None
     describe: str = ""
+    # (config, states, files) -> (problem or None, where the geometry came from)
+    check_geometry: Callable[[Any, dict[str, StateDict], dict[str, Path]], tuple[str | None, str]] | None = None
+    label_set_for: Callable[[Any], str | None] | None = None  # the label set a built config reads (by preset)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.required) - set(self.parts))
@@ -111,8 +120,14 @@ def importable_models() -> list[str]:
     return [name for name in list_models() if get_model_class(name).OFFICIAL is not None]
 
 
-def import_checkpoint(name: str, files: dict[str, Path], out_dir: Path, *, preset: str | None = None) -> str:
-    """Map released files (part name -> path) onto the zoo model ``name``; save it to ``out_dir``."""
+def import_checkpoint(name: str, files: dict[str, Path], out_dir: Path, *, preset: str | None = None,
+                      overrides: dict[str, Any] | None = None) -> str:
+    """Map released files (part name -> path) onto the zoo model ``name``; save it to ``out_dir``.
+
+    ``preset`` None: guessed from the files (``OFFICIAL.preset_for``); ``overrides``: config fields the
+    user states (height, width, num_upsamples, label_nc). Nothing is written unless every key fits and the
+    geometry check passes.
+    """
     from models.registry import create_model, get_model_class
 
     cls = get_model_class(name)
@@ -126,29 +141,50 @@ def import_checkpoint(name: str, files: dict[str, Path], out_dir: Path, *, prese
     if lacking:
         raise ValueError(f"{name} needs the release's {lacking} file(s)")
     states = {part: load_state_file(Path(path)) for part, path in files.items()}
+    guessed = preset is None
     if preset is None:
         preset = spec.preset_for(states) if spec.preset_for is not None else "paper"
     if preset not in cls.PRESETS:
         raise ValueError(f"model {name!r} has no preset {preset!r}; valid presets: {', '.join(cls.PRESETS)}")
-    torch.manual_seed(0)  # the sub-modules a release lacks (discriminators) get a repeatable init
-    model = create_model(name, preset)
+    overrides = dict(overrides or {})
+    torch.manual_seed(0)
+    try:
+        model = create_model(name, preset, **overrides)
+    except (TypeError, ValueError) as exc:  # e.g. a size the upsampling schedule cannot divide
+        raise ValueError(f"{name} preset {preset} with {overrides}: {exc}") from None
+    where = "preset"
+    if spec.check_geometry is not None:
+        problem, where = spec.check_geometry(model.config, states, {p: Path(f) for p, f in files.items()})
+        if problem:
+            raise ValueError(f"{problem}; nothing was written.")
     mapped: StateDict = {}
     for part, state in states.items():
         mapped.update(spec.filter_fn(state, spec.parts[part][0]))
-    _map_into(model, mapped, {spec.parts[p][0] for p in states}, Path(files[spec.required[0]]))
-    model.label_set = spec.label_set
+    given = {spec.parts[p][0] for p in states}
+    try:
+        _map_into(model, mapped, given, Path(files[spec.required[0]]))
+    except ValueError as exc:
+        how = f"preset {preset} ({'guessed from the file' if guessed else 'as passed'})"
+        raise ValueError(f"{exc}\n(built as {how}{f' with {overrides}' if overrides else ''}; see `zoo import --help`)") from None
+    model.label_set = spec.label_set_for(model.config) if spec.label_set_for is not None else spec.label_set
+    model.omitted = tuple(sorted({n for n, _ in model.named_children()} - given))  # generator-only: not saved
     model.eval()
     out = Path(out_dir)
     model.save_pretrained(out)
+    config = model.config
     record = {
-        "model": name, "preset": preset,
+        "model": name, "preset": preset, "preset_guessed": guessed, "overrides": overrides,
+        "geometry": {"height": config.height, "width": config.width, "num_upsamples": getattr(config, "num_upsamples", None),
+                     "from": where},
         "files": {part: {"path": str(Path(p).resolve()), "sha256": hashlib.sha256(Path(p).read_bytes()).hexdigest()}
                   for part, p in files.items()},
-        "not_in_release": sorted({n for n, _ in model.named_children()} - {spec.parts[p][0] for p in states}),
-        "note": "sub-modules not in the release are freshly initialised (seed 0)",
+        "not_in_release": list(model.omitted),
+        "note": "sub-modules not in the release are not saved; loading builds them freshly initialised",
     }
     from curate.manifest import atomic_write_bytes
 
     atomic_write_bytes(out / "import.json", (json.dumps(record, indent=2) + "\n").encode())
     tensors = sum(len(s) for s in states.values())
-    return f"preset {preset}, {tensors} tensors from {', '.join(states)}"
+    omitted = f"; not in the release, not saved: {', '.join(model.omitted)}" if model.omitted else ""
+    return (f"preset {preset}{' (guessed from the file)' if guessed else ''}, {config.height}x{config.width} "
+            f"(geometry from {where}), label set {model.label_set}, {tensors} tensors from {', '.join(states)}{omitted}")

@@ -223,6 +223,7 @@ def train_command(
     eval_images: int = typer.Option(64, "--eval-images", min=2, help="pairs in the held-out subset (the first ones, always the same)"),
     feature_extractor: str = typer.Option("inception", "--feature-extractor", help="for --eval-every: inception (standard FID weights) | untrained (seeded, NOT comparable)"),
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="pt_inception-2015-12-05-6726825d.pth"),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="start from this model folder's weights and architecture (e.g. a `zoo import`); sub-modules it does not hold are created"),
 ) -> None:
     """Train a zoo model on a curated dataset; writes model.safetensors, config.json, train_config.json,
     per-stage checkpoints, logs and samples.
@@ -255,8 +256,14 @@ def train_command(
     if required and label_set and label_set != required:
         raise _fail(f"{model} reads {required} label maps, not {label_set}: run `curate labelmaps DS --label-set {required}`")
     label_set = label_set or required
+    start = _initial_model(init_from, model, seed, size) if init_from is not None else None
+    if start is not None:
+        train_size, label_set = start.input_size, label_set or start.label_set
     dataset = open_dataset(data, "train", train_size, label_set, uses_labelmap=cls.INPUTS.uses_labelmap, fields=cls.INPUTS.train,
                            augment=cls.INPUTS.augment, seed=seed)
+    if start is not None and cls.INPUTS.uses_labelmap and start.num_classes != dataset.num_classes:
+        raise _fail(f"{init_from} reads {start.num_classes} label ids (label set {start.label_set}); the train arrays have "
+                    f"{dataset.num_classes} ({_label_set_name(dataset)})")
     if cls.INPUTS.label_channels is not None:
         overrides[cls.INPUTS.label_channels] = dataset.num_classes
     recipe_overrides = _perceptual_overrides(model, perceptual_backbone, vgg_weights, getattr(base_recipe, "perceptual_backbone", None))
@@ -268,7 +275,7 @@ def train_command(
         out = _newest_run(model) if resume else Path("checkpoints") / model / _utc_stamp()
     torch.manual_seed(seed)  # the initial weights (a resumed run replaces them from the checkpoint)
     try:
-        net = create_model(model, preset, **overrides)
+        net = start if start is not None else create_model(model, preset, **overrides)
         training_recipe = build_recipe(model, recipe_name, **recipe_overrides)
         stages = [s.name for s in select_stages(net, training_recipe, stage)]
     except (FileNotFoundError, ValueError, TypeError) as exc:  # e.g. a size the architecture cannot take
@@ -302,6 +309,27 @@ def train_command(
         console.print(f"stage {name}: step {info['steps']} ({info['steps'] - info['start_step']} this run, "
                       f"{info['samples_per_s']:.1f} samples/s on {result.device} x{result.world_size}); {losses}")
     console.print(f"model: {out}  (zoo generate --checkpoint {out} ...)")
+
+
+def _initial_model(directory: Path, model: str, seed: int, size: Optional[str]) -> Any:
+    """The model folder training starts from; sub-modules it omits (an import's discriminator) are built
+    fresh from ``seed`` and saved with the run from then on."""
+    import torch
+
+    from models.runs import RunError, load_model
+
+    if size is not None:
+        raise _fail("--size does not apply with --init-from: the folder's architecture is kept")
+    torch.manual_seed(seed)  # what the folder omits is initialised from the run's seed
+    try:
+        net = load_model(directory, expected=model)
+    except RunError as exc:
+        raise _fail(str(exc)) from None
+    if net.omitted:
+        console.print(f"{directory} holds no {', '.join(net.omitted)} weights (a generator-only import): "
+                      f"created freshly initialised (seed {seed})")
+        net.omitted = ()
+    return net.train()
 
 
 def _held_out_evaluator(net: Any, data: Path, split: str, size: tuple[int, int], label_set: Optional[str], n: int,
@@ -350,8 +378,11 @@ def output_name(pair_id: str) -> str:
 def _resolve_class(label_set_name: Optional[str], value: str) -> int:
     from curate.labelsets import get_label_set
 
-    classes = list(get_label_set(label_set_name).classes) if label_set_name else []
-    if value.isdigit() and int(value) < max(len(classes), 1):
+    try:
+        classes = list(get_label_set(label_set_name).classes) if label_set_name else []
+    except KeyError:  # arrays of a label set this version does not define: ids still work
+        classes = []
+    if value.isdigit() and (not classes or int(value) < len(classes)):
         return int(value)
     if value in classes:
         return classes.index(value)
@@ -371,11 +402,15 @@ def generate_command(
         None, "--resample-class", help="SMIS: re-sample the style of this class only (name or id), e.g. pants"
     ),
     seed: int = typer.Option(0, help="seed of the sampled styles/noise"),
+    style: Optional[str] = typer.Option(
+        None, "--style", help="SMIS: 'encode' (styles from each person's photo) or 'sample' (N(0,1) codes from --seed, as the "
+        "official test) [default: encode, sample for an import without an encoder]"),
+    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the generation sub-modules (the first batch pays the compilation)"),
     device: DeviceChoice = typer.Option(DeviceChoice.auto, "--device"),
 ) -> None:
     """Generate try-on images for a dataset split with a trained model (through every stage); writes
     lossless PNGs named by pair_id. The arrays read follow what the model recorded: its size, its label set
-    and the batch keys it needs.
+    and the batch keys it needs. Runs under torch.inference_mode, the model in eval mode.
 
     Example: zoo generate --model smis --checkpoint checkpoints/smis/run --data data/ds --split test --out gen/
     """
@@ -398,9 +433,27 @@ def generate_command(
         if not hasattr(net, "resample_class"):
             raise _fail(f"model {net.name!r} cannot re-sample one class's style (only SMIS can)")
         resample_id = _resolve_class(_label_set_name(dataset), resample_class)
+    styles_known = getattr(net, "STYLES", None)
+    if style is not None and styles_known is None:
+        raise _fail(f"--style applies to models with style codes (SMIS); {net.name!r} has none")
+    if style is not None and style not in styles_known:
+        raise _fail(f"--style {style!r}; valid: {', '.join(styles_known)}")
+    if style == "encode" and "encoder" in net.omitted:
+        raise _fail(f"{directory} holds no trained encoder (a generator-only import): use --style sample, "
+                    "or import again with --encoder latest_net_E.pth")
+    if styles_known is not None:
+        style = style or net.default_style
+        console.print(f"style codes: {style}{f' (seed {seed})' if style == 'sample' else ''}")
+    if net.INPUTS.uses_labelmap and getattr(net.config, "instance_edges", False) and "instance" not in dataset.fields:
+        console.print("instance edges: the arrays hold no instance maps, so the edge channel comes from the label map's "
+                      "class boundaries (boundaries between touching objects of one class are missing)")
 
     dev = torch.device("cuda" if device is DeviceChoice.cuda or (device is DeviceChoice.auto and torch.cuda.is_available()) else "cpu")
     net.to(dev).eval()
+    if compile_model:
+        for name, child in net.named_children():
+            if name not in net.TRAINING_ONLY and name not in net.omitted:
+                child.compile()
     out.mkdir(parents=True, exist_ok=True)
     # The loader gets its own generator: creating its iterator would otherwise draw from the global RNG
     # and shift the noise/styles sampled under --seed.
@@ -408,10 +461,14 @@ def generate_command(
     torch.manual_seed(seed)
     styles = torch.Generator().manual_seed(seed)  # --resample-class draws its fresh styles from this
     written = 0
-    with torch.no_grad():
+    kwargs: dict[str, Any] = {} if styles_known is None else {"style": style, "generator": styles}
+    with torch.inference_mode():
         for batch in loader:
             batch = batch_to_device(batch, dev)
-            images = net.generate(batch) if resample_id is None else net.resample_class(batch, resample_id, generator=styles)
+            if resample_id is None:
+                images = net.generate(batch, **kwargs)
+            else:
+                images = net.resample_class(batch, resample_id, **kwargs)
             pixels = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
             for pair_id, image in zip(batch["pair_id"], pixels):
                 Image.fromarray(np.ascontiguousarray(image)).save(out / output_name(pair_id), format="PNG")
@@ -438,12 +495,23 @@ def import_command(
     name: str = typer.Argument(..., help="the zoo model whose official release this is (see `zoo list`, column import)"),
     path: Path = typer.Argument(..., help="the release's main state_dict file (e.g. latest_net_G.pth), or its folder (every part by its release file name)"),
     out: Path = typer.Option(..., "--out", "-o", help="folder to write config.json + model.safetensors"),
-    part: list[str] = typer.Option([], "--part", help="another file of the release, NAME=PATH (SMIS: encoder=latest_net_E.pth)"),
-    preset: Optional[str] = typer.Option(None, "--preset", help="architecture preset to build [default: guessed from the file, else paper]"),
+    encoder: Optional[Path] = typer.Option(None, "--encoder", help="SMIS: the release's latest_net_E.pth (without it the model samples style codes)"),
+    part: list[str] = typer.Option([], "--part", help="another file of the release, NAME=PATH (--encoder PATH = --part encoder=PATH)"),
+    preset: Optional[str] = typer.Option(None, "--preset", help="architecture preset [default: guessed from the file (SPADE: fc.weight's input channels), else paper]"),
+    size: Optional[str] = typer.Option(None, "--size", help="HxW the checkpoint was trained at [default: the preset's]"),
+    upsamples: Optional[int] = typer.Option(None, "--upsamples", help="2x upsamplings of the generator: 5 = SPADE 'normal', 6 = 'more' [default: the preset's]"),
+    label_nc: Optional[int] = typer.Option(None, "--label-nc", help="label ids the generator reads (a SPADE trained on other classes)"),
 ) -> None:
-    """Import an official checkpoint into a zoo model folder, for any model that declares its release layout.
+    """Import an official checkpoint into a generator-only zoo model folder (no random discriminator, nor a
+    random SMIS encoder, is saved; `zoo train --init-from DIR` creates them and says so).
 
-    The file is read with torch.load(weights_only=True); keys that do not fit are listed and nothing is written.
+    What is inferred, and how to override it: SPADE's preset comes from fc.weight's input channels
+    (151 -> paper-ade20k, 256x256, 5 upsamplings; 184 -> paper-coco, 256x256, 5, with instance edges;
+    36 -> paper-cityscapes, 256x512, 6, with instance edges). A .pth file does not record the size it was
+    trained at: SPADE's opt.txt beside it is read when present and a mismatch is refused; without it the
+    preset's size is assumed (import.json says so): pass --size/--upsamples for a checkpoint trained
+    otherwise. SMIS: the paper preset (DeepFashion, 8 classes, 256x256, 6 upsamplings).
+    The files are read with torch.load(weights_only=True); keys that do not fit are listed and nothing is written.
 
     Example: zoo import spade checkpoints/ade20k_pretrained/latest_net_G.pth --out models/spade-ade20k
     """
@@ -465,11 +533,22 @@ def import_command(
             raise _fail(str(exc)) from None
     else:
         files = {spec.required[0]: path, **_parse_parts(part)}
+    if encoder is not None:
+        if "encoder" not in spec.parts:
+            raise _fail(f"{name} releases have no encoder part; parts: {', '.join(spec.parts)}")
+        files["encoder"] = encoder
     for part_name, file in files.items():
         if not file.is_file():
             raise _fail(f"{file} ({part_name}) is not a file")
+    overrides: dict[str, Any] = {}
+    if size is not None:
+        overrides["height"], overrides["width"] = _parse_size(size)
+    if upsamples is not None:
+        overrides["num_upsamples"] = upsamples
+    if label_nc is not None:
+        overrides["label_nc"] = label_nc
     try:
-        result = import_checkpoint(name, files, out, preset=preset)
+        result = import_checkpoint(name, files, out, preset=preset, overrides=overrides)
     except (ValueError, KeyError, RuntimeError) as exc:
         raise _fail(str(exc)) from exc
     console.print(f"imported {name} from {path} -> {out} ({result})")

@@ -188,5 +188,8 @@ def dataset_for_model(model: "TryOnModel", data: Path, split: str, *, label_set:
     chosen = model_label_set(model, label_set)
     dataset = open_dataset(data, split, needs.size, chosen, uses_labelmap=model.INPUTS.uses_labelmap, fields=fields)
     if needs.num_classes is not None and needs.num_classes != dataset.num_classes:
-        raise RunError(f"the model reads {needs.num_classes} classes ({chosen}), the {split} arrays have {dataset.num_classes}")
+        arrays_set = getattr(getattr(dataset, "label_set", None), "name", getattr(dataset, "label_set", None))
+        raise RunError(f"the model reads {needs.num_classes} label ids of label set {chosen}; the {split} arrays have "
+                       f"{dataset.num_classes} (label set {arrays_set}): run `curate labelmaps {data} --size "
+                       f"{needs.size[0]}x{needs.size[1]} --label-set {chosen}` or pass another --data")
     return dataset

@@ -14,7 +14,13 @@ GARMENT_GROUPS = ("upper", "lower", "dress", "outer")
 
 def test_class_counts_match_the_reference():
     counts = {name: s.num_classes for name, s in LABEL_SETS.items()}
-    assert counts == {"lip-20": 20, "dresscode-18": 18, "acgpn-14": 14, "smis-8": 8, "fgvc6-46+bg": 47}
+    assert counts == {"lip-20": 20, "dresscode-18": 18, "acgpn-14": 14, "smis-8": 8, "fgvc6-46+bg": 47,
+                      "ade20k-151": 151, "coco-stuff-183": 183, "cityscapes-35": 35}
+    # the SPADE releases' ids: ADE20K PNG value - 1 (0 "other" -> 150), COCO-Stuff label - 1 (255 -> 182), Cityscapes labelIds
+    ade, coco, city = (get_label_set(n).classes for n in ("ade20k-151", "coco-stuff-183", "cityscapes-35"))
+    assert (ade[0], ade[12], ade[149], ade[150]) == ("wall", "person", "flag", "unknown")
+    assert (coco[0], coco[11], coco[90], coco[91], coco[181], coco[182]) == ("person", "street sign", "hair brush", "banner", "wood", "unlabeled")
+    assert (city[7], city[24], city[26], city[33]) == ("road", "person", "car", "bicycle")
     lip = get_label_set("lip-20").classes
     assert (lip[5], lip[9], lip[10], lip[12], lip[13]) == ("upper-clothes", "pants", "neck", "skirt", "face")
     dc = get_label_set("dresscode-18").classes

@@ -16,6 +16,14 @@ every comparison is printed as a ratio of two numbers measured in this same run:
     `torch.compile` (compiled / eager speed-up, batch-N / batch-1 throughput ratio)
 Random tensors in the batch-contract shapes stand in for data: speed does not depend on pixel values.
 With `--markdown FILE` the tables (plus command, date, machine note) are written there.
+
+`--against REV` times the SPADE-family generate path against the code at git revision REV (extracted
+to a temporary folder), same weights (seed 0) and inputs, old and new child processes alternated for
+`--rounds` rounds (order flipped each round), and reports per-round ratios, their median, the max |Δ|
+between the two outputs and the load average:
+
+    .venv/bin/python bench/zoo/run.py --against a80d7f6 --only spade:paper-ade20k,spade:paper-cityscapes,smis:paper \
+        --batches 1 --no-compile --rounds 3 --markdown docs/benchmarks/zoo-official.md
 """
 
 from __future__ import annotations
@@ -199,8 +207,57 @@ def measure_inference(name: str, preset: str, batch: int, compiled: bool, repeat
     return {"images_per_s": batch / per_call, "ms_per_call": per_call * 1000, "first_call_s": first_s, "peak_rss_mib": _peak_rss_mib() - baseline}
 
 
+def measure_against(spec: dict[str, Any]) -> dict[str, Any]:
+    """One code tree's generate path (``spec['tree']`` first on sys.path): median ms of single calls, output saved.
+
+    SPADE: ``generate(batch)``; SMIS: the generator on fixed style codes (``generate_from_codes``, the path
+    of an import without an encoder; the official test samples codes too). The batch carries an all-zero
+    ``instance`` map so that SPADE releases with an edge channel get the same (empty) edges in both trees.
+    """
+    import statistics
+
+    sys.path.insert(0, spec["tree"])
+    import torch
+
+    _setup(spec["threads"])
+    from models import create_model
+
+    torch.manual_seed(0)
+    model = create_model(spec["model"], spec["preset"]).eval()
+    (h, w), b = model.input_size, spec["batch"]
+    g = torch.Generator().manual_seed(1)
+    # a blocky layout (16x16 cells): the cost does not depend on it, the edges and resizing do look real
+    ids = torch.randint(0, spec["num_ids"], (b, h // 16, w // 16), generator=g).repeat_interleave(16, 1).repeat_interleave(16, 2)
+    batch = {"labelmap": ids, "instance": torch.zeros_like(ids), "image": torch.rand(b, 3, h, w, generator=g) * 2 - 1}
+    if spec["model"] == "smis":
+        lh, lw = model.generator.latent
+        c, zc = model.config.label_nc, model.config.z_per_class
+        codes = torch.randn(b, c, zc, lh * lw, generator=torch.Generator().manual_seed(2)).view(b, zc * c, lh, lw)
+        call = lambda: model.generate_from_codes(ids, codes)  # noqa: E731
+    else:
+        call = lambda: model.generate(batch)  # noqa: E731
+    if spec["compiled"]:
+        model.generator.compile()
+    with torch.no_grad():  # the pre-change `zoo generate` ran under no_grad; the new generate adds inference_mode
+        start = time.perf_counter()
+        out = call()
+        first_s = time.perf_counter() - start
+        calls, cpu = [], []
+        for _ in range(spec["repeats"]):
+            start, cpu_start = time.perf_counter(), time.process_time()
+            call()
+            calls.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - cpu_start)
+    torch.save(out.float().contiguous(), spec["out"])
+    # CPU seconds of the process (both threads): less moved by other jobs' load than wall time
+    return {"ms_per_call": statistics.median(calls) * 1000, "cpu_ms_per_call": statistics.median(cpu) * 1000, "first_call_s": first_s}
+
+
 def _child(args: argparse.Namespace) -> None:
     spec = json.loads(args.child)
+    if spec["kind"] == "against":
+        print("RESULT " + json.dumps(measure_against(spec)))
+        return
     if spec["kind"] == "train":
         result = measure_train(spec["model"], spec["preset"], spec["batch"], spec["steps"], spec["threads"], spec.get("overrides", {}),
                                spec.get("stage", 0))
@@ -264,10 +321,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batches", default="1,8", help="inference batch sizes (the first is the reference of the ratio)")
     parser.add_argument("--no-compile", action="store_true", help="eager inference only (torch.compile takes minutes per preset)")
     parser.add_argument("--all-stages", action="store_true", help="time every training stage of multi-stage models, not only the first")
+    parser.add_argument("--against", metavar="REV", help="time the SPADE-family generate path against the code at this git revision")
+    parser.add_argument("--only", help="with --against: model:preset pairs [default: spade:paper-ade20k,spade:paper-cityscapes,smis:paper]")
+    parser.add_argument("--rounds", type=int, default=3, help="with --against: alternated old/new rounds")
+    parser.add_argument("--repeats", type=int, default=3, help="with --against: timed calls per child after its warm-up call")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         _child(args)
+        return
+    if args.against:
+        lines = against(args)
+        _write_markdown(args, lines)
         return
 
     lines: list[str] = []
@@ -381,6 +446,72 @@ def main(argv: list[str] | None = None) -> None:
     _write_markdown(args, lines)
 
 
+def against(args: argparse.Namespace) -> list[str]:
+    """Old (REV) vs new generate path, alternated in fresh child processes; see the module docstring."""
+    import statistics
+
+    import torch
+
+    from models import create_model
+
+    lines: list[str] = []
+
+    def emit(line: str = "") -> None:
+        print(line, flush=True)
+        lines.append(line)
+
+    pairs = [p.split(":") for p in (args.only or "spade:paper-ade20k,spade:paper-cityscapes,smis:paper").split(",")]
+    batches = tuple(int(b) for b in args.batches.split(","))
+    modes = (False,) if args.no_compile else (False, True)
+    with tempfile.TemporaryDirectory() as tmp:
+        old_tree = Path(tmp) / "old"
+        old_tree.mkdir()
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", args.against], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive.stdout, check=True)
+        emit(f"### Generate path: this tree vs `{args.against}` ({args.threads} threads, CPU, {args.rounds} rounds alternated, "
+             f"median of {args.repeats} calls per child after a warm-up call)")
+        emit(f"Load average at start: {' / '.join(f'{x:.2f}' for x in os.getloadavg())} (1/5/15 min) on {os.cpu_count()} cores.")
+        emit("")
+        emit("| model | preset | batch | mode | old ms/call (per round) | new ms/call (per round) | old / new per round | median old / new (wall) | median old / new (CPU s of the process) | max abs diff | first call s old / new |")
+        emit("|---|---|---:|---|---|---|---|---:|---:|---:|---|")
+        for name, preset in pairs:
+            with torch.device("meta"):
+                num_ids = int(create_model(name, preset).config.label_nc)
+            for batch in batches:
+                for compiled in modes:
+                    times: dict[str, list[float]] = {"old": [], "new": []}
+                    cpu: dict[str, list[float]] = {"old": [], "new": []}
+                    first: dict[str, float] = {}
+                    error = None
+                    for r in range(args.rounds):
+                        for which in (("old", "new") if r % 2 == 0 else ("new", "old")):
+                            spec = {"kind": "against", "tree": str(old_tree if which == "old" else REPO), "model": name,
+                                    "preset": preset, "batch": batch, "compiled": compiled, "repeats": args.repeats,
+                                    "threads": args.threads, "num_ids": num_ids, "out": str(Path(tmp) / f"{which}.pt")}
+                            result = _run_child(spec, 1800)
+                            if "error" in result:
+                                error = f"{which}: {result['error']}"
+                                break
+                            times[which].append(result["ms_per_call"])
+                            cpu[which].append(result["cpu_ms_per_call"])
+                            first[which] = result["first_call_s"]
+                        if error:
+                            break
+                    mode = "compiled" if compiled else "eager"
+                    if error:
+                        emit(f"| {name} | {preset} | {batch} | {mode} | error {error} |||||||")
+                        continue
+                    diff = (torch.load(Path(tmp) / "old.pt") - torch.load(Path(tmp) / "new.pt")).abs().max().item()
+                    ratios = [o / n for o, n in zip(times["old"], times["new"])]
+                    cpu_ratio = statistics.median([o / n for o, n in zip(cpu["old"], cpu["new"])])
+                    emit(f"| {name} | {preset} | {batch} | {mode} | {', '.join(f'{t:.0f}' for t in times['old'])} | "
+                         f"{', '.join(f'{t:.0f}' for t in times['new'])} | {', '.join(f'{x:.2f}' for x in ratios)} | "
+                         f"{statistics.median(ratios):.2f}x | {cpu_ratio:.2f}x | {diff:.1e} | {first['old']:.1f} / {first['new']:.1f} |")
+        emit("")
+        emit(f"Load average at end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}.")
+    return lines
+
+
 def _write_markdown(args: argparse.Namespace, lines: list[str]) -> None:
     if not args.markdown:
         return
@@ -391,7 +522,9 @@ def _write_markdown(args: argparse.Namespace, lines: list[str]) -> None:
         f"{f' --models {args.models}' if args.models else ''}{' --no-compile' if args.no_compile else ''}"
         f"{' --all-stages' if args.all_stages else ''}{f' --threads {args.threads}' if args.threads != 2 else ''}"
         f"{f' --train-steps {args.train_steps}' if args.train_steps != 20 else ''}"
-        f"{f' --batches {args.batches}' if args.batches != '1,8' else ''} --markdown {args.markdown}`  ",
+        f"{f' --batches {args.batches}' if args.batches != '1,8' else ''}"
+        f"{f' --against {args.against} --rounds {args.rounds} --repeats {args.repeats}' if args.against else ''}"
+        f"{f' --only {args.only}' if args.only else ''} --markdown {args.markdown}`  ",
         f"Date: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs (timings are noisy; "
         f"compare the ratios, which were measured side by side in this run), torch threads {args.threads}.  ",

@@ -16,6 +16,8 @@ from models.base import TrainingPhase, TrainingRecipe, TryOnModel
 from models.layers.losses import (GAN_OBJECTIVES, PERCEPTUAL_BACKBONES, VGGPerceptualLoss, cached_perceptual,
                                   feature_matching_loss, gan_d_fake_loss, gan_d_loss, gan_g_loss)
 from models.layers.resblocks import SPADEResBlock
+from models.layers import spade_norm
+from models.layers.spade_norm import LabelMaps
 
 # Upsampling points for the SPADE block sequence head_0, G_middle_0, G_middle_1, up_0..up_3, by the
 # number of 2x upsamplings (latent = image / 2**n). 5 = SPADE "normal", 6 = "more"; 4 is our addition for
@@ -47,12 +49,20 @@ class SPADEDecoder(torch.nn.Module):
             setattr(self, name, SPADEResBlock(fin * ngf, fout * ngf, label_nc, hidden, groups=g))
         self.conv_img = torch.nn.Conv2d(ngf, 3, 3, padding=1)
 
-    def decode(self, x: Tensor, seg: Tensor) -> Tensor:
+    def decode(self, x: Tensor, seg: Tensor | LabelMaps) -> Tensor:
+        """``seg``: the dense one-hot (training) or :class:`LabelMaps` (inference, ids looked up).
+
+        One memory layout end to end: channels-last. The label maps' one-hot is channels-last by nature
+        (``one_hot`` puts classes last), so the trunk is put in the same layout at its first tensor;
+        mixing layouts makes every convolution that reads both reorder one of them (measured: SMIS's
+        contiguous codes beside channels-last labels ran slower than either layout alone).
+        """
+        x = x.contiguous(memory_format=spade_norm.INFERENCE_LAYOUT)
         for name in BLOCK_NAMES:
             x = getattr(self, name)(x, seg)
             if name in self.upsample_after:
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
-        return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
+        return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2))).contiguous()
 
 
 def latent_size(height: int, width: int, num_upsamples: int) -> tuple[int, int]:
@@ -99,14 +109,25 @@ class SemanticImageGAN(TryOnModel):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
 
-    def one_hot(self, labelmap: Tensor) -> Tensor:
-        """[B,H,W] int ids -> [B,C,H,W] float one-hot, made on the labels' device."""
+    def label_maps(self, batch: dict[str, Tensor]) -> LabelMaps:
+        """The batch's label map as ids (checked against label_nc) + the model's extra input channels."""
+        labelmap = batch["labelmap"]
         c = self.config.label_nc
         if labelmap.dim() == 4:
             labelmap = labelmap[:, 0]
         if labelmap.numel() and (int(labelmap.max()) >= c or int(labelmap.min()) < 0):
-            raise ValueError(f"{self.name}: label ids must be in 0..{c - 1} (label_nc={c}); got max {int(labelmap.max())}")
-        return F.one_hot(labelmap.long(), c).permute(0, 3, 1, 2).float()
+            raise ValueError(f"{self.name}: label ids must be in 0..{c - 1} (label_nc={c}, label set {self.label_set}); "
+                             f"got {int(labelmap.min())}..{int(labelmap.max())}")
+        return LabelMaps(labelmap, c, self.extra_label_channels(batch, labelmap))
+
+    def extra_label_channels(self, batch: dict[str, Tensor], labelmap: Tensor) -> Tensor | None:
+        """Dense channels after the one-hot ones (SPADE's instance edges); None for most models."""
+        return None
+
+    def one_hot(self, labelmap: Tensor | dict[str, Tensor]) -> Tensor:
+        """[B,H,W] int ids (or a batch) -> [B,C(+extra),H,W] float one-hot, channels-last, on the labels' device."""
+        batch = labelmap if isinstance(labelmap, dict) else {"labelmap": labelmap}
+        return self.label_maps(batch).dense()
 
     def generator_forward(self, batch: dict[str, Tensor], seg: Tensor, recipe: Any) -> tuple[Tensor, dict[str, Tensor]]:
         """Training-time generation: (fake image, extra generator losses already weighted)."""
@@ -134,7 +155,7 @@ class SemanticImageGAN(TryOnModel):
 
     def _generator_losses(self, batch: dict[str, Tensor], recipe: Any) -> dict[str, Tensor]:
         real = self.target(batch, recipe)
-        seg = self.one_hot(batch["labelmap"])
+        seg = self.one_hot(batch)
         fake, losses = self.generator_forward(batch, seg, recipe)
         fake_feats = self._discriminate(seg, fake)
         with torch.no_grad():
@@ -149,7 +170,7 @@ class SemanticImageGAN(TryOnModel):
         return losses
 
     def _discriminator_losses(self, batch: dict[str, Tensor], recipe: Any) -> dict[str, Tensor]:
-        seg = self.one_hot(batch["labelmap"])
+        seg = self.one_hot(batch)
         with torch.no_grad():
             fake, _ = self.generator_forward(batch, seg, recipe)
         real_logits = [f[-1] for f in self._discriminate(seg, self.target(batch, recipe))]

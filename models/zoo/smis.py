@@ -25,6 +25,8 @@ from models.checkpoint_import import OfficialCheckpoint, rename_spectral_norm
 from models.layers.discriminators import MultiscaleDiscriminator
 from models.layers.gan import BLOCK_NAMES, SemanticGANRecipe, SemanticImageGAN, SPADEDecoder
 from models.layers.losses import kl_loss
+from models.layers import spade_norm
+from models.layers.spade_norm import LabelMaps
 from models.registry import register_model
 
 
@@ -90,8 +92,9 @@ class GroupGenerator(SPADEDecoder):
         fc = nn.Conv2d(cfg.z_per_class * cfg.label_nc, 16 * cfg.ngf, 3, padding=1, groups=cfg.fc_groups or cfg.label_nc)
         super().__init__(fc, cfg.label_nc, cfg.ngf, cfg.spade_hidden, cfg.height, cfg.width, cfg.num_upsamples, cfg.groups)
 
-    def forward(self, z: Tensor, seg: Tensor) -> Tensor:
-        return self.decode(self.fc(z), seg)
+    def forward(self, z: Tensor, seg: Tensor | LabelMaps) -> Tensor:
+        # the codes join the decoder's channels-last layout before fc (see SPADEDecoder.decode)
+        return self.decode(self.fc(z.contiguous(memory_format=spade_norm.INFERENCE_LAYOUT)), seg)
 
 
 class GroupEncoder(nn.Module):
@@ -173,7 +176,8 @@ class SMIS(SemanticImageGAN):
     OFFICIAL = OfficialCheckpoint(
         parts={"generator": ("generator", "latest_net_G.pth"), "encoder": ("encoder", "latest_net_E.pth")},
         required=("generator",), filter_fn=rename_spectral_norm, label_set="smis-8",
-        describe="Seanseattle/SMIS DeepFashion latest_net_G.pth (+ optional latest_net_E.pth via --part encoder=PATH)",
+        describe="Seanseattle/SMIS DeepFashion latest_net_G.pth (+ optional --encoder latest_net_E.pth; without it the "
+                 "import generates with sampled style codes, as the official test does)",
     )
 
     def __init__(self, config: SMISConfig) -> None:
@@ -218,35 +222,66 @@ class SMIS(SemanticImageGAN):
         colours = label_colours(self.config.label_nc).to(seg.device)
         return [torch.einsum("bchw,cd->bdhw", seg, colours)]
 
-    def generate(self, batch: dict[str, Tensor]) -> Tensor:
-        """Reconstruction: each class keeps the style encoded from ``batch['image']`` (the mean code)."""
-        seg = self.one_hot(batch["labelmap"])
-        mu, _ = self.encode(batch["image"], seg)
-        return self.generator(mu, seg)
+    # ---- generation -------------------------------------------------------------------------------
+    STYLES: ClassVar[tuple[str, ...]] = ("encode", "sample")
+
+    @property
+    def default_style(self) -> str:
+        """``encode`` when the encoder's weights were loaded; ``sample`` for a generator-only folder (an
+        import of the release without latest_net_E.pth): what the official test does."""
+        return "sample" if "encoder" in getattr(self, "omitted", ()) else "encode"
+
+    def style_codes(self, batch: dict[str, Tensor], seg: Tensor | LabelMaps, style: str | None = None,
+                    generator: torch.Generator | None = None) -> Tensor:
+        """[B, z_per_class * C, h, w]: the encoded mean code of each class (``encode``), or N(0, 1) codes
+        drawn as the official test draws them (``sample``; ``generator`` None = torch's global RNG)."""
+        style = style or self.default_style
+        if style == "sample":
+            return self.sample_codes(batch["labelmap"].shape[0], generator)
+        if style != "encode":
+            raise ValueError(f"style {style!r}; valid: {', '.join(self.STYLES)}")
+        if "encoder" in getattr(self, "omitted", ()):
+            raise ValueError("this SMIS folder holds no trained encoder (a generator-only import: the release's test never "
+                             "uses one): generate with style 'sample', or import with --encoder latest_net_E.pth")
+        dense = seg.dense() if isinstance(seg, LabelMaps) else seg
+        mu, _ = self.encode(batch["image"], dense)
+        return mu
+
+    @torch.inference_mode()
+    def generate(self, batch: dict[str, Tensor], style: str | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """Each class keeps the style encoded from ``batch['image']`` (``style='encode'``, the mean code) or
+        gets a sampled one (``'sample'``); the default is :attr:`default_style`."""
+        seg = self.label_maps(batch)
+        return self.generator(self.style_codes(batch, seg, style, generator), seg)
 
     def unpaired_protocol(self) -> str | None:
         return "new style codes sampled for every class (SMIS reads no article): a diversity score, not a try-on"
 
     def generate_unpaired(self, batch: dict[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
         """SMIS has no article input: the unpaired analogue renders the same layout with fresh style codes."""
-        return self.generate_from_codes(batch["labelmap"], self.sample_codes(batch["labelmap"].shape[0], generator))
+        return self.generate(batch, style="sample", generator=generator)
 
     def sample_codes(self, batch_size: int, generator: torch.Generator | None = None) -> Tensor:
+        """As the official ``vis_test``: ``randn(B, C, z_per_class, h*w).view(B, z_per_class*C, h, w)``, so
+        channels [8k, 8k+8) are class k's code and one seed gives the official test's numbers."""
         h, w = self.generator.latent
-        c = self.config.z_per_class * self.config.label_nc
-        return torch.randn(batch_size, c, h, w, generator=generator).to(self.device)
+        c, zc = self.config.label_nc, self.config.z_per_class
+        return torch.randn(batch_size, c, zc, h * w, generator=generator).view(batch_size, zc * c, h, w).to(self.device)
 
     def generate_from_codes(self, labelmap: Tensor, codes: Tensor) -> Tensor:
-        return self.generator(codes, self.one_hot(labelmap))
+        with torch.inference_mode():
+            return self.generator(codes, self.label_maps({"labelmap": labelmap}))
 
-    def resample_class(self, batch: dict[str, Tensor], class_id: int, generator: torch.Generator | None = None) -> Tensor:
-        """Re-sample only class ``class_id``'s style: every other class keeps its encoded code."""
+    @torch.inference_mode()
+    def resample_class(self, batch: dict[str, Tensor], class_id: int, generator: torch.Generator | None = None,
+                       style: str | None = None) -> Tensor:
+        """Re-sample only class ``class_id``'s code; every other class keeps its code (encoded, or sampled
+        first from ``generator``, then class k's is drawn again: the official ``--test_mask k``)."""
         if not 0 <= class_id < self.config.label_nc:
             raise ValueError(f"class {class_id} outside 0..{self.config.label_nc - 1}")
-        seg = self.one_hot(batch["labelmap"])
-        codes, _ = self.encode(batch["image"], seg)
-        k, zc = class_id, self.config.z_per_class
-        fresh = self.sample_codes(codes.shape[0], generator)
-        codes = codes.clone()
-        codes[:, k * zc:(k + 1) * zc] = fresh[:, k * zc:(k + 1) * zc]
+        seg = self.label_maps(batch)
+        codes = self.style_codes(batch, seg, style, generator).clone()
+        b, (h, w), zc = codes.shape[0], self.generator.latent, self.config.z_per_class
+        fresh = torch.randn(b, zc, h * w, generator=generator).view(b, zc, h, w).to(codes.device)
+        codes[:, class_id * zc:(class_id + 1) * zc] = fresh
         return self.generator(codes, seg)

@@ -53,9 +53,12 @@ def evaluate(
     import torch
     from rich.console import Console
 
-    from eval.runner import Protocol, evaluate_folders, evaluate_model
+    from rich.markup import escape
+
+    from eval.runner import Protocol, evaluate_folders, evaluate_model, limit_heap_fragmentation
 
     console = Console()
+    limit_heap_fragmentation()  # peak memory flat in the number of images (see its docstring)
     if protocol not in ("paired", "unpaired"):
         raise typer.BadParameter(f"--protocol {protocol!r}; valid: paired, unpaired")
     if device not in ("auto", "cpu", "cuda"):
@@ -84,7 +87,7 @@ def evaluate(
                 raise typer.BadParameter("pass --model and --data (or --images and --reference)")
             run = evaluate_model(model, checkpoint, data, split, proto, out, dev, label_set=label_set)
     except (FileNotFoundError, ValueError, KeyError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     from eval.record import read_summary
 

@@ -48,6 +48,32 @@ class Protocol:
     seed: int = 0
 
 
+GLIBC_MMAP_THRESHOLD = 1 << 20  # bytes: every buffer this large or larger is mmap'ed and unmapped when freed
+
+
+def limit_heap_fragmentation(threshold: int = GLIBC_MMAP_THRESHOLD) -> bool:
+    """Fix glibc's mmap threshold (``mallopt(M_MMAP_THRESHOLD)``) for this process; True if it was set.
+
+    Why: glibc raises the threshold after each large free (up to 32 MiB), so batch-sized images and
+    activations then come from the heap, and the small tensors a streaming evaluation keeps between
+    batches (features, per-image scores) land between them and pin the heap: RSS grew ~0.8 MB per image
+    scored although the scorer holds ~16 KB (measured: bench/eval/memory.py, docs/benchmarks/eval-memory.md).
+    A fixed threshold also turns the dynamic adjustment off. Process-wide, so the ``evaluate`` entry point
+    calls it; ``TRYON_BENCH_HEAP=glibc-default`` leaves glibc as it is (the benchmark's comparison row)."""
+    if os.environ.get("TRYON_BENCH_HEAP") == "glibc-default":
+        return False
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (macOS, musl without mallopt): nothing to tune
+        return False
+    M_MMAP_THRESHOLD = -3
+    return bool(mallopt(M_MMAP_THRESHOLD, int(threshold)))
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("TRYON_BENCH_CACHE", Path.home() / ".cache" / "tryon-bench")) / "features"
 
@@ -274,6 +300,9 @@ def evaluate_model(model_name: str, checkpoint: Path | None, ds: Path, split: st
     else:  # a baseline: nothing to load, the same protocol
         model = generator.to(device).eval()
         weights = {"checkpoint": None, "checkpoint_sha256": None, "model_config": model.config_dict(), "baseline": generator.description}
+    # inference only: no parameter needs a gradient (FlopCounterMode's module hooks fail on parameters that
+    # require one under the models' inference_mode generate)
+    model.requires_grad_(False)
     kind = "model" if generator is None else "baseline"
     size = model.input_size
     unpaired = proto.protocol == "unpaired"

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_plan_runs_every_stage_in_order_for_every_registered_model(tmp_path: Path) -> None:
-    import zoo_plugin_blend  # noqa: F401 - registers "blend", a model the demo has never heard of
+    import tests.zoo_plugin_blend  # noqa: F401 - registers "blend", a model the demo has never heard of
 
     from models.registry import list_models
 

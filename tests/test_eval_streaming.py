@@ -149,3 +149,27 @@ def test_two_gloo_processes_give_the_numbers_of_one(curated_ds: Path, tmp_path: 
     assert list(pa["pair_id"]) == list(pb["pair_id"]) and list(pa["name"]) == list(pb["name"])
     np.testing.assert_allclose(pa["ssim"], pb["ssim"], atol=1e-6)
     assert sorted(p.name for p in (a.parent / "images").glob("*.png")) == sorted(p.name for p in (b.parent / "images").glob("*.png"))
+
+
+HEAP_PROBE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from eval.runner import limit_heap_fragmentation
+print(limit_heap_fragmentation())  # mallopt's own answer: 1 when glibc took the setting
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="glibc's mallopt is a Linux matter")
+def test_evaluate_fixes_the_mmap_threshold_unless_told_not_to(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    repo = str(Path(__file__).resolve().parents[1])
+    run = lambda env: subprocess.run([sys.executable, "-c", HEAP_PROBE, repo], capture_output=True, text=True, timeout=120,
+                                     env={**os.environ, **env}).stdout.split()
+    assert run({})[0] == "True"  # set: every buffer >= 1 MiB is mmap'ed (see limit_heap_fragmentation's docstring)
+    assert run({"TRYON_BENCH_HEAP": "glibc-default"})[0] == "False"
+    # the evaluate entry point calls it before anything is allocated
+    source = (Path(repo) / "eval" / "cli.py").read_text()
+    assert source.index("limit_heap_fragmentation()") < source.index("evaluate_folders(images")

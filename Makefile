@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
-	$(BIN)/python -m pip install --quiet -e '.[test,detectors,distributed,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,detectors,distributed,bench,parser]'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -25,7 +25,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from curate.manifest import atomic_write_bytes
 
 TRANSFORMS = ("exact", "reencode", "resize", "crop", "brightness", "watermark")
 # the tuning-only variant (issue 16, ``variant="tonal"``): also contrast, gamma and chains of two edits, so
@@ -314,7 +317,5 @@ def build(out: Path, n: int, real_root: Path | None, seed: int = 0, workers: int
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    tmp = truth.with_suffix(".tmp")
-    tmp.write_text(buf.getvalue())
-    tmp.replace(truth)
+    atomic_write_bytes(truth, buf.getvalue().encode())
     return truth

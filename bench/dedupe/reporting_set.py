@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from curate.manifest import atomic_write_bytes
+
 TONAL = ("brightness", "contrast", "gamma")
 EDITS = ("reencode", "resize", "crop", *TONAL, "watermark")
 TRAPS = ("colourway-hue", "colourway-lightness", "near-solid", "print-recolour", "onmodel-colourway")
@@ -399,7 +401,5 @@ def build(out: Path, n: int, real_root: Path | None, seed: int | None = None, wo
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    tmp = truth.with_suffix(".tmp")
-    tmp.write_text(buf.getvalue())
-    tmp.replace(truth)
+    atomic_write_bytes(truth, buf.getvalue().encode())
     return truth

@@ -19,7 +19,7 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from curate.imageio import SCALED_DECODE_FACTORS, decode_scaled, sha256_bytes
 
@@ -147,8 +147,11 @@ def thumbnail(path: str | Path, extra: str | None = None) -> Thumb:
     import cv2
 
     data = Path(path).read_bytes()
-    with Image.open(io.BytesIO(data)) as im:  # header only: the size, and a clear error for non-images
-        width, height = im.size
+    try:
+        with Image.open(io.BytesIO(data)) as im:  # header only: the size, and a clear error for non-images
+            width, height = im.size
+    except UnidentifiedImageError:  # PIL's message names the in-memory buffer's address, not the file
+        raise UnidentifiedImageError("not a recognised image format") from None
     factor = max((k for k in SCALED_DECODE_FACTORS if min(width, height) / k >= DECODE_MIN_SIDE), default=1)
     rgb = decode_scaled(data, factor)
     if rgb is None:  # a format OpenCV does not read: PIL decodes it

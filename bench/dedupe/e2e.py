@@ -40,10 +40,17 @@ DECISION_COLUMNS = ("article_id", "dup_group", "dup_keep", "dup_of", "dup_reason
 
 
 def timed(cmd: list[str], code: Path = REPO) -> tuple[float, float]:
-    """(wall s, CPU s of the process and every process it waited for) of one fresh process."""
+    """(wall s, CPU s of the process and every process it waited for) of one fresh process running the
+    ``curate`` package under ``code``: its folder is the working directory too, because `python -c` puts
+    the working directory before PYTHONPATH on sys.path."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    where = subprocess.run([sys.executable, "-c", "import curate; print(curate.__file__)"], cwd=code, env=env, check=True,
+                           capture_output=True, text=True).stdout.strip()
+    if not Path(where).resolve().is_relative_to(Path(code).resolve()):
+        sys.exit(f"the run under {code} would import curate from {where}")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(code)})
+    subprocess.run(cmd, check=True, cwd=code, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

@@ -6,8 +6,8 @@ per round, so a change of load between rounds moves both sides); the load averag
 ``--baseline REF`` also runs the command from another commit (``git archive REF`` into a temporary folder,
 its code on PYTHONPATH), alternated with ours, and checks that both wrote the same decisions: every
 thumbnail in the feature cache bit-identical (pixels, detail, boxed, aspect, sha256) and the same groups,
-kept members and reasons in the manifest. ``--breakdown`` times each stage of the command in one process
-(CPU seconds, load-independent), to show where a quiet 2-core machine's wall time would go.
+kept members, reasons and distances in the manifest. ``--breakdown`` times each stage of hashing in one process
+(CPU seconds, which the load moves less than wall time), to show where a quiet 2-core machine's time would go.
 
     PYTHONPATH=$PWD .venv/bin/python bench/dedupe/e2e.py --src bench/out/dedupe-report/n5000-s7001 --workers 2
     PYTHONPATH=$PWD .venv/bin/python bench/dedupe/e2e.py --src ... --baseline 5f7b63e --rounds 2 --breakdown
@@ -36,7 +36,7 @@ enc = ph.encode_images(image_dir=sys.argv[1], num_enc_workers=int(sys.argv[2]))
 ph.find_duplicates(encoding_map=enc, max_distance_threshold=10, num_dist_workers=int(sys.argv[2]))
 """
 THUMB_FIELDS = ("pixels", "detail", "boxed", "aspect", "sha256", "width", "height")
-DECISION_COLUMNS = ("article_id", "dup_group", "dup_keep", "dup_of", "dup_reason")
+DECISION_COLUMNS = ("article_id", "dup_group", "dup_keep", "dup_of", "dup_reason", "dup_distance")
 
 
 def timed(cmd: list[str], code: Path = REPO) -> tuple[float, float]:

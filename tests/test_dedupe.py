@@ -409,3 +409,40 @@ def test_one_blas_thread_gives_the_same_views() -> None:
         one = views(thumbs, detail, aspect)
     for f in dc.fields(two):
         assert np.array_equal(getattr(one, f.name), getattr(two, f.name)), f.name
+
+
+def test_content_box_foreground_mask_equals_the_three_plane_one() -> None:
+    """Speed (issue 16): the content box's foreground mask is one absdiff + inRange over the interleaved
+    image instead of three per-channel absdiffs and their maxima. Against that old mask, on products on
+    white, grey and black, a product touching the border, a photo, and channels exactly FOREGROUND and one
+    more off the background (the threshold's edge): the same pixels, the same components, the same box."""
+    import cv2
+
+    from curate.dedupe import features
+
+    def old_mask(rgb: np.ndarray, bg: np.ndarray) -> np.ndarray:  # the code before the change
+        d = [cv2.absdiff(rgb[..., c], int(bg[c])) for c in range(3)]
+        return (np.maximum(np.maximum(d[0], d[1]), d[2]) > features.FOREGROUND).astype(np.uint8)
+
+    rng = np.random.default_rng(6)
+    images = []
+    for bg in (255, 236, 128, 0):
+        img = np.full((128, 96, 3), bg, np.uint8)
+        img[20:100, 15:80] = _photo(rng, 80, 65)
+        img[110:114, 5:60] = np.clip(bg + rng.integers(-60, 60, 3), 0, 255)  # a thin watermark line
+        images.append(img)
+    edge = np.full((96, 96, 3), 200, np.uint8)
+    edge[30:60, 30:60] = (200 + features.FOREGROUND, 200, 200 - features.FOREGROUND)  # exactly at the threshold: background
+    edge[40:50, 40:50, 1] = 200 + features.FOREGROUND + 1  # one over it: foreground
+    images.append(edge)
+    touching = np.full((96, 128, 3), 250, np.uint8)
+    touching[10:96, 0:70] = _photo(rng, 86, 70)
+    images += [touching, _photo(rng, 120, 90)]
+    for img in images:
+        ring = np.concatenate([img[:2].reshape(-1, 3), img[-2:].reshape(-1, 3), img[:, :2].reshape(-1, 3), img[:, -2:].reshape(-1, 3)])
+        bg = np.median(ring, axis=0).astype(np.int16)
+        old, new = old_mask(img, bg), features._foreground(img, bg)
+        assert np.array_equal(old > 0, new > 0)
+        assert np.array_equal(cv2.connectedComponentsWithStats(old, connectivity=8)[2], cv2.connectedComponentsWithStats(new, connectivity=8)[2])
+    boxes = [features._content_box(img) for img in images]
+    assert boxes[4] == (40, 50, 40, 50) and boxes[-1] is None and all(b is not None for b in boxes[:4])

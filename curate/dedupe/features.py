@@ -74,8 +74,7 @@ def _content_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     bg = np.median(ring, axis=0).astype(np.int16)
     if (np.abs(ring.astype(np.int16) - bg).max(axis=1) <= BORDER_TOLERANCE).mean() < BORDER_UNIFORM:
         return None
-    d = [cv2.absdiff(rgb[..., c], int(bg[c])) for c in range(3)]
-    fg = (np.maximum(np.maximum(d[0], d[1]), d[2]) > FOREGROUND).astype(np.uint8)
+    fg = _foreground(rgb, bg)
     n, _, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
     if n <= 1:
         return None
@@ -90,6 +89,15 @@ def _content_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     if (bottom - top) < 4 or (right - left) < 4:
         return None
     return int(top), int(bottom), int(left), int(right)
+
+
+def _foreground(rgb: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    """255 where some channel differs from the background colour ``bg`` by more than FOREGROUND, else 0: one
+    absdiff and one inRange over the interleaved image (half the time of three channel planes and their maxima)."""
+    import cv2
+
+    near = cv2.inRange(cv2.absdiff(rgb, (float(bg[0]), float(bg[1]), float(bg[2]), 0.0)), (0, 0, 0), (FOREGROUND,) * 3)
+    return cv2.bitwise_not(near)
 
 
 def thumbnail_of(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, float]:

@@ -328,3 +328,121 @@ def test_hash_option_runs_imagehash_phash_and_dhash(ds: Path, synth256: tuple[Pa
 
     result = CliRunner().invoke(app, ["dedupe", str(ds), "--hash", "ahash"])
     assert result.exit_code == 2 and "ours, phash, dhash" in result.output
+
+
+def _photo(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A smooth photo-like RGB image (gradients and blobs), so a reduced decode is comparable to a full one."""
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    img = np.stack([128 + 100 * np.sin(6 * x + c + 3 * rng.uniform()) * np.cos(4 * y + 2 * c) for c in range(3)], axis=2)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_report_images_decode_reduced_but_look_like_a_full_decode(tmp_path: Path) -> None:
+    """Speed (issue 16): the report draws each image from a libjpeg-reduced decode (1/4 for a 1024x768 JPEG)
+    instead of PIL's full decode. Against the old way (full decode, PIL thumbnail into 192x256) on JPEG and
+    PNG, landscape and portrait: the same size and within 3 grey levels on average; an EXIF-rotated file is
+    drawn upright (the old way ignored the tag); a file that is not an image is left blank."""
+    import base64
+    import io
+
+    from curate.dedupe.command import REPORT_SIDE, _thumb
+
+    def old_way(path: Path) -> np.ndarray:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            im.thumbnail((REPORT_SIDE * 3 // 4, REPORT_SIDE))
+            return np.asarray(im)
+
+    def drawn(path: Path) -> np.ndarray:
+        with Image.open(io.BytesIO(base64.b64decode(_thumb(path)))) as im:
+            return np.asarray(im.convert("RGB"))
+
+    rng = np.random.default_rng(3)
+    for h, w, fmt in ((768, 1024, "JPEG"), (1024, 768, "JPEG"), (600, 800, "PNG"), (512, 683, "JPEG"), (150, 120, "JPEG")):
+        path = tmp_path / f"{h}x{w}.{fmt.lower()}"
+        Image.fromarray(_photo(rng, h, w)).save(path, fmt, quality=90)
+        new, old = drawn(path), old_way(path)
+        assert new.shape == old.shape, (path.name, new.shape, old.shape)
+        assert np.abs(new.astype(int) - old.astype(int)).mean() < 3.0, path.name
+    rotated = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown turned by 90 degrees
+    Image.fromarray(_photo(rng, 768, 1024)).save(rotated, "JPEG", quality=90, exif=exif)
+    assert drawn(rotated).shape == (256, 192, 3)
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    assert _thumb(tmp_path / "bad.jpg") == ""
+
+
+def test_pool_hashing_equals_one_process(tmp_path: Path) -> None:
+    """The local pool (more than 2 shards of files, so it really forks) returns, in order, exactly what one
+    process computes: every Thumb field bit for bit, and the reason for a file that is not an image."""
+    rng = np.random.default_rng(4)
+    files = []
+    for k in range(140):
+        path = tmp_path / f"{k:03d}.{'png' if k % 10 == 0 else 'jpg'}"
+        Image.fromarray(_photo(rng, 240, 200 + k % 7)).save(path)
+        files.append(str(path))
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    files.insert(70, str(tmp_path / "bad.jpg"))
+    one, pool = hash_files(files, "local", 1), hash_files(files, "local", 2)
+    assert isinstance(one[70], str) and one[70] == pool[70]
+    assert [t.record() if isinstance(t, Thumb) else t for t in one] == [t.record() if isinstance(t, Thumb) else t for t in pool]
+
+
+def test_one_blas_thread_gives_the_same_views() -> None:
+    """find_duplicates builds its arrays with BLAS on one thread (faster on a busy machine): the hashes and
+    every per-view array are the same bits as with BLAS's own thread count."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import dataclasses as dc
+
+    from curate.dedupe.core import one_blas_thread
+    from curate.dedupe.verify import views
+
+    rng = np.random.default_rng(5)
+    thumbs = np.stack([_photo(rng, 32, 32) for _ in range(600)])
+    detail = rng.random((600, 2, 8, 8)).astype(np.float32)
+    aspect = rng.uniform(0.5, 2.0, 600)
+    with threadpoolctl.threadpool_limits(2, "blas"):
+        two = views(thumbs, detail, aspect)
+    with one_blas_thread():
+        assert all(info["num_threads"] == 1 for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas")
+        one = views(thumbs, detail, aspect)
+    for f in dc.fields(two):
+        assert np.array_equal(getattr(one, f.name), getattr(two, f.name)), f.name
+
+
+def test_content_box_foreground_mask_equals_the_three_plane_one() -> None:
+    """Speed (issue 16): the content box's foreground mask is one absdiff + inRange over the interleaved
+    image instead of three per-channel absdiffs and their maxima. Against that old mask, on products on
+    white, grey and black, a product touching the border, a photo, and channels exactly FOREGROUND and one
+    more off the background (the threshold's edge): the same pixels, the same components, the same box."""
+    import cv2
+
+    from curate.dedupe import features
+
+    def old_mask(rgb: np.ndarray, bg: np.ndarray) -> np.ndarray:  # the code before the change
+        d = [cv2.absdiff(rgb[..., c], int(bg[c])) for c in range(3)]
+        return (np.maximum(np.maximum(d[0], d[1]), d[2]) > features.FOREGROUND).astype(np.uint8)
+
+    rng = np.random.default_rng(6)
+    images = []
+    for bg in (255, 236, 128, 0):
+        img = np.full((128, 96, 3), bg, np.uint8)
+        img[20:100, 15:80] = _photo(rng, 80, 65)
+        img[110:114, 5:60] = np.clip(bg + rng.integers(-60, 60, 3), 0, 255)  # a thin watermark line
+        images.append(img)
+    edge = np.full((96, 96, 3), 200, np.uint8)
+    edge[30:60, 30:60] = (200 + features.FOREGROUND, 200, 200 - features.FOREGROUND)  # exactly at the threshold: background
+    edge[40:50, 40:50, 1] = 200 + features.FOREGROUND + 1  # one over it: foreground
+    images.append(edge)
+    touching = np.full((96, 128, 3), 250, np.uint8)
+    touching[10:96, 0:70] = _photo(rng, 86, 70)
+    images += [touching, _photo(rng, 120, 90)]
+    for img in images:
+        ring = np.concatenate([img[:2].reshape(-1, 3), img[-2:].reshape(-1, 3), img[:, :2].reshape(-1, 3), img[:, -2:].reshape(-1, 3)])
+        bg = np.median(ring, axis=0).astype(np.int16)
+        old, new = old_mask(img, bg), features._foreground(img, bg)
+        assert np.array_equal(old > 0, new > 0)
+        assert np.array_equal(cv2.connectedComponentsWithStats(old, connectivity=8)[2], cv2.connectedComponentsWithStats(new, connectivity=8)[2])
+    boxes = [features._content_box(img) for img in images]
+    assert boxes[4] == (40, 50, 40, 50) and boxes[-1] is None and all(b is not None for b in boxes[:4])

@@ -208,17 +208,32 @@ def dedupe_pairs(m) -> int:  # noqa: ANN001
     return dups
 
 
-def _thumb(path: Path) -> str:
+def _thumb(path: str | Path) -> str:
+    """The base64 JPEG of one report image, upright, fitted into REPORT_SIDE * 3/4 x REPORT_SIDE; "" when
+    it cannot be read. JPEGs are decoded at the largest libjpeg reduction that still covers that box (a
+    1024x768 file at 1/4), so drawing a group costs about what hashing it did, not a full decode."""
+    import cv2
     from PIL import Image
 
+    from curate.imageio import SCALED_DECODE_FACTORS, decode_scaled, jpeg_orientation
+
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            im.thumbnail((REPORT_SIDE * 3 // 4, REPORT_SIDE))
-            buf = io.BytesIO()
-            im.save(buf, "JPEG", quality=80)
-        return base64.b64encode(buf.getvalue()).decode()
-    except Exception:  # noqa: BLE001
+        data = Path(path).read_bytes()
+        with Image.open(io.BytesIO(data)) as im:  # header only
+            w, h = im.size
+        if jpeg_orientation(data) in (5, 6, 7, 8):  # decode_scaled turns these by 90 degrees
+            w, h = h, w
+        scale = min(REPORT_SIDE * 3 // 4 / w, REPORT_SIDE / h, 1.0)
+        rgb = decode_scaled(data, max(k for k in SCALED_DECODE_FACTORS if k * scale <= 1.0))
+        if rgb is None:
+            return ""
+        dh, dw = rgb.shape[:2]
+        size = (max(1, min(dw, round(w * scale))), max(1, min(dh, round(h * scale))))
+        if size != (dw, dh):
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+        return base64.b64encode(buf.tobytes()).decode() if ok else ""
+    except Exception:  # noqa: BLE001 - a report image that cannot be drawn is left blank, never a crash
         return ""
 
 
@@ -237,8 +252,15 @@ REPORT_GROUPS = 500  # groups drawn per table; the manifest has them all
 REPORT_SIDE = 256  # px, the long side of each drawn image: large enough to judge a near duplicate by eye
 
 
-def write_report(ds: Path, stats: list[DedupeStats], reports: dict[str, list[dict]], pair_dups: int, errors: dict[str, dict[str, str]]) -> Path:
+def write_report(ds: Path, stats: list[DedupeStats], reports: dict[str, list[dict]], pair_dups: int, errors: dict[str, dict[str, str]],
+                 workers: int = 1) -> Path:
+    """DS/reports/dedupe.html; its images are drawn on ``workers`` processes."""
+    from curate.dedupe.engine import map_local
     from curate.manifest import atomic_write_bytes
+
+    drawn = {table: sorted(groups, key=lambda g: g.get("margin", 1.0))[:REPORT_GROUPS] for table, groups in reports.items()}
+    paths = [path for groups in drawn.values() for g in groups for _, path, *_ in g["members"]]
+    images = iter(map_local(_thumb, paths, workers))
 
     parts = ["<!doctype html><meta charset='utf-8'><title>dedupe report</title><style>body{font-family:sans-serif;margin:16px}"
              ".g{display:flex;gap:8px;margin:8px 0;padding:6px;border-bottom:1px solid #ddd;align-items:flex-start}"
@@ -260,11 +282,11 @@ def write_report(ds: Path, stats: list[DedupeStats], reports: dict[str, list[dic
         parts.append(f"<h2>{table}: {len(groups)} groups</h2>")
         if len(groups) > REPORT_GROUPS:
             parts.append(f"<p>The first {REPORT_GROUPS} groups are drawn; all are in the manifest.</p>")
-        for g in sorted(groups, key=lambda g: g.get("margin", 1.0))[:REPORT_GROUPS]:
+        for g in drawn[table]:
             cells = [f"<div class='m'>certainty<br><b>{g.get('margin', 1.0):.2f}</b></div>"]
-            for ident, path, kept, why, dist in g["members"]:
+            for ident, _path, kept, why, dist in g["members"]:
                 label = "KEPT" if kept else f"{why}<br>{html.escape(_distance_label(dist))}"
-                cells.append(f"<div class='m'><img class='{'k' if kept else ''}' src='data:image/jpeg;base64,{_thumb(path)}'><br>"
+                cells.append(f"<div class='m'><img class='{'k' if kept else ''}' src='data:image/jpeg;base64,{next(images)}'><br>"
                              f"{html.escape(str(ident))}<br>{label}</div>")
             parts.append("<div class='g'>" + "".join(cells) + "</div>")
         if errors.get(table):
@@ -304,7 +326,7 @@ def run_dedupe(ds: Path, on: str = "all", thresholds: Thresholds = Thresholds(),
         errors[t] = e
     pair_dups = dedupe_pairs(m) if on in ("all", "pairs") else 0
     m.save(*tables, *(["pairs"] if on in ("all", "pairs") else []))
-    return stats, pair_dups, write_report(Path(ds), stats, reports, pair_dups, errors)
+    return stats, pair_dups, write_report(Path(ds), stats, reports, pair_dups, errors, workers if engine == "local" else 1)
 
 
 _D = Thresholds()

@@ -11,13 +11,16 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
 
 from curate.dedupe.features import Thumb, thumbnail
 
 ENGINES = ("local", "ray")
 SHARD = 64  # files per task: large enough to amortise task overhead, small enough to balance 2 workers
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def hash_one(path: str, extra: str | None = None) -> Thumb | str:
@@ -40,12 +43,23 @@ def _init_pool_worker() -> None:
     _init_worker()
 
 
-def _hash_local(paths: Sequence[str], workers: int, extra: str | None = None) -> list[Thumb | str]:
-    if workers <= 1 or len(paths) < 2 * SHARD:
+def map_local(fn: Callable[[T], R], items: Sequence[T], workers: int, shard: int = SHARD) -> list[R]:
+    """``[fn(x) for x in items]`` on a local process pool of ``workers`` (in this process when there is
+    one worker or too few items to pay for the pool). ``fn`` must not raise: it returns its failure."""
+    import cv2  # noqa: F401 - imported once here, before the fork, so no worker pays for it again
+
+    if workers <= 1 or len(items) < 2 * shard:
         _init_worker()
-        return [hash_one(p, extra) for p in paths]
+        return [fn(x) for x in items]
+    # shards of at most `shard` items, and at least 4 per worker: the last shard of a worker that drew a
+    # slow one (a PNG decodes ~8x slower than a JPEG of its size) leaves the other idle for less time
+    chunk = max(1, min(shard, -(-len(items) // (4 * workers))))
     with ProcessPoolExecutor(workers, initializer=_init_pool_worker) as pool:
-        return list(pool.map(functools.partial(hash_one, extra=extra), paths, chunksize=SHARD))
+        return list(pool.map(fn, items, chunksize=chunk))
+
+
+def _hash_local(paths: Sequence[str], workers: int, extra: str | None = None) -> list[Thumb | str]:
+    return map_local(functools.partial(hash_one, extra=extra), paths, workers)
 
 
 def _hash_batch(batch: dict, extra: str | None = None) -> dict:  # Ray Data map_batches: columns in, columns out

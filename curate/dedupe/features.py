@@ -19,7 +19,7 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from curate.imageio import SCALED_DECODE_FACTORS, decode_scaled, sha256_bytes
 
@@ -74,8 +74,7 @@ def _content_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     bg = np.median(ring, axis=0).astype(np.int16)
     if (np.abs(ring.astype(np.int16) - bg).max(axis=1) <= BORDER_TOLERANCE).mean() < BORDER_UNIFORM:
         return None
-    d = [cv2.absdiff(rgb[..., c], int(bg[c])) for c in range(3)]
-    fg = (np.maximum(np.maximum(d[0], d[1]), d[2]) > FOREGROUND).astype(np.uint8)
+    fg = _foreground(rgb, bg)
     n, _, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
     if n <= 1:
         return None
@@ -90,6 +89,15 @@ def _content_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     if (bottom - top) < 4 or (right - left) < 4:
         return None
     return int(top), int(bottom), int(left), int(right)
+
+
+def _foreground(rgb: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    """255 where some channel differs from the background colour ``bg`` by more than FOREGROUND, else 0: one
+    absdiff and one inRange over the interleaved image (half the time of three channel planes and their maxima)."""
+    import cv2
+
+    near = cv2.inRange(cv2.absdiff(rgb, (float(bg[0]), float(bg[1]), float(bg[2]), 0.0)), (0, 0, 0), (FOREGROUND,) * 3)
+    return cv2.bitwise_not(near)
 
 
 def thumbnail_of(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, float]:
@@ -147,8 +155,11 @@ def thumbnail(path: str | Path, extra: str | None = None) -> Thumb:
     import cv2
 
     data = Path(path).read_bytes()
-    with Image.open(io.BytesIO(data)) as im:  # header only: the size, and a clear error for non-images
-        width, height = im.size
+    try:
+        with Image.open(io.BytesIO(data)) as im:  # header only: the size, and a clear error for non-images
+            width, height = im.size
+    except UnidentifiedImageError:  # PIL's message names the in-memory buffer's address, not the file
+        raise UnidentifiedImageError("not a recognised image format") from None
     factor = max((k for k in SCALED_DECODE_FACTORS if min(width, height) / k >= DECODE_MIN_SIDE), default=1)
     rgb = decode_scaled(data, factor)
     if rgb is None:  # a format OpenCV does not read: PIL decodes it

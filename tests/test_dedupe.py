@@ -281,24 +281,120 @@ def _product_files(tmp_path: Path) -> list[Path]:
     return paths
 
 
-def test_colour_tolerance_decides_contrast_copy_against_colourway(tmp_path: Path) -> None:
-    """The conflict knob (Thresholds.colour_tolerance, --colour-tolerance). PIL's x0.9 contrast blends a
-    saturated red product on white towards the image's light mean grey: its colour moves further (shift
-    0.100, contrast change 0.153) than the darker colourway's (0.054, 0.224). No threshold on these can keep
-    the copy and split the colourway. The default (0) decides for colourways: both stay apart; a tolerance
-    of 0.6 groups the copy and, with it, the darker colourway; the hue colourway stays apart either way."""
-    from curate.dedupe.verify import Thresholds, distances
+def test_tone_curve_keeps_the_contrast_copy_and_splits_both_colourways(tmp_path: Path) -> None:
+    """PIL's x0.9 contrast blends a saturated red product on white towards the image's light mean grey: its
+    colour moves further (shift 0.100, contrast change 0.153) than the darker colourway's (0.054, 0.224), so
+    no threshold on those two distances keeps the copy and splits the colourway. One global tone curve
+    (Thresholds.tonal, the default) explains the copy (tone 0.034, shift 0.015 after it) and not the darker
+    colourway (0.155, 0.142: the product darkens, its white background does not): the copy joins, both colourways stay apart.
+    Without the curve (tonal=False) the old knob decides: colour_tolerance 0 keeps all apart, 0.6 merges the
+    copy and, with it, the darker colourway; the hue colourway stays apart every way."""
+    from curate.dedupe.verify import VIEW_PAIRS, Thresholds, distances, tonal_alignment
 
     paths = _product_files(tmp_path)
     thumbs = [thumbnail(p) for p in paths]
-    strict = find_duplicates(thumbs, paths, Thresholds())
-    d = distances(strict.views, np.array([0, 0, 0]), np.array([1, 2, 3]))
+    found = find_duplicates(thumbs, paths, Thresholds())
+    assert found.groups(range(4)) == [[0, 1]]
+    d = distances(found.views, np.array([0, 0, 0]), np.array([1, 2, 3]))
     assert d.shift[0] > d.shift[1] > Thresholds().shift, (d.row(0), d.row(1))  # the copy is the further in colour
     assert d.contrast[0] < d.contrast[1] <= Thresholds().contrast_range, (d.row(0), d.row(1))
+    views_ = np.asarray(VIEW_PAIRS)[d.view]
+    tone, shift, _ = tonal_alignment(found.views, np.array([0, 0, 0]), np.array([1, 2, 3]), views_[:, 0], views_[:, 1], Thresholds())
+    assert tone[0] <= Thresholds().tone and shift[0] <= Thresholds().tonal_shift, (tone, shift)  # the curve explains the copy ...
+    assert tone[1] > 1.5 * Thresholds().tone and shift[1] > 5 * Thresholds().tonal_shift, (tone, shift)  # ... not the darker one
+    assert not np.isfinite(tone[2])  # no curve within the bounds for a hue turn
+    strict = find_duplicates(thumbs, paths, Thresholds(tonal=False))
     assert strict.groups(range(4)) == []
-    tolerant = find_duplicates(thumbs, paths, Thresholds(colour_tolerance=0.6))
+    tolerant = find_duplicates(thumbs, paths, Thresholds(tonal=False, colour_tolerance=0.6))
     assert tolerant.groups(range(4)) == [[0, 1, 2]]
     assert tolerant.uf.find(3) == 3
+
+
+def _thumb(garment: tuple[float, float, float], background: float = 245.0, emblem: tuple[float, float, float] | None = None) -> np.ndarray:
+    """A 32x32 content thumbnail: a shaded garment (a body and sleeves) on a light background, optionally with
+    a 4x4 emblem on the chest."""
+    img = np.full((32, 32, 3), background, np.float32)
+    shade = np.linspace(0.8, 1.1, 32)[None, :, None]
+    body = np.zeros((32, 32), bool)
+    body[4:30, 9:23] = True
+    body[4:12, 3:29] = True
+    img[body] = np.broadcast_to(np.array(garment, np.float32) * shade, (32, 32, 3))[body]
+    if emblem is not None:
+        img[14:18, 14:18] = emblem
+    return np.clip(img, 0, 255)
+
+
+def _edit(img: np.ndarray, kind: str, f: float) -> np.ndarray:
+    x = img.astype(np.float32)
+    if kind == "brightness":
+        x = x * f
+    elif kind == "contrast":  # about the image mean, every channel alike (PIL's and OpenCV-style edits)
+        x = x.mean() + (x - x.mean()) * f
+    elif kind == "gamma":
+        x = 255.0 * (np.clip(x, 0, 255) / 255.0) ** f
+    return np.clip(x, 0, 255)
+
+
+def _decide(a: np.ndarray, b: np.ndarray, th=None) -> bool:  # noqa: ANN001
+    from curate.dedupe.verify import Thresholds, verify, views
+
+    arr = np.round(np.stack([a, b])).astype(np.uint8)
+    v = views(arr, np.zeros((2, 2, 8, 8), np.float32), np.ones(2))
+    accepted, _ = verify(v, np.array([0]), np.array([1]), th or Thresholds())
+    return bool(accepted[0])
+
+
+@pytest.mark.parametrize("edits", [[("brightness", 0.75)], [("brightness", 1.25)], [("contrast", 0.75)], [("contrast", 1.25)],
+                                   [("gamma", 0.8)], [("gamma", 1.25)], [("contrast", 1.2), ("gamma", 0.8)],
+                                   [("brightness", 0.8), ("contrast", 0.8)], [("gamma", 1.2), ("brightness", 1.15)]])
+@pytest.mark.parametrize("garment", [(200.0, 40.0, 40.0), (40.0, 90.0, 170.0), (120.0, 120.0, 120.0)])
+def test_tonal_edits_within_the_range_are_duplicates(edits: list[tuple[str, float]], garment: tuple[float, float, float]) -> None:
+    """Brightness, contrast about the mean and gamma over 0.75-1.25, alone and chained, on saturated and grey
+    products: one tone curve explains each, so the copy is accepted (the log-tone check alone refuses most)."""
+    from curate.dedupe.verify import Thresholds
+
+    original = _thumb(garment)
+    copy = original
+    for kind, f in edits:
+        copy = _edit(copy, kind, f)
+    assert _decide(original, copy), edits
+    assert _decide(copy, original), edits  # either order
+    if edits in ([("contrast", 0.75)], [("gamma", 1.25)]) and garment[0] != garment[1]:
+        assert not _decide(original, copy, Thresholds(tonal=False))  # what the curve adds
+
+
+def test_colourways_and_recoloured_prints_stay_apart() -> None:
+    """A hue colourway (channels swapped), a lightness colourway (the product's value x0.55, its background
+    unchanged) and the same product whose 4x4 emblem turned from red to green are other products; a grey
+    watermark-like patch on the same spot is not (it moves the colour towards grey, it does not turn it)."""
+    from curate.dedupe.verify import Thresholds
+
+    red = (200.0, 40.0, 40.0)
+    original = _thumb(red, emblem=(30.0, 30.0, 200.0))
+    assert not _decide(original, _thumb((40.0, 40.0, 200.0), emblem=(30.0, 30.0, 200.0)))
+    assert not _decide(original, _thumb(tuple(0.55 * c for c in red), emblem=(30.0, 30.0, 200.0)))
+    recoloured = _thumb(red, emblem=(30.0, 200.0, 30.0))
+    assert not _decide(original, recoloured)
+    # the local colour check is what splits them: the emblem moves the mean colour by about the threshold
+    assert _decide(original, recoloured, Thresholds(local=1.0, shift=0.03))
+    greyed = original.copy()
+    greyed[14:18, 14:18] = 0.5 * greyed[14:18, 14:18] + 0.5 * 160.0
+    assert _decide(original, greyed)
+
+
+def test_tonal_contrast_is_the_lightness_knob() -> None:
+    """The conflict: a grey product on a light background darkened while its background stays is what a
+    contrast or gamma edit does too, and no image measure tells them apart. The default decides by how far
+    the contrast moved: up to what two chained 0.75-1.25 edits can do (|log contrast ratio| <= 0.45,
+    Thresholds.tonal_contrast) it is the same product (x0.7: contrast 0.43), beyond it another (x0.6: 0.55).
+    --tonal-contrast moves the line both ways; a true contrast copy joins at the default."""
+    from curate.dedupe.verify import Thresholds
+
+    grey = _thumb((150.0, 150.0, 150.0), background=250.0)
+    darker, darkest = _thumb((105.0, 105.0, 105.0), background=250.0), _thumb((90.0, 90.0, 90.0), background=250.0)
+    assert _decide(grey, darker) and not _decide(grey, darker, Thresholds(tonal_contrast=0.3))
+    assert not _decide(grey, darkest) and _decide(grey, darkest, Thresholds(tonal_contrast=1.0))
+    assert _decide(grey, _edit(grey, "contrast", 1.2))
 
 
 def test_hash_option_runs_imagehash_phash_and_dhash(ds: Path, synth256: tuple[Path, Path]) -> None:

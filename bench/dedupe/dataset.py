@@ -79,6 +79,27 @@ def colourways(cut: Cut, count: int, rng: np.random.Generator) -> list[Cut]:
     return [dataclasses.replace(cut, colours=(c, *cut.colours[1:])) for c in out]
 
 
+def lookalikes(cut: Cut, count: int, rng: np.random.Generator) -> list[Cut]:
+    """``count`` other products that look almost like ``cut`` (tuning variant ``hard``): a near twin of a solid
+    product (two shape parameters moved by 0.06-0.2 of their range) or, for a printed one, the same product
+    with only the emblem's colours turned (a small print recoloured). ``cut`` is made solid or printed first
+    by the caller, so the base and its lookalikes share everything else."""
+    out: list[Cut] = []
+    for _ in range(count):
+        if cut.pattern == "print":
+            turn = rng.uniform(60, 180) / 360
+            ring, bar = cut.colours[1], cut.colours[2]
+            out.append(dataclasses.replace(cut, colours=(cut.colours[0], ((ring[0] + turn) % 1.0, max(ring[1], 0.5), ring[2]),
+                                                         ((bar[0] + turn) % 1.0, max(bar[1], 0.5), bar[2]))))
+        else:
+            params = list(cut.params)
+            for k in rng.choice(len(params), 2, replace=False):
+                step = rng.uniform(0.06, 0.2) * rng.choice([-1, 1])
+                params[k] = float(np.clip(params[k] + step if 0 <= params[k] + step <= 1 else params[k] - step, 0, 1))
+            out.append(dataclasses.replace(cut, params=tuple(params)))
+    return out
+
+
 def _rgb(hsv: tuple[float, float, float]) -> tuple[int, int, int]:
     return tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(*hsv))  # type: ignore[return-value]
 
@@ -233,6 +254,7 @@ class _BaseJob:
     real: str | None  # a real photo's path, else a drawn product
     colourways: int
     copies: tuple[str, ...]  # transforms applied to the original, one file each
+    lookalikes: int = 0  # near twins / print recolours of a drawn product (variant "hard"), after its colourways
 
 
 def _save(im: Image.Image, path: Path, quality: int) -> None:
@@ -254,14 +276,23 @@ def _make_base(job: _BaseJob, out: Path) -> list[dict[str, str]]:
         variants = [rgb] + [hue_rotated(rgb, float(t)) for t in turns]
     else:
         cut = random_cut(rng)
-        cuts = [cut] + colourways(cut, job.colourways, rng)
-        variants = [np.asarray(Image.fromarray(draw_product(c)).resize(SAVED[::-1], Image.BICUBIC)) for c in cuts]
+        if job.lookalikes:
+            cut = dataclasses.replace(cut, pattern="print" if rng.uniform() < 0.5 else "solid")
+        cuts = [cut] + colourways(cut, job.colourways, rng) + lookalikes(cut, job.lookalikes, rng)
+        drawn = [draw_product(c) for c in cuts]
+        # a lookalike whose change falls outside the garment (an emblem off the silhouette, a parameter the cut
+        # does not use) is the same image, not another product: dropped (fewer than 0.2 % of pixels moved)
+        visible = [v <= job.colourways or (np.abs(d.astype(np.int16) - drawn[0]).max(axis=2) > 30).mean() >= 0.002
+                   for v, d in enumerate(drawn)]
+        cuts = [c for c, keep in zip(cuts, visible) if keep]
+        variants = [np.asarray(Image.fromarray(d).resize(SAVED[::-1], Image.BICUBIC)) for d, keep in zip(drawn, visible) if keep]
     names = []
     for v, arr in enumerate(variants):
-        name = f"b{job.index:06d}_c{v}.jpg"
+        name = f"b{job.index:06d}_{'l' if v > job.colourways else 'c'}{v}.jpg"
         _save(Image.fromarray(arr), out / name, 92)
         names.append(name)
-        rows.append({"file": name, "origin": name, "transform": "original", "colourway_of": "" if v == 0 else names[0],
+        kind = "original" if v <= job.colourways else "lookalike-print" if cuts[v].pattern == "print" else "lookalike-solid"  # type: ignore[possibly-undefined]
+        rows.append({"file": name, "origin": name, "transform": kind, "colourway_of": "" if v == 0 else names[0],
                      "source": "real" if job.real else "drawn"})
     original = out / names[0]
     for c, kind in enumerate(job.copies):
@@ -284,7 +315,7 @@ def plan(n: int, real: list[Path], seed: int, variant: str = "") -> list[_BaseJo
     """Bases until ~n files: every real photo once, drawn products for the rest; ~45 % of bases in 2-4
     colourways; ~22 % of bases with one duplicate (transforms in turn, exact copies included), ~3 % with two."""
     rng = np.random.default_rng(seed)
-    kinds = TONAL_TRANSFORMS if variant == "tonal" else TRANSFORMS
+    kinds = TONAL_TRANSFORMS if variant in ("tonal", "hard") else TRANSFORMS
     jobs: list[_BaseJob] = []
     files = 0
     t = 0
@@ -296,9 +327,12 @@ def plan(n: int, real: list[Path], seed: int, variant: str = "") -> list[_BaseJo
         for _ in range(2 if u < 0.03 else 1 if u < 0.25 else 0):
             copies.append(kinds[t % len(kinds)])
             t += 1
-        job = _BaseJob(i, seed * 1_000_003 + i, str(real[i]) if i < len(real) else None, colourways, tuple(copies))
+        # the "hard" variant: a third of the drawn bases also get 1-2 lookalikes, files b<base>_l<k>.jpg
+        drawn = i >= len(real)
+        looks = int(rng.integers(1, 3)) if variant == "hard" and drawn and rng.uniform() < 0.33 else 0
+        job = _BaseJob(i, seed * 1_000_003 + i, str(real[i]) if not drawn else None, colourways, tuple(copies), looks)
         jobs.append(job)
-        files += 1 + colourways + len(copies)
+        files += 1 + colourways + len(copies) + looks
     return jobs
 
 

@@ -37,7 +37,8 @@ def truth_pairs(truth: pd.DataFrame) -> tuple[dict[tuple[int, int], str], dict[t
             else:
                 dup[(a, b)] = "two-copies"
     family = truth["family"] if reporting else truth["file"].str.split("_").str[0]
-    trap_of = truth["trap"].tolist() if reporting else ["colourway"] * len(truth)
+    # the tuning set's lookalikes (variant "hard") are named by their transform; every other trap is a colourway
+    trap_of = truth["trap"].tolist() if reporting else [t if t.startswith("lookalike") else "colourway" for t in truth["transform"]]
     traps: dict[tuple[int, int], str] = {}
     for _, g in pd.Series(range(len(truth))).groupby(family.to_numpy()).indices.items():
         for a, b in itertools.combinations(sorted(g), 2):

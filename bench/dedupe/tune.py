@@ -50,19 +50,23 @@ def main() -> None:
     dup, traps = truth_pairs(truth)
     s = scores(pairs, dup, traps)
     print(f"{len(files)} files, {time.perf_counter() - t:.1f} s, {dataclasses.asdict(th)}")
-    print(f"P {s['precision']:.3f} R {s['recall']:.3f} F1 {s['f1']:.3f}  traps merged {s['trap_fp']}/{s['trap_pairs']}")
+    print(f"P {s['precision']:.3f} R {s['recall']:.3f} F1 {s['f1']:.3f}  traps merged {s['trap_fp']}/{s['trap_pairs']}  "
+          + "  ".join(f"{k} {a}/{b}" for k, (a, b) in sorted(s["traps"].items())))
     print("  ".join(f"{k} {a}/{b}" for k, (a, b) in sorted(s["per_family"].items())))
     missed = [(files[a].rsplit('/', 1)[1], files[b].rsplit('/', 1)[1], f) for (a, b), f in dup.items() if (a, b) not in pairs]
     fps = [(files[a].rsplit('/', 1)[1], files[b].rsplit('/', 1)[1]) for (a, b) in pairs if (a, b) not in dup]
     import numpy as np
 
-    from curate.dedupe.verify import distances
+    from curate.dedupe.verify import VIEW_PAIRS, distances, tonal_alignment
 
     rows = {int(x): k for k, x in enumerate(found.index)}
     def dist(pairs_: list) -> dict:  # noqa: ANN001
         ok = [(rows[a], rows[b]) for a, b in pairs_ if a in rows and b in rows]
-        d = distances(found.views, np.array([a for a, _ in ok]), np.array([b for _, b in ok]))
-        return {f.name: getattr(d, f.name) for f in dataclasses.fields(d)}
+        i, j = np.array([a for a, _ in ok], np.int64), np.array([b for _, b in ok], np.int64)
+        d = distances(found.views, i, j)
+        views_ = np.asarray(VIEW_PAIRS)[d.view]
+        d.tonal_tone, d.tonal_shift, d.tonal_local = tonal_alignment(found.views, i, j, views_[:, 0], views_[:, 1], th)
+        return {f.name: getattr(d, f.name) for f in dataclasses.fields(d) if f.name != "view"}
     for label, group in (("dup", [p for p, f in dup.items()]), ("tonal", [p for p, f in dup.items() if f in ("contrast", "gamma", "brightness", "combined")]),
                          ("trap", list(traps))):
         d = dist(group)

@@ -24,8 +24,19 @@ Per view:
 * ``detail``: high-frequency energy per 8x8 cell of the content at 64x64 (computed at hashing time,
   from the 192 px decode): fine stripes or checks that a 32x32 thumbnail averages away.
 
-A pair is a near duplicate when, for its best-aligned views, every distance is within its threshold.
-Thresholds are chosen on the 5k benchmark set (docs/benchmarks/dedupe.md).
+* ``local``: the largest per-cell hue turns (mean of the 4 largest of 16x16): a recoloured emblem of a few
+  per cent of the product, which every mean above averages away.
+
+A pair is a near duplicate when, for its best-aligned views, every distance is within its threshold, or
+(issue 16) when one global tone curve explains it (:func:`tonal_alignment`): brightness, contrast and gamma
+edits send every channel of every pixel through the same increasing curve, so after fitting
+``y = s * x**g + o`` (bounded: within what chained 0.75-1.25 edits do) the copy's tone, colour and local
+colour match again, while a hue colourway (a curve per channel) or a lightness colourway (the product moves,
+the background does not, the contrast changes by more than edits do) stays apart. That path asks for
+tighter shape agreement (``tonal_structure``, ``tonal_detail``, ``tonal_aspect``: a tone edit moves no
+shape) and for a colour shift the contrast change accounts for (``tonal_shift_per_contrast``).
+Thresholds were chosen on the tuning sets only (bench/dedupe/dataset.py, bench/dedupe/tune.py); the
+reporting set (bench/dedupe/reporting_set.py) only reports (docs/benchmarks/dedupe.md).
 """
 
 from __future__ import annotations
@@ -141,6 +152,21 @@ class Thresholds:
     contrast_range: float = 0.3  # |log contrast ratio| up to which the tolerance applies (a 0.75-1.25 edit
     #                              stays within it); beyond it the pair gets no allowance: another product
 
+    tonal: bool = True  # also accept a pair that one global tone curve explains (tonal_alignment): a brightness,
+    #                   contrast or gamma edit maps every channel of every pixel through the same curve
+    tonal_gain: float = 0.6  # max |log s| of the fitted curve y = s * x**g + o (x, y in [0, 1])
+    tonal_offset: float = 0.3  # max |o|: how far the curve may move black; a lightness colourway of a product
+    #                          on a light background needs far more (it darkens the product, not the background)
+    tonal_gamma: float = 0.35  # max |log g|
+    tonal_contrast: float = 0.45  # max |log contrast ratio|: one 0.75-1.25 contrast edit changes it by up to 0.22,
+    #                             two chained by 0.45; a product against its darker namesake changes it more
+    tonal_shift: float = 0.02  # max colour shift left after the curve
+    tonal_shift_per_contrast: float = 0.75  # colour shift before the curve allowed per unit of |log contrast ratio|
+    local: float = 0.05  # max largest local colour change (PairDistances.local)
+    tonal_structure: float = 0.02  # the shape checks of a pair accepted through a tone curve, tighter than the
+    tonal_detail: float = 0.2  # others': the curve explains any colour difference, so two products of one cut in
+    tonal_aspect: float = 0.06  # two colours need the shape to tell them apart, and a tone edit moves no shape
+
     def allowance(self, contrast: np.ndarray) -> np.ndarray:
         return np.where(contrast <= self.contrast_range, self.colour_tolerance * contrast, 0.0)
 
@@ -149,8 +175,9 @@ class Thresholds:
 
     def accept(self, d: "PairDistances") -> np.ndarray:
         extra = self.allowance(d.contrast)
-        return ((d.tone <= self.tone + TONE_PER_SHIFT * extra) & (d.structure <= self.structure) & (d.shift <= self.shift + extra)
-                & (d.detail <= self.detail) & (d.aspect <= self.aspect))
+        ok = ((d.tone <= self.tone + TONE_PER_SHIFT * extra) & (d.structure <= self.structure) & (d.shift <= self.shift + extra)
+              & (d.detail <= self.detail) & (d.aspect <= self.aspect))
+        return ok if d.local is None else ok & (d.local <= self.local)
 
 
 @dataclasses.dataclass
@@ -162,11 +189,31 @@ class PairDistances:
     aspect: np.ndarray  # |log ratio| of the contents' width / height
     contrast: np.ndarray  # |log ratio| of the images' contrast (std / mean of the cells)
     hash: np.ndarray  # Hamming distance of the best-aligned views' hashes
+    view: np.ndarray | None = None  # index into VIEW_PAIRS of the best-aligned views
+    tonal_tone: np.ndarray | None = None  # tone and colour shift after the best global tone curve (inf: none
+    tonal_shift: np.ndarray | None = None  # within the bounds; None: not computed)
+    local: np.ndarray | None = None  # the largest local colour changes: mean of the LOCAL_CELLS largest per-cell
+    #                                  chromaticity differences (a small print recoloured; the mean shift misses it)
+    tonal_local: np.ndarray | None = None  # the same after the tone curve
+    turn: np.ndarray | None = None  # degrees between the two mean chromaticities (about grey): the hue turn
 
     def row(self, k: int) -> dict[str, float]:
-        return {"hash": int(self.hash[k]), "tone": round(float(self.tone[k]), 4), "structure": round(float(self.structure[k]), 4),
-                "shift": round(float(self.shift[k]), 4), "detail": round(float(self.detail[k]), 4),
-                "aspect": round(float(self.aspect[k]), 4), "contrast": round(float(self.contrast[k]), 4)}
+        out = {"hash": int(self.hash[k]), "tone": round(float(self.tone[k]), 4), "structure": round(float(self.structure[k]), 4),
+               "shift": round(float(self.shift[k]), 4), "detail": round(float(self.detail[k]), 4),
+               "aspect": round(float(self.aspect[k]), 4), "contrast": round(float(self.contrast[k]), 4)}
+        if self.tonal_tone is not None and np.isfinite(self.tonal_tone[k]):
+            out["tonal_tone"] = round(float(self.tonal_tone[k]), 4)
+            out["tonal_shift"] = round(float(self.tonal_shift[k]), 4)  # type: ignore[index]
+            out["tonal_local"] = round(float(self.tonal_local[k]), 4)  # type: ignore[index]
+        if self.local is not None:
+            out["local"] = round(float(self.local[k]), 4)
+        if self.turn is not None:
+            out["turn"] = round(float(self.turn[k]), 2)
+        return out
+
+    def take(self, rows: np.ndarray) -> "PairDistances":
+        return PairDistances(*(None if getattr(self, f.name) is None else getattr(self, f.name)[rows]
+                               for f in dataclasses.fields(PairDistances)))
 
 
 _DEFAULT = Thresholds()
@@ -183,9 +230,11 @@ def _trimmed_mean(x: np.ndarray, keep: float = TRIM_KEEP) -> np.ndarray:
 
 def distances(v: Views, i: np.ndarray, j: np.ndarray) -> PairDistances:
     """For pairs (i[k], j[k]), the distances of the best-aligned view pair (least tone + structure)."""
-    best = PairDistances(*(np.full(len(i), np.inf, np.float32) for _ in range(6)), np.full(len(i), 64, np.int64))
+    best = PairDistances(*(np.full(len(i), np.inf, np.float32) for _ in range(6)), np.full(len(i), 64, np.int64),
+                         np.zeros(len(i), np.int64), local=np.full(len(i), np.inf, np.float32),
+                         turn=np.full(len(i), np.inf, np.float32))
     best_score = np.full(len(i), np.inf, np.float32)
-    for vi, vj in VIEW_PAIRS:
+    for view, (vi, vj) in enumerate(VIEW_PAIRS):
         flat = (v.tone[i, vi] - v.tone[j, vj]).reshape(len(i), 16 * 16 * 3)
         tone = _trimmed_mean(np.abs(flat - np.median(flat, axis=1, keepdims=True)))
         # for standardised vectors 1 - correlation = mean((a - b)^2) / 2; trimmed like the tone
@@ -201,12 +250,120 @@ def distances(v: Views, i: np.ndarray, j: np.ndarray) -> PairDistances:
         dd = v.detail[i, vi] - v.detail[j, vj]
         detail = _trimmed_mean(np.abs(dd - np.median(dd, axis=1, keepdims=True)))
         contrast = np.abs(v.log_cv[i, vi] - v.log_cv[j, vj])
+        local = _local_colour(_linear(v.tone[i, vi]), _linear(v.tone[j, vj]))
+        turn = _hue_turn(v.chroma_mean[i, vi], v.chroma_mean[j, vj])
         for name, value in (("tone", tone), ("structure", struct), ("shift", shift), ("detail", detail), ("contrast", contrast),
-                            ("hash", hd)):
+                            ("local", local), ("turn", turn),
+                            ("hash", hd), ("view", np.full(len(i), view, np.int64))):
             setattr(best, name, np.where(better, value, getattr(best, name)))
     # the inner view keeps the aspect ratio, so one number per pair
     best.aspect = np.abs(v.log_aspect[i] - v.log_aspect[j])
     return best
+
+
+TONAL_GAMMA_STEPS = 9  # gammas tried, evenly in log over [-tonal_gamma, +tonal_gamma]
+SATURATED = 0.985  # a value at or above this may have been clipped by the edit: it bounds the curve, never fits it
+TONAL_RIDGE = 0.01  # pull of the fit towards the identity (s = 1, o = 0), per unit of fitted weight: a solid
+#                     product on white is two clusters of values, and without it one cluster alone would let
+#                     any curve through
+
+
+def _linear(tone: np.ndarray) -> np.ndarray:
+    """[n, 16, 16, 3] log-RGB cells (log(value + 8)) -> [n, 768] values in [0, 1]."""
+    return np.clip((np.exp(tone.reshape(len(tone), -1)) - 8.0) / 255.0, 0.0, 1.0)
+
+
+def _chroma(values: np.ndarray) -> np.ndarray:
+    """[n, 768] values in [0, 1] -> [n, 3] mean chromaticity over the cells, as ``views`` computes it."""
+    flat = values.reshape(len(values), -1, 3) * 255.0 + 8.0
+    return (flat / flat.sum(axis=2, keepdims=True)).mean(axis=1)
+
+
+LOCAL_CELLS = 4  # of the 16x16: a recoloured emblem covers a few cells; re-encoding noise moves none much
+
+
+def _hue_turn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Degrees between [n, 3] mean chromaticities, taken about grey (1/3, 1/3, 1/3). A tone curve shared by the
+    channels moves the mean colour towards or away from grey; a colourway turns it."""
+    a, b = a - 1.0 / 3.0, b - 1.0 / 3.0
+    cos = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-9)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).astype(np.float32)
+
+
+def _local_colour(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Mean of the LOCAL_CELLS largest per-cell hue turns of [n, 768] values in [0, 1]: per cell, the part of
+    the chromaticity difference across the more saturated cell's direction from grey. A grey watermark or a
+    contrast edit moves a cell's chromaticity towards or away from grey (along that direction); recolouring a
+    print turns it."""
+    fx = x.reshape(len(x), -1, 3) * 255.0 + 8.0
+    fy = y.reshape(len(y), -1, 3) * 255.0 + 8.0
+    a = fx / fx.sum(axis=2, keepdims=True) - 1.0 / 3.0
+    b = fy / fy.sum(axis=2, keepdims=True) - 1.0 / 3.0
+    na, nb = np.linalg.norm(a, axis=2), np.linalg.norm(b, axis=2)
+    u = np.where((na >= nb)[..., None], a, b) / (np.maximum(na, nb)[..., None] + 1e-6)
+    diff = b - a
+    # weighted by how saturated the greyer cell is: a turn of a near-grey cell is chroma noise of re-encoding
+    # (JPEG keeps colour at half resolution), not a recolour, which leaves both cells coloured
+    across = np.linalg.norm(diff - (diff * u).sum(axis=2, keepdims=True) * u, axis=2) * (np.minimum(na, nb) / (np.maximum(na, nb) + 1e-6))
+    if across.shape[1] <= LOCAL_CELLS:
+        return across.mean(axis=1).astype(np.float32)
+    return np.partition(across, across.shape[1] - LOCAL_CELLS, axis=1)[:, -LOCAL_CELLS:].mean(axis=1).astype(np.float32)
+
+
+def _fit_curve(x: np.ndarray, y: np.ndarray, th: Thresholds) -> tuple[np.ndarray, np.ndarray]:
+    """The best y ~ clip(s * x**g + o) per row over the gamma grid, (s, o) by ridge least squares on the values
+    y did not saturate; returns (trimmed mean |log difference| of the fitted x against y, fitted x). Rows whose
+    best in-bounds curve is out of bounds get an infinite distance."""
+    n = len(x)
+    best = np.full(n, np.inf, np.float32)
+    fitted = np.zeros_like(y)
+    free = (y < SATURATED).astype(np.float32)
+    sw = free.sum(axis=1)
+    lam = TONAL_RIDGE * np.maximum(sw, 1.0)
+    sy = (free * y).sum(axis=1)
+    log_y = np.log(255.0 * y + 8.0)
+    for log_g in np.linspace(-th.tonal_gamma, th.tonal_gamma, TONAL_GAMMA_STEPS):
+        xg = x ** np.exp(log_g)
+        sx, sxx, sxy = (free * xg).sum(axis=1), (free * xg * xg).sum(axis=1), (free * xg * y).sum(axis=1)
+        # normal equations of sum w (s xg + o - y)^2 + lam ((s - 1)^2 + o^2)
+        a11, a12, a22 = sxx + lam, sx, sw + lam
+        b1, b2 = sxy + lam, sy
+        det = a11 * a22 - a12 * a12
+        s = (b1 * a22 - a12 * b2) / det
+        o = (a11 * b2 - a12 * b1) / det
+        pred = np.clip(s[:, None] * xg + o[:, None], 0.0, 1.0)
+        d = _trimmed_mean(np.abs(np.log(255.0 * pred + 8.0) - log_y)).astype(np.float32)
+        ok = (np.abs(np.log(np.maximum(s, 1e-6))) <= th.tonal_gain) & (np.abs(o) <= th.tonal_offset) & (s > 0)
+        d = np.where(ok, d, np.inf).astype(np.float32)
+        better = d < best
+        best = np.where(better, d, best)
+        fitted[better] = pred[better]
+    return best, fitted
+
+
+def tonal_alignment(v: Views, i: np.ndarray, j: np.ndarray, vi: np.ndarray, vj: np.ndarray,
+                    th: Thresholds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tone, colour shift, local colour) of pairs after the best global tone curve, in either direction.
+
+    A brightness, contrast or gamma edit (and a chain of them) sends every channel of every pixel through one
+    increasing curve, y = s * x**g + o covers them, so after it the copy's tone and chromaticity match again;
+    a hue colourway needs a different curve per channel and a lightness colourway moves the product but not
+    the background, which no curve within the bounds (``tonal_gain``, ``tonal_offset``, ``tonal_gamma``) does.
+    Both directions are tried because clipping makes the edit invertible only one way."""
+    x = _linear(v.tone[i, vi])
+    y = _linear(v.tone[j, vj])
+    out_tone = np.full(len(i), np.inf, np.float32)
+    out_shift = np.full(len(i), np.inf, np.float32)
+    out_local = np.full(len(i), np.inf, np.float32)
+    for src, dst in ((x, y), (y, x)):
+        tone, fitted = _fit_curve(src, dst, th)
+        shift = np.abs(_chroma(fitted) - _chroma(dst)).sum(axis=1).astype(np.float32)
+        local = _local_colour(fitted, dst)
+        better = tone < out_tone
+        out_tone = np.where(better, tone, out_tone)
+        out_shift = np.where(better, shift, out_shift)
+        out_local = np.where(better, local, out_local)
+    return out_tone, out_shift, out_local
 
 
 def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds) -> tuple[np.ndarray, PairDistances]:
@@ -214,19 +371,39 @@ def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds) -> tu
     and the aspect cost a few numbers per pair and reject most candidates (colourways, other garments), so
     the per-cell distances are computed for the few that remain."""
     # the cheap stage only rejects what no view pair could accept: the colour shift against the largest
-    # allowance any view pair gets
-    shift = np.min([np.abs(v.chroma_mean[i, a] - v.chroma_mean[j, b]).sum(axis=1) for a, b in VIEW_PAIRS], axis=0)
-    limit = np.max([thresholds.shift_limit(np.abs(v.log_cv[i, a] - v.log_cv[j, b])) for a, b in VIEW_PAIRS], axis=0)
-    survivors = np.flatnonzero((shift <= limit) & (np.abs(v.log_aspect[i] - v.log_aspect[j]) <= thresholds.aspect))
+    # allowance any view pair gets (unless a tone curve may explain the shift: then the aspect alone)
+    aspect_ok = np.abs(v.log_aspect[i] - v.log_aspect[j]) <= thresholds.aspect
+    if thresholds.tonal:
+        survivors = np.flatnonzero(aspect_ok)
+    else:
+        shift = np.min([np.abs(v.chroma_mean[i, a] - v.chroma_mean[j, b]).sum(axis=1) for a, b in VIEW_PAIRS], axis=0)
+        limit = np.max([thresholds.shift_limit(np.abs(v.log_cv[i, a] - v.log_cv[j, b])) for a, b in VIEW_PAIRS], axis=0)
+        survivors = np.flatnonzero((shift <= limit) & aspect_ok)
     accepted = np.zeros(len(i), bool)
     kept: list[PairDistances] = []
     for a in range(0, len(survivors), VERIFY_BATCH):  # per-cell temporaries stay ~100 MB
         rows = survivors[a:a + VERIFY_BATCH]
         d = distances(v, i[rows], j[rows])
         ok = thresholds.accept(d)
+        d.tonal_tone = np.full(len(rows), np.inf, np.float32)
+        d.tonal_shift = np.full(len(rows), np.inf, np.float32)
+        d.tonal_local = np.full(len(rows), np.inf, np.float32)
+        if thresholds.tonal:
+            # the shape checks hold but the tone or the colour does not: is it one tone curve away?
+            ask = np.flatnonzero(~ok & (d.structure <= thresholds.tonal_structure) & (d.detail <= thresholds.tonal_detail)
+                                 & (d.aspect <= thresholds.tonal_aspect) & (d.contrast <= thresholds.tonal_contrast))
+            if len(ask):
+                views_ = np.asarray(VIEW_PAIRS)[d.view[ask]]
+                tt, ts, tl = tonal_alignment(v, i[rows][ask], j[rows][ask], views_[:, 0], views_[:, 1], thresholds)
+                d.tonal_tone[ask], d.tonal_shift[ask], d.tonal_local[ask] = tt, ts, tl
+                # and the curve must have had a reason to move the colour: contrast and gamma edits move the mean
+                # chromaticity about as far as they move the contrast, a hue colourway moves it with none
+                explained = d.shift[ask] <= thresholds.shift + thresholds.tonal_shift_per_contrast * d.contrast[ask]
+                ok[ask] = (tt <= thresholds.tone) & (ts <= thresholds.tonal_shift) & (tl <= thresholds.local) & explained
         accepted[rows[ok]] = True
-        kept.append(PairDistances(*(getattr(d, f.name)[ok] for f in dataclasses.fields(PairDistances))))
+        kept.append(d.take(ok))
     fields = [f.name for f in dataclasses.fields(PairDistances)]
     if not kept:
-        return accepted, PairDistances(*(np.zeros(0, np.float32) for _ in fields[:-1]), np.zeros(0, np.int64))
+        return accepted, PairDistances(*(np.zeros(0, np.float32) for _ in fields[:6]), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                                       *(np.zeros(0, np.float32) for _ in fields[8:]))
     return accepted, PairDistances(*(np.concatenate([getattr(k, name) for k in kept]) for name in fields))

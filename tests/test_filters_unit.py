@@ -560,3 +560,18 @@ def test_detector_layering_rejects_only_when_asked() -> None:
     rejecting = dataclasses.replace(TH, det_layering_rejects=True)
     v = extra_garments.extra_from_pixels(rgb, person, kps, rejecting)
     assert v.verdict == "extra-garments" and "detector:opening-with-sleeves-of-the-sides" in v.signals
+
+
+def test_opening_edges_with_no_allowed_line_say_so() -> None:
+    """An offset beyond every candidate line's end leaves no pair to measure: strength 0, no position, no
+    "opening-edges" signal (and nothing that is not JSON in the evidence)."""
+    from curate.filters import layers
+
+    kps = person_keypoints()
+    rgb, person = dressed((35, 35, 45), (35, 35, 45))
+    rgb[70:150, 81:112] = (45, 45, 58)
+    far = dataclasses.replace(TH, det_edge_min_offset=float(layers.EDGE_BOTTOM.max()) + 0.1)
+    v = layers.open_layer_from_pixels(rgb, person, kps, far)
+    assert v.verdict == "single" and "opening-edges" not in v.signals
+    assert v.scores["edge_pair_strength"] == 0.0 and v.scores["edge_pair_top"] is None
+    json.dumps(v.scores, allow_nan=False)

@@ -121,16 +121,16 @@ def _pool(x: np.ndarray) -> np.ndarray:
     return np.max([p[..., i:i + t, j:j + b] for i in range(3) for j in range(3)], axis=0)
 
 
-def edge_pair(e: OpeningEdges, min_bottom: float) -> tuple[float, float, float, float]:
+def edge_pair(e: OpeningEdges, min_bottom: float) -> tuple[float, float, float | None, float | None]:
     """The strongest mirrored pair of opening edges whose lines end at least ``min_bottom`` half spans off
     the axis at the hip (an open garment hangs apart; a placket, a zip or a V converging on the axis does
     not): (strength, persistence, top, bottom). The pair's strength is the weaker side's, with opposite
     polarity on the two sides (rising across the left edge and falling across the right, or the reverse),
     each side pooled over one grid step (a garment's two front edges are not exactly symmetric); the best
-    channel wins. (0, 0, nan, nan) when no line is allowed."""
+    channel wins. (0, 0, None, None) when no line is allowed (the evidence is JSON: no NaN)."""
     keep = np.broadcast_to(EDGE_BOTTOM[None, None, :] >= min_bottom - 1e-9, e.left_strength.shape)
     if not keep.any():
-        return 0.0, 0.0, float("nan"), float("nan")
+        return 0.0, 0.0, None, None
     sl, sr = np.where(keep, e.left_strength, 0.0), np.where(keep, e.right_strength, 0.0)
     pl, pr = np.where(keep, e.left_persistence, 0.0), np.where(keep, e.right_persistence, 0.0)
     pair = np.maximum(np.minimum(_pool(np.maximum(sl, 0)), _pool(np.maximum(-sr, 0))),

@@ -183,3 +183,20 @@ def test_hand_made_viton_hd_style_dataset_end_to_end(tmp_path: Path) -> None:
     assert pd.isna(out.loc["clean", "filter_reason"])
     lower = json.loads(out.loc["lower", "filter_evidence"])["lower_only"]
     assert lower["source"] == "article-mask-shape" and "product:two-legs" in lower["signals"]
+
+
+def test_detector_knob_defaults_are_the_thresholds() -> None:
+    """The CLI's detector-path knobs default to the tuned Thresholds (a CLI default drifting from the library's
+    would silently run another operating point than docs/benchmarks/filters.md measured)."""
+    import dataclasses
+
+    import typer.main
+
+    from curate.filters.thresholds import Thresholds
+
+    params = {p.name: p for p in typer.main.get_command(app).commands["filter"].params}
+    th = Thresholds()
+    for name in ("det_opening_min_row_fraction", "det_edge_min_strength"):
+        assert params[name].default == getattr(th, name), name
+    assert params["detector_layering_rejects"].default is th.det_layering_rejects is False
+    assert {f.name for f in dataclasses.fields(th)} >= {"det_edge_min_strength", "det_edge_min_offset"}

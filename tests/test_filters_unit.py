@@ -499,8 +499,9 @@ def test_open_layer_detector_geometry() -> None:
     rgb, person = dressed(navy, navy)
     rgb[70:150, 56:104] = yellow
     assert layers.open_layer_from_pixels(rgb, person, kps, TH).scores["opening_row_fraction"] == 0.0
-    # the knob: demanding more opening rows than the torso has turns the same jacket into "single"
-    strict = dataclasses.replace(TH, det_opening_min_row_fraction=1.01)
+    # the knob: demanding more opening rows than the torso has turns the same jacket into "single" (with the
+    # opening-edge cue off: the strip's sharp edges are a mirrored pair too, see the next test)
+    strict = dataclasses.replace(TH, det_opening_min_row_fraction=1.01, det_edge_min_strength=float("inf"))
     assert layers.open_layer_from_pixels(*dressed(navy, navy, yellow), kps, strict).verdict == "single"
     # bare arms and no opening: one garment; no shoulders, no verdict
     skin = (200, 150, 120)
@@ -508,6 +509,39 @@ def test_open_layer_detector_geometry() -> None:
     no_shoulders = kps.copy()
     no_shoulders[[body.R_SHOULDER, body.L_SHOULDER], 2] = 0
     assert layers.open_layer_from_pixels(*dressed(navy, navy, yellow), no_shoulders, TH).verdict == "unknown"
+
+
+def test_opening_edges_survive_low_colour_contrast() -> None:
+    """Round three's cue: an open dark jacket over a barely lighter top (Delta E ~6, below the colour rule's
+    10) still shows two long mirrored front edges of opposite polarity half a span off the axis, so the
+    detector reads it layered by "opening-edges" alone; the same panel in a band of rows, a narrow placket on
+    the axis, a single edge (a colour block from one side) and a plain top do not."""
+    from curate.filters import layers
+
+    kps = person_keypoints()  # shoulders at x 66 / 126: half a span is 30 px, the axis x = 96
+    jacket, top = (35, 35, 45), (45, 45, 58)
+    assert np.linalg.norm(body.rgb_to_lab(np.array([[jacket]], np.uint8)) - body.rgb_to_lab(np.array([[top]], np.uint8))) < 10
+
+    def wearing(x0: int, x1: int, rows: tuple[int, int] = (70, 150)) -> tuple[np.ndarray, np.ndarray]:
+        rgb, person = dressed(jacket, jacket)
+        rgb[rows[0]:rows[1], x0:x1] = top
+        return rgb, person
+
+    open_jacket = layers.open_layer_from_pixels(*wearing(81, 112), kps, TH)  # edges at a = -0.5 and +0.5
+    assert open_jacket.verdict == "layered" and open_jacket.signals == ["opening-edges"]
+    assert open_jacket.scores["opening_row_fraction"] == 0.0  # the colour rule alone would miss it
+    assert open_jacket.scores["edge_pair_strength"] >= TH.det_edge_min_strength
+    assert abs(open_jacket.scores["edge_pair_bottom"] - 0.5) <= 0.1
+    # the same contrast in a band of the torso's rows (a print), on the axis (a placket), on one side only
+    band = layers.open_layer_from_pixels(*wearing(81, 112, rows=(95, 110)), kps, TH)
+    assert band.verdict == "single" and band.scores["edge_pair_strength"] < TH.det_edge_min_strength
+    assert layers.open_layer_from_pixels(*wearing(93, 100), kps, TH).verdict == "single"
+    assert layers.open_layer_from_pixels(*wearing(56, 112), kps, TH).verdict == "single"
+    plain = layers.open_layer_from_pixels(*dressed(jacket, jacket), kps, TH)
+    assert plain.verdict == "single" and plain.scores["edge_pair_strength"] == 0.0
+    # the knob: demanding a stronger pair than the edges give turns the jacket into "single"
+    strict = dataclasses.replace(TH, det_edge_min_strength=open_jacket.scores["edge_pair_strength"] + 0.01)
+    assert layers.open_layer_from_pixels(*wearing(81, 112), kps, strict).verdict == "single"
 
 
 def test_detector_layering_rejects_only_when_asked() -> None:
@@ -526,3 +560,18 @@ def test_detector_layering_rejects_only_when_asked() -> None:
     rejecting = dataclasses.replace(TH, det_layering_rejects=True)
     v = extra_garments.extra_from_pixels(rgb, person, kps, rejecting)
     assert v.verdict == "extra-garments" and "detector:opening-with-sleeves-of-the-sides" in v.signals
+
+
+def test_opening_edges_with_no_allowed_line_say_so() -> None:
+    """An offset beyond every candidate line's end leaves no pair to measure: strength 0, no position, no
+    "opening-edges" signal (and nothing that is not JSON in the evidence)."""
+    from curate.filters import layers
+
+    kps = person_keypoints()
+    rgb, person = dressed((35, 35, 45), (35, 35, 45))
+    rgb[70:150, 81:112] = (45, 45, 58)
+    far = dataclasses.replace(TH, det_edge_min_offset=float(layers.EDGE_BOTTOM.max()) + 0.1)
+    v = layers.open_layer_from_pixels(rgb, person, kps, far)
+    assert v.verdict == "single" and "opening-edges" not in v.signals
+    assert v.scores["edge_pair_strength"] == 0.0 and v.scores["edge_pair_top"] is None
+    json.dumps(v.scores, allow_nan=False)

@@ -16,9 +16,10 @@ tuning, see SPLIT below), and pairs/s and CPU ms per pair with one worker, the t
 
 A person is predicted back when ``filter_back_view == back`` and layered when ``filter_extra_garments ==
 extra-garments`` (the pair has no article, so only the person's garments can make it fire). This code is
-scored twice: with its defaults (the layering detector's verdict is recorded per person but rejects no
-pair) and once more with ``det_layering_rejects`` (``curate filter --detector-layering-rejects``: the
-detector's "layered" rejects the pair); only the default runs are timed against the base.
+scored three times: with its defaults (the layering detector's verdict is recorded per person but rejects
+no pair), once more with ``det_layering_rejects`` (``curate filter --detector-layering-rejects``: the
+detector's "layered" rejects the pair), and once with that and the opening-edge cue off
+(``det_edge_min_strength`` inf: round two's rule); only the default runs are timed against the base.
 """
 
 from __future__ import annotations
@@ -152,6 +153,7 @@ def main() -> None:
     codes = {f"before ({args.base})": base_root, "this code": REPO}
     # the detector's layering rejecting pairs (det_layering_rejects, off by default): quality only, one run
     aggressive = "this code, --detector-layering-rejects"
+    round_two = "this code, --detector-layering-rejects --det-edge-min-strength inf (no edge cue)"
     load0 = os.getloadavg()
     runs: dict[str, list[dict]] = {k: [] for k in codes}
     for rnd in range(args.rounds):
@@ -160,6 +162,9 @@ def main() -> None:
             runs[name].append(r)
             print(f"round {rnd}: {name}: {r['n']} pairs in {r['wall']:.1f} s, {r['cpu'] / r['n'] * 1000:.1f} ms CPU/pair", flush=True)
     runs[aggressive] = [run_code(REPO, args.real, out / "ds-aggressive", items, args.repeat, {"det_layering_rejects": True})]
+    # the same without round three's opening-edge cue (round two's rule), to show what the cue adds
+    runs[round_two] = [run_code(REPO, args.real, out / "ds-round-two", items, args.repeat,
+                                {"det_layering_rejects": True, "det_edge_min_strength": float("inf")})]
     load1 = os.getloadavg()
 
     lines = [
@@ -176,7 +181,7 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|",
     ]
     per_person = []
-    for name in [*codes, aggressive]:
+    for name in [*codes, aggressive, round_two]:
         v = runs[name][0]["verdicts"]
         d = df.assign(pred_back=[v[p][0] == "back" for p in df["path"]], pred_layered=[v[p][1] == "extra-garments" for p in df["path"]])
         per_person.append(d.assign(code=name))

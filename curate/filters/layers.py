@@ -1,4 +1,4 @@
-"""A second upper garment over the top, found without parsing: colours of the torso's centre, sides and sleeves.
+"""A second upper garment over the top, found without parsing: the torso's colours and the opening's edges.
 
 The detector path has MediaPipe's pose and a person mask, no garment labels. An open outer garment
 (jacket, blazer, coat, cardigan, zip hoodie) leaves a geometric trace that a single printed top does not:
@@ -13,20 +13,33 @@ these. The detector says ``layered`` only when, on enough measured rows,
 * the sleeves are the sides' garment: within ``det_sleeve_max_side_delta_e`` of *both* sides and at least
   ``det_sleeve_min_centre_delta_e`` from the centre (a jacket's sleeves and front panels are one cloth), or
 * the centre is one colour down the whole torso (median distance of the rows' centre colours to their
-  median at most ``det_centre_max_row_spread``): one inner garment, not a motif.
+  median at most ``det_centre_max_row_spread``): one inner garment, not a motif;
+
+or, whatever the colours (third round, for black on black, white on white, cobalt on navy), when
+
+* the opening's two front edges are seen (:func:`opening_edges`): a mirrored pair of long straight lines
+  down the torso (vertical or V-shaped), across which brightness or a colour channel steps the same way
+  all along each line and the opposite way on the two sides, at least ``det_edge_min_strength`` typical
+  torso gradients strong (each pixel capped at ``EDGE_CAP``), ending at least ``det_edge_min_offset`` half
+  spans off the axis at the hip (not a placket or a zip), inside the torso (not the arms' outline).
 
 Measured in a torso frame from the pose (axis neck -> mid-hip, across in half shoulder spans), in CIELAB
 after a blur that follows the body's size (weave and tweed are not colour changes), on the person mask;
 skin (the YCrCb box) is discounted (a bare V-neck is not an inner garment, a bare arm not a sleeve).
 
 The rule and its thresholds were chosen for precision first on the tuning split only (docs/benchmarks/
-filters.md): a false "layered" drops a good training pair. Tried and not kept: a texture (print) test on
-the centre (its robust colour spread did not separate prints from striped inner shirts on the tuning
-split), and the waistcoat rule (sleeves unlike the whole torso: it never fired on the tuning split).
+filters.md, ``bench/filters/tune_layers.py``): a false "layered" drops a good training pair. Tried and not
+kept: a texture (print) test on the centre (its robust colour spread did not separate prints from striped
+inner shirts on the tuning split), the waistcoat rule (sleeves unlike the whole torso: it never fired on
+the tuning split), and in the third round a learnt combination (a logistic regression over the colour and
+edge numbers, leave-one-out on the tuning split: no more found at no false alarm than this rule), a
+covered-neck scarf cue (it caught one more scarf beside a near false alarm) and the silhouette's width
+below the waist (the tuning split's layered people were narrower there, not wider: no coat flare to use).
 
-Known blind spots (the docs list the real misses): dark on dark and white on white layers (the colours
-agree), a cardigan buttoned over a shirt (no opening shows), a waistcoat, and scarves. A clothes parser
-(``curate filter --parser``) sees these as labels instead.
+Known blind spots (the docs list the real misses): low-contrast layers whose front edges are hidden or
+soft (an arm or a bag across them, a draped coat), beige and camel garments (the YCrCb skin box takes
+them for skin and discounts them), a cardigan buttoned over a shirt (no opening shows),
+and scarves. A clothes parser (``curate filter --parser``) sees these as labels instead.
 """
 
 from __future__ import annotations
@@ -56,6 +69,17 @@ SIDE_SHARE = 0.15
 # the elbow), as wide as 12 % of the shoulder span.
 ARM_FROM, ARM_TO, ARM_WIDTH = 0.3, 0.8, 0.12
 MIN_PX = 10  # pixels a region needs in a row (or an arm) to give a colour
+# The opening-edge cue (issue 19, third round) reads the torso resampled onto a fixed grid in the torso
+# frame: EDGE_ROWS rows from EDGE_FROM to EDGE_TO of the neck -> mid-hip length, EDGE_COLS columns across
+# +-EDGE_REACH half spans. Its candidate edges are straight lines down that grid from ``a = EDGE_TOP[i]``
+# at the top row to ``a = EDGE_BOTTOM[j]`` at the bottom one, on each side of the axis (vertical lines
+# and V-shaped lapels alike). Both stop short of the arms: the torso's own silhouette and the arm beside
+# it (|a| ~ 0.8-1) are long vertical edges on every person, and the tuning split's single tops all had
+# their strongest mirrored edges there (0.7-0.85) when the lines were allowed out to 0.95.
+EDGE_ROWS, EDGE_COLS, EDGE_FROM, EDGE_TO, EDGE_REACH = 40, 64, 0.10, 0.95, 1.6
+EDGE_TOP = np.linspace(0.05, 0.6, 12)
+EDGE_BOTTOM = np.linspace(0.05, 0.65, 13)
+EDGE_CAP = 3.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +97,117 @@ class TorsoColours:
     centre_vs_left: np.ndarray
     centre_vs_right: np.ndarray
     centre_row_spread: float
+    edges: "OpeningEdges | None" = None
+
+
+@dataclasses.dataclass(frozen=True)
+class OpeningEdges:
+    """The opening-edge cue's measurement on one torso (:func:`opening_edges`), before any threshold: per
+    CIELAB channel (L, a, b: axis 0) and candidate line shape ``(EDGE_TOP[i], EDGE_BOTTOM[j])``, on the
+    person's left (``left_*``) and right (``right_*``) side, the signed mean gradient across along the line
+    in units of the channel's typical gradient (``*_strength``) and the share of the line's rows where it is
+    strong with that sign (``*_persistence``). :func:`edge_pair` pairs the two sides."""
+
+    left_strength: np.ndarray  # [3, T, B]
+    right_strength: np.ndarray
+    left_persistence: np.ndarray
+    right_persistence: np.ndarray
+
+
+def _pool(x: np.ndarray) -> np.ndarray:
+    """Max over each cell's 3x3 neighbourhood of the last two axes (one grid step of line shape either way)."""
+    p = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)], constant_values=-np.inf)
+    t, b = x.shape[-2:]
+    return np.max([p[..., i:i + t, j:j + b] for i in range(3) for j in range(3)], axis=0)
+
+
+def edge_pair(e: OpeningEdges, min_bottom: float) -> tuple[float, float, float | None, float | None]:
+    """The strongest mirrored pair of opening edges whose lines end at least ``min_bottom`` half spans off
+    the axis at the hip (an open garment hangs apart; a placket, a zip or a V converging on the axis does
+    not): (strength, persistence, top, bottom). The pair's strength is the weaker side's, with opposite
+    polarity on the two sides (rising across the left edge and falling across the right, or the reverse),
+    each side pooled over one grid step (a garment's two front edges are not exactly symmetric); the best
+    channel wins. (0, 0, None, None) when no line is allowed (the evidence is JSON: no NaN)."""
+    keep = np.broadcast_to(EDGE_BOTTOM[None, None, :] >= min_bottom - 1e-9, e.left_strength.shape)
+    if not keep.any():
+        return 0.0, 0.0, None, None
+    sl, sr = np.where(keep, e.left_strength, 0.0), np.where(keep, e.right_strength, 0.0)
+    pl, pr = np.where(keep, e.left_persistence, 0.0), np.where(keep, e.right_persistence, 0.0)
+    pair = np.maximum(np.minimum(_pool(np.maximum(sl, 0)), _pool(np.maximum(-sr, 0))),
+                      np.minimum(_pool(np.maximum(-sl, 0)), _pool(np.maximum(sr, 0))))
+    pair = np.where(keep, pair, 0.0)  # pooling must not carry a disallowed line's edge into an allowed cell
+    c, i, j = np.unravel_index(int(pair.argmax()), pair.shape)
+    persistence = float(min(_pool(pl)[c, i, j], _pool(pr)[c, i, j]))
+    return float(pair[c, i, j]), persistence, float(EDGE_TOP[i]), float(EDGE_BOTTOM[j])
+
+
+def _line_gradients(gx: np.ndarray, valid: np.ndarray, sign: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """For every line (top, bottom) on one side (``sign`` +1: the person's left, -1: right): the signed mean
+    of ``gx`` along it over its valid rows / ``scale`` (0 when under 60 % of the rows are valid), and the
+    share of its valid rows where |gx| > 2 ``scale`` with the mean's sign."""
+    rows = np.arange(EDGE_ROWS)
+    top, bottom = np.meshgrid(EDGE_TOP, EDGE_BOTTOM, indexing="ij")
+    a = sign * (top[..., None] + (bottom - top)[..., None] * rows / (EDGE_ROWS - 1))  # [T, B, rows]
+    col = np.clip(np.round((a + EDGE_REACH) / (2 * EDGE_REACH) * (EDGE_COLS - 1)).astype(np.intp), 0, EDGE_COLS - 1)
+    g, ok = gx[rows, col], valid[rows, col]
+    n = ok.sum(-1)
+    # each pixel's say is capped at EDGE_CAP typical gradients: one very sharp edge met by a line for a few
+    # rows (a black placket on a white blouse, crossed by a slanted line) must not make the whole line strong
+    g = np.clip(g, -EDGE_CAP * scale, EDGE_CAP * scale)
+    mean = (g * ok).sum(-1) / np.maximum(n, 1)
+    strength = np.where(n >= 0.6 * EDGE_ROWS, mean / scale, 0.0)
+    strong = ((np.abs(g) > 2 * scale) & ok & (np.sign(g) == np.sign(mean)[..., None])).sum(-1) / np.maximum(n, 1)
+    return strength, strong
+
+
+def opening_edges(rgb: np.ndarray, person: np.ndarray, neck: np.ndarray, u: np.ndarray, v: np.ndarray,
+                  span: float, length: float) -> OpeningEdges | None:
+    """An open garment's two front edges, a cue that survives low colour contrast (black on black, cobalt on
+    navy): two long lines down the torso, mirrored about the body's axis, across which the brightness (or a
+    colour channel) steps the same way all along each line and the opposite way on the two sides (outer ->
+    inner on the left, inner -> outer on the right). A print gives short or unsigned edges, a placket or a
+    single colour block one edge, a plain top none. The torso is resampled onto the EDGE_* grid (axis neck
+    -> mid-hip, ``u`` down and ``v`` across in image pixels, ``span`` the shoulder span); each CIELAB
+    channel's gradient across is projected along every candidate line, in units of the channel's median
+    |gradient| on the torso's cloth (+0.5, the floor of a flat studio shot); the best channel wins per line.
+    None when too little of the grid is cloth inside the person mask."""
+    import cv2
+
+    s = np.linspace(EDGE_FROM, EDGE_TO, EDGE_ROWS)
+    a = np.linspace(-EDGE_REACH, EDGE_REACH, EDGE_COLS)
+    ss, aa = np.meshgrid(s, a, indexing="ij")
+    mx = (neck[0] + ss * length * u[0] + aa * span / 2 * v[0]).astype(np.float32)
+    my = (neck[1] + ss * length * u[1] + aa * span / 2 * v[1]).astype(np.float32)
+    # blur to the grid's column pitch first so that the resampling does not alias texture into edges; only
+    # the box holding the grid is blurred
+    pitch = span / 2 * (2 * EDGE_REACH / (EDGE_COLS - 1))
+    k = max(1, int(round(pitch)))
+    h, w = person.shape
+    x0, x1 = max(int(mx.min()) - k - 1, 0), min(int(mx.max()) + k + 2, w)
+    y0, y1 = max(int(my.min()) - k - 1, 0), min(int(my.max()) + k + 2, h)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    box = rgb[y0:y1, x0:x1]
+    if k > 1:
+        box = cv2.blur(box, (k, k))
+    mx -= x0
+    my -= y0
+    grid = cv2.remap(np.ascontiguousarray(box), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    inside = cv2.remap(np.ascontiguousarray(person[y0:y1, x0:x1]).view(np.uint8), mx, my, cv2.INTER_NEAREST,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    # two grid columns in from the person's outline (its own edge is not a garment's), and not skin (a
+    # V-neck's bare chest has edges too)
+    valid = cv2.erode(inside, np.ones((1, 5), np.uint8)).view(bool) & ~body.skin_mask(grid)
+    if int(valid.sum()) < 50:
+        return None
+    lab = body.rgb_to_lab(grid)
+    per_channel = []
+    for ch in range(3):
+        gx = cv2.Sobel(np.ascontiguousarray(lab[..., ch]), cv2.CV_32F, 1, 0, ksize=3) / 8
+        scale = float(np.median(np.abs(gx[valid]))) + 0.5
+        per_channel.append((*_line_gradients(gx, valid, 1, scale), *_line_gradients(gx, valid, -1, scale)))
+    sl, pl, sr, pr = (np.stack([c[k] for c in per_channel]) for k in range(4))
+    return OpeningEdges(left_strength=sl, right_strength=sr, left_persistence=pl, right_persistence=pr)
 
 
 def _median_lab(lab: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
@@ -191,6 +326,7 @@ def measure_torso(rgb: np.ndarray, person: np.ndarray, kps: np.ndarray, min_conf
         centre_vs_left=np.linalg.norm(centre - left, axis=1),
         centre_vs_right=np.linalg.norm(centre - right, axis=1),
         centre_row_spread=float(np.median(np.linalg.norm(centre - centre_med, axis=1))),
+        edges=opening_edges(rgb, person, neck, u, v, span, length),
     )
 
 
@@ -223,6 +359,12 @@ def decide(m: TorsoColours, th: "Thresholds") -> Verdict:
                 signals.append("opening-with-sleeves-of-the-sides")
         if m.centre_row_spread <= th.det_centre_max_row_spread:
             signals.append("opening-of-one-inner-colour")
+    if rows >= th.det_min_rows and m.edges is not None:
+        strength, persistence, top, bottom = edge_pair(m.edges, th.det_edge_min_offset)
+        scores.update(edge_pair_strength=strength, edge_pair_persistence=persistence, edge_pair_top=top,
+                      edge_pair_bottom=bottom)
+        if strength >= th.det_edge_min_strength and persistence >= th.det_edge_min_persistence:
+            signals.append("opening-edges")
     return Verdict("layered" if signals else "single", Source.DETECTOR_SEGMENTATION, scores=scores, signals=signals)
 
 

@@ -75,6 +75,14 @@ class Thresholds:
     det_sleeve_max_skin: float = 0.5
     # Or: the centre is one inner colour down the torso (median row distance to the median colour).
     det_centre_max_row_spread: float = 5.0
+    # Or (third round, survives low colour contrast): the opening's two front edges (layers.opening_edges),
+    # a mirrored pair of long lines down the torso at least this strong (the weaker edge's mean gradient
+    # across, in units of the torso's median gradient) ...
+    det_edge_min_strength: float = 1.25
+    # ... strong on at least this share of each line's rows ...
+    det_edge_min_persistence: float = 0.0
+    # ... and ending at least this many half spans off the body's axis at the hip (not a placket or a zip).
+    det_edge_min_offset: float = 0.45
 
     # --- product colours (paired pairs: the person should wear the product) ------------------------
     # A person pixel is explained by the product when within this CIELAB distance of one of its 6 main

@@ -204,6 +204,30 @@ def test_ray_engine_gives_the_local_result(ds: Path, tmp_path: Path) -> None:
     assert isinstance(out[0], str) and isinstance(out[1], Thumb)
 
 
+def test_cli_passes_the_tone_curve_knobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--no-tone-curve, --tonal-contrast and --local-colour-threshold reach the Thresholds the run uses; the
+    other fields keep their defaults."""
+    from typer.testing import CliRunner
+
+    import curate.dedupe.command as command
+    from curate.cli import app
+    from curate.dedupe.verify import Thresholds
+
+    seen: list[Thresholds] = []
+
+    def fake_run(ds, on, thresholds, workers, engine, search_hash):  # noqa: ANN001, ANN202
+        seen.append(thresholds)
+        return [], 0, tmp_path / "report.html"
+
+    monkeypatch.setattr(command, "run_dedupe", fake_run)
+    runner = CliRunner()
+    assert runner.invoke(app, ["dedupe", str(tmp_path)]).exit_code == 0
+    assert runner.invoke(app, ["dedupe", str(tmp_path), "--no-tone-curve", "--tonal-contrast", "0.2",
+                               "--local-colour-threshold", "0.1"]).exit_code == 0
+    assert seen[0] == Thresholds()
+    assert seen[1] == Thresholds(tonal=False, tonal_contrast=0.2, local=0.1)
+
+
 def test_unknown_engine_and_table_are_refused(ds: Path) -> None:
     from typer.testing import CliRunner
 

@@ -347,6 +347,14 @@ def dedupe_command(
                                                 "colourways apart; 0 = the colour check ignores contrast"),
     contrast_range: float = typer.Option(_D.contrast_range, "--contrast-range", min=0.0,
                                          help="|log contrast ratio| up to which --colour-tolerance applies"),
+    tonal: bool = typer.Option(_D.tonal, "--tone-curve/--no-tone-curve",
+                               help="also accept a pair that one global tone curve explains (brightness, contrast, gamma edits)"),
+    tonal_contrast: float = typer.Option(_D.tonal_contrast, "--tonal-contrast", min=0.0,
+                                         help="the lightness knob: max |log contrast ratio| of a pair the tone curve may join. Higher "
+                                              "keeps strongly edited copies together and merges darker/lighter colourways of one "
+                                              "product on a plain background; lower keeps them apart (docs/benchmarks/dedupe.md)"),
+    local: float = typer.Option(_D.local, "--local-colour-threshold", min=0.0,
+                                help="max hue turn of the most changed cells (a recoloured print is above it)"),
     workers: int = typer.Option(1, "--workers", min=1, help="hashing processes (local) or CPUs (a local Ray)"),
     engine: str = typer.Option("local", "--engine", help=f"hashing engine: {' | '.join(ENGINES)} (ray needs tryon-bench[distributed])"),
     search_hash: str = typer.Option("ours", "--hash", help="candidate hash: ours (measures best, docs/benchmarks/dedupe.md) | "
@@ -361,7 +369,8 @@ def dedupe_command(
 
     console = Console()
     try:
-        stats, pair_dups, report = run_dedupe(ds, on, Thresholds(threshold, tone, structure, colour, detail, aspect, colour_tolerance, contrast_range),
+        stats, pair_dups, report = run_dedupe(ds, on, dataclasses.replace(Thresholds(threshold, tone, structure, colour, detail, aspect, colour_tolerance, contrast_range),
+                                                                   tonal=tonal, tonal_contrast=tonal_contrast, local=local),
                                               workers, engine,
                                               search_hash)
     except (ValueError, RuntimeError, FileNotFoundError) as exc:

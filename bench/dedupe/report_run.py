@@ -39,7 +39,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--data", type=Path, default=REPO / "bench" / "out" / "dedupe-report")
     ap.add_argument("--hashes", nargs="+", default=["ours", "phash", "dhash"], help="candidate hashes to run")
+    ap.add_argument("--no-imagededup", action="store_true", help="skip imagededup (a knob's row only)")
     ap.add_argument("--extra-radius", type=int, default=10, help="Hamming radius for imagehash's hashes (imagededup's default)")
+    ap.add_argument("--set", nargs="*", default=[], help="Thresholds overrides for --hash ours, name=value (to report a knob's "
+                    "setting; the defaults are chosen on the tuning sets only)")
     args = ap.parse_args()
     from curate.dedupe.core import find_duplicates
     from curate.dedupe.engine import hash_files
@@ -60,13 +63,17 @@ def main() -> None:
         thumbs = [r if isinstance(r, Thumb) else None for r in hash_files(files, "local", args.workers, extra)]
         t_hash = time.perf_counter() - t
         t = time.perf_counter()
-        th = Thresholds() if kind == "ours" else Thresholds(radius=args.extra_radius)
+        overrides = {k: (v.lower() == "true") if isinstance(getattr(Thresholds(), k), bool) else type(getattr(Thresholds(), k))(v)
+                     for k, v in (a.split("=") for a in args.set)}
+        th = Thresholds(**overrides) if kind == "ours" else Thresholds(radius=args.extra_radius)
         found = find_duplicates(thumbs, files, th, search_hash=kind)
         t_group = time.perf_counter() - t
         ours = {(a, b) for g in found.groups(range(len(files))) for a, b in itertools.combinations(sorted(g), 2)}
         print(f"--hash {kind} (radius {th.radius}): hashing {t_hash:.1f} s ({len(files) / t_hash:.0f} img/s), grouping {t_group:.1f} s, "
               f"{found.candidates} candidates; load {os.getloadavg()[0]:.1f}")
         print(line(f"curate dedupe --hash {kind}", scores(ours, dup, traps)), flush=True)
+    if args.no_imagededup:
+        return
     imd = run_imagededup(root, truth["file"].tolist(), args.workers)
     print(f"imagededup PHash hashing {imd['hash_s']:.1f} s ({imd['encoded'] / imd['hash_s']:.0f} img/s); load {os.getloadavg()[0]:.1f}")
     for k in (10, 0):

@@ -160,7 +160,8 @@ class LabelMaps:
                 base = taps * (c + 1)
                 rows += [torch.full_like(self.ids, base + t * e + k) for t in range(taps) for k in range(e)]
                 extra_w = [pad_extra[:, k, y:y + h, x:x + w] for y, x in offsets for k in range(e)]
-                weights = torch.stack([torch.ones(self.ids.shape, dtype=torch.float32)] * taps + extra_w, dim=-1)
+                ones = torch.ones(self.ids.shape, dtype=torch.float32, device=self.ids.device)
+                weights = torch.stack([ones] * taps + extra_w, dim=-1)
                 weights = weights.reshape(-1, taps * (1 + e))
             index = torch.stack(rows, dim=-1).reshape(-1, len(rows))
             self._lookups[(kh, kw)] = (index, weights)

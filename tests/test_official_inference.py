@@ -155,3 +155,62 @@ def test_resample_class_with_sampled_codes_is_the_official_test_mask(tmp_path: P
     z[:, k] = torch.randn(2, zc, h * w, generator=g)
     assert torch.equal(out, model.generate_from_codes(batch["labelmap"], z.view(2, -1, h, w)))
     assert not torch.equal(out, plain)
+
+
+def _unfrozen(model: torch.nn.Module, batch: dict, codes: torch.Tensor | None) -> torch.Tensor:
+    """The plain computation (dense one-hot through the modules as they compute in training, no cache)."""
+    with torch.no_grad():
+        seg = model.one_hot(batch)
+        return model.generator(seg) if codes is None else model.generator(codes, seg)
+
+
+def _frozen_out(model: torch.nn.Module, batch: dict, codes: torch.Tensor | None) -> torch.Tensor:
+    return model.generate(batch) if codes is None else model.generate_from_codes(batch["labelmap"], codes)
+
+
+@pytest.mark.parametrize("name,overrides", [("spade", {"instance_edges": True}), ("smis", {})])
+def test_frozen_inference_equals_the_plain_path_and_follows_weight_changes(name: str, overrides: dict) -> None:
+    """generate() keeps folded/packed weights between calls (models.layers.spade_norm.frozen): it must give the
+    plain computation's numbers, with running statistics far from BN's init (the fold is exercised), at two
+    batch sizes (oneDNN weights packed for the first), and must follow an optimiser step and in-place edits."""
+    from models.layers import spade_norm
+
+    torch.manual_seed(0)
+    model = create_model(name, "tiny", **overrides)
+    for m in model.generator.modules():  # trained-looking BN statistics: mean ~ N(0, 2), var in [0.2, 5]
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn_like(m.running_mean) * 2)
+            m.running_var.copy_(torch.rand_like(m.running_var) * 4.8 + 0.2)
+    model.eval()
+    labelmap = _labelmap(model, seed=5)
+    batch = {"labelmap": labelmap, "instance": labelmap * 3 + torch.arange(labelmap.shape[-1]) // 10}
+    codes = model.sample_codes(2, torch.Generator().manual_seed(1)) if name == "smis" else None
+    half = {k: v[:1] for k, v in batch.items()}
+    for _ in range(2):  # the first call builds the cache, the second reads it
+        out = _frozen_out(model, batch, codes)
+        assert (out - _unfrozen(model, batch, codes)).abs().max() < 1e-5
+    assert (_frozen_out(model, half, None if codes is None else codes[:1]) - out[:1]).abs().max() < 1e-5
+    blocks = [getattr(model.generator, b) for b in BLOCK_NAMES]
+    assert all(b.norm_0 in spade_norm._FROZEN and b.conv_0 in spade_norm._FROZEN for b in blocks)
+    assert not any(k.startswith("_") for k in model.state_dict())
+
+    # train() drops the cache; an optimiser step (through the plain training computation) changes the output
+    model.train()
+    assert not any(m in spade_norm._FROZEN for m in model.modules())
+    optimizer = torch.optim.SGD(model.generator.parameters(), lr=0.5)
+    seg = model.one_hot(batch)
+    fake = model.generator(seg) if codes is None else model.generator(codes, seg)
+    fake.square().mean().backward()
+    optimizer.step()
+    model.eval()
+    stepped = _frozen_out(model, batch, codes)
+    assert (stepped - out).abs().max() > 1e-3
+    assert (stepped - _unfrozen(model, batch, codes)).abs().max() < 1e-5
+
+    # still in eval: in-place edits of a spectral conv's weight and of a BN statistic are seen at the next call
+    with torch.no_grad():
+        model.generator.up_0.conv_0.parametrizations.weight.original.mul_(-1)
+        model.generator.up_1.norm_1.param_free_norm.running_mean.add_(1.0)
+    edited = _frozen_out(model, batch, codes)
+    assert (edited - stepped).abs().max() > 1e-3
+    assert (edited - _unfrozen(model, batch, codes)).abs().max() < 1e-5

@@ -1,4 +1,9 @@
-"""SPADE residual block (and its grouped GroupDNet form), spectral-normalised convolutions."""
+"""SPADE residual block (and its grouped GroupDNet form), spectral-normalised convolutions.
+
+In frozen inference (eval, no autograd: see models.layers.spade_norm.frozen) the spectral-normalised
+weights W / sigma are computed once and kept (prepacked, :class:`~models.layers.spade_norm.FrozenConv`)
+instead of on every call, activations run in place on the SPADE outputs and the residual sum is added
+into the last conv's output."""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from models.layers.spade_norm import SPADE
+from models.layers.spade_norm import SPADE, FrozenConv, LabelMaps, drop_frozen, frozen, inference_path
 
 
 def sn_conv(cin: int, cout: int, kernel: int, groups: int = 1, bias: bool = True, stride: int = 1) -> nn.Module:
@@ -33,8 +38,22 @@ class SPADEResBlock(nn.Module):
             self.conv_s = conv(fin, fout, 1, groups=groups, bias=False)
             self.norm_s = SPADE(fin, label_nc, hidden, groups)
 
-    def forward(self, x: Tensor, seg: Tensor) -> Tensor:
+    def train(self, mode: bool = True) -> "SPADEResBlock":
+        drop_frozen(self)
+        return super().train(mode)
+
+    def forward(self, x: Tensor, seg: Tensor | LabelMaps) -> Tensor:
+        if isinstance(seg, LabelMaps) and inference_path(self):
+            return self.frozen_forward(x, seg)
         shortcut = self.conv_s(self.norm_s(x, seg)) if self.learned_shortcut else x
         dx = self.conv_0(F.leaky_relu(self.norm_0(x, seg), 0.2))
         dx = self.conv_1(F.leaky_relu(self.norm_1(dx, seg), 0.2))
         return shortcut + dx
+
+    def frozen_forward(self, x: Tensor, seg: LabelMaps) -> Tensor:
+        conv_0, conv_1, conv_s = (frozen(c, lambda c=c: FrozenConv.of(c)) if c is not None else None
+                                  for c in (self.conv_0, self.conv_1, getattr(self, "conv_s", None)))
+        shortcut = conv_s(self.norm_s(x, seg)) if self.learned_shortcut else x
+        dx = conv_0(F.leaky_relu_(self.norm_0(x, seg), 0.2))
+        dx = conv_1(F.leaky_relu_(self.norm_1(dx, seg), 0.2))
+        return dx.add_(shortcut)

@@ -21,7 +21,7 @@ from models.base import ModelInputs
 from models.checkpoint_import import OfficialCheckpoint, StateDict, rename_spectral_norm
 from models.layers.discriminators import MultiscaleDiscriminator
 from models.layers.gan import SemanticGANRecipe, SemanticImageGAN, SPADEDecoder
-from models.layers.spade_norm import LabelMaps, one_hot_conv
+from models.layers.spade_norm import LabelMaps, drop_frozen, frozen, inference_path, lookup, lookup_table, one_hot_conv
 from models.registry import register_model
 
 
@@ -47,9 +47,17 @@ class SPADEGenerator(SPADEDecoder):
         super().__init__(nn.Conv2d(channels, 16 * cfg.ngf, 3, padding=1), channels, cfg.ngf, cfg.spade_hidden,
                          cfg.height, cfg.width, cfg.num_upsamples)
 
+    def train(self, mode: bool = True) -> "SPADEGenerator":
+        drop_frozen(self)  # fc's lookup table (the blocks drop their own)
+        return super().train(mode)
+
     def forward(self, seg: Tensor | LabelMaps) -> Tensor:
         if isinstance(seg, LabelMaps):
-            return self.decode(one_hot_conv(self.fc, seg.at(self.latent)), seg)
+            maps = seg.at(self.latent)
+            if inference_path(self):  # the table kept while fc's weights stand (see spade_norm.frozen)
+                return self.decode(lookup(frozen(self.fc, lambda: lookup_table(self.fc, maps.num_classes)), maps,
+                                          self.fc.kernel_size), seg)
+            return self.decode(one_hot_conv(self.fc, maps), seg)
         return self.decode(self.fc(F.interpolate(seg, size=self.latent, mode="nearest")), seg)
 
 

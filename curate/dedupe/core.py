@@ -31,6 +31,7 @@ from curate.imageio import sha256_bytes
 class UnionFind:
     def __init__(self, n: int) -> None:
         self.parent = list(range(n))
+        self.size = [1] * n  # members under each root (valid at roots only)
 
     def find(self, x: int) -> int:
         while self.parent[x] != x:
@@ -43,7 +44,11 @@ class UnionFind:
         if ra == rb:
             return False
         self.parent[max(ra, rb)] = min(ra, rb)
+        self.size[min(ra, rb)] += self.size[max(ra, rb)]
         return True
+
+    def group_size(self, x: int) -> int:
+        return self.size[self.find(x)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,11 +183,21 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
     else:
         extra = np.array([thumbs[i].extra_hash for i in ok], np.uint64)  # type: ignore[union-attr]
         blocks = ((a, b) for a, b, _ in pairs_within(extra, thresholds.radius))
+    curve_links: list[tuple[float, int, int, dict[str, float]]] = []
     for ia, ib in blocks:
         candidates += len(ia)
         accepted, d = verify(v, ia, ib, thresholds)
+        via_curve = np.isfinite(d.tonal_tone) if d.tonal_tone is not None else np.zeros(len(d.tone), bool)
         for k, (a, b) in enumerate(zip(ia[accepted], ib[accepted])):
             i, j = int(index[a]), int(index[b])
-            if uf.union(i, j):
+            if via_curve[k]:
+                curve_links.append((float(d.tonal_tone[k]), i, j, d.row(k)))  # type: ignore[index]
+            elif uf.union(i, j):
                 links.append(Link(i, j, "near-duplicate", d.row(k)))
+    # links that only a tone curve explains come last, most certain first, and may bring one image into a group
+    # but never join two groups: the curve's freedom can bridge two products of one cut in two shades, and
+    # through the union-find one such bridge would merge both products' whole groups
+    for _, i, j, row in sorted(curve_links):
+        if (uf.group_size(i) == 1 or uf.group_size(j) == 1) and uf.union(i, j):
+            links.append(Link(i, j, "near-duplicate", row))
     return DuplicateGroups(uf, links, v, index, candidates, pixel_hashes)

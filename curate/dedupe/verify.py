@@ -375,13 +375,16 @@ def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds) -> tu
     the per-cell distances are computed for the few that remain."""
     # the cheap stage only rejects what no view pair could accept: the colour shift against the largest
     # allowance any view pair gets (unless a tone curve may explain the shift: then the aspect alone)
-    aspect_ok = np.abs(v.log_aspect[i] - v.log_aspect[j]) <= thresholds.aspect
-    if thresholds.tonal:
-        survivors = np.flatnonzero(aspect_ok)
-    else:
-        shift = np.min([np.abs(v.chroma_mean[i, a] - v.chroma_mean[j, b]).sum(axis=1) for a, b in VIEW_PAIRS], axis=0)
-        limit = np.max([thresholds.shift_limit(np.abs(v.log_cv[i, a] - v.log_cv[j, b])) for a, b in VIEW_PAIRS], axis=0)
-        survivors = np.flatnonzero((shift <= limit) & aspect_ok)
+    aspect = np.abs(v.log_aspect[i] - v.log_aspect[j])
+    possible = np.zeros(len(i), bool)
+    for a, b in VIEW_PAIRS:
+        shift = np.abs(v.chroma_mean[i, a] - v.chroma_mean[j, b]).sum(axis=1)
+        contrast = np.abs(v.log_cv[i, a] - v.log_cv[j, b])
+        possible |= shift <= thresholds.shift_limit(contrast)
+        if thresholds.tonal:  # the tone-curve path's own colour allowance (see the end of this function)
+            possible |= ((shift <= thresholds.shift + thresholds.tonal_shift_per_contrast * contrast)
+                         & (contrast <= thresholds.tonal_contrast) & (aspect <= thresholds.tonal_aspect))
+    survivors = np.flatnonzero(possible & (aspect <= thresholds.aspect))
     accepted = np.zeros(len(i), bool)
     kept: list[PairDistances] = []
     for a in range(0, len(survivors), VERIFY_BATCH):  # per-cell temporaries stay ~100 MB

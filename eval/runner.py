@@ -54,7 +54,7 @@ def images_per_chunk(height: int, width: int, pixels: int, batch: int) -> int:
     (at least one; 0 means the whole batch), at most ``batch``.
 
     Why: their working set grows with the pixels scored at once, not with the set: torchmetrics' SSIM
-    filters five stacks with an 11x11 grouped convolution that unfolds every window (~560 MB an image at
+    filters five stacks with an 11x11 grouped convolution that unfolds every window (~560 MiB an image at
     1024x768, measured), LPIPS keeps AlexNet's full-size activations of both images. Each image is scored
     on its own in both, so a sub-batch changes no score; the default (1 Mpx) scores a 256x192 batch of up
     to 21 whole and 1024x768 one image at a time."""

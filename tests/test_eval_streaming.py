@@ -126,6 +126,11 @@ def test_sub_batched_paired_scores_equal_the_whole_batch(synth_images, tmp_path:
         assert split["metrics"][metric] == pytest.approx(whole["metrics"][metric], rel=0, abs=1e-6)
         assert whole_rows[metric].std() > 0  # the images differ: a real comparison, not of constants
     assert split["metrics"]["fid"] == whole["metrics"]["fid"] and split["metrics"]["kid"] == whole["metrics"]["kid"]
+    from reports.records import group_runs, load_runs
+
+    found, problems = load_runs([tmp_path / "runs-whole", tmp_path / "runs-split"])
+    groups, _ = group_runs(found)
+    assert not problems and [len(g.runs) for g in groups] == [2]  # the budget changes no score: one leaderboard table
     # the default budget (1 Mpx): 256x192 batches of 16 whole, 1024x768 one image at a time
     assert images_per_chunk(256, 192, base.score_pixels, 16) == 16 and images_per_chunk(1024, 768, base.score_pixels, 16) == 1
 

@@ -98,8 +98,9 @@ def main() -> None:
         rows.append(measure(n, size, args.batch_size, *options))
         print(json.dumps(rows[-1]), flush=True)
 
-    def base(row: dict) -> dict:  # the first fixed-heap row of the same size scored with the default budget
-        return next((r for r in rows if r["size"] == row["size"] and r["heap"] == "fixed" and r["unchunked"] is False), row)
+    def ratio(row: dict) -> str:  # against the first fixed-heap row of the same size scored with the default budget
+        base = next((r for r in rows if r["size"] == row["size"] and r["heap"] == "fixed" and r["unchunked"] is False), None)
+        return f"{row['peak_mib'] / base['peak_mib']:.2f}x" if base else "-"
 
     for r, (_, _, *options) in zip(rows, specs):
         r["unchunked"] = options[1:] == [0]
@@ -116,7 +117,7 @@ def main() -> None:
     ]
     for r in rows:
         lines.append(f"| {r['n']} | {r['size']} | {r['heap']} | {r['score_chunk_images']}{' (--score-pixels 0)' if r['unchunked'] else ''} "
-                     f"| {r['peak_mib']:.0f} | {r['peak_mib'] / base(r)['peak_mib']:.2f}x | {r['s']:.1f} | {r['images_per_s']:.2f} "
+                     f"| {r['peak_mib']:.0f} | {ratio(r)} | {r['s']:.1f} | {r['images_per_s']:.2f} "
                      f"| {r['load'][0]}-{r['load'][1]} |")
     text = "\n".join(lines) + "\n"
     print(text)

@@ -33,6 +33,8 @@ def evaluate(
     reference: Optional[Path] = typer.Option(None, "--reference", help="reference folder for --images"),
     size: str = typer.Option("256x192", "--size", help="HxW images are resized to (folder mode and baselines; models use their own size)"),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
+    score_pixels: int = typer.Option(1 << 20, "--score-pixels", min=0, help="pixels LPIPS/SSIM/PSNR score at once (bounds their memory "
+                                     "at high resolution; scores unchanged; 0 = the whole batch)"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     out: Path = typer.Option(Path("runs"), "--out", help="runs folder (a new run dir is created inside)"),
     feature_extractor: str = typer.Option("inception", "--feature-extractor", help="inception (standard FID weights) | untrained (seeded, NOT comparable)"),
@@ -69,6 +71,7 @@ def evaluate(
         inception_weights=str(inception_weights) if inception_weights else None, lpips_net=lpips_net,
         lpips_backbone=lpips_backbone or ("untrained" if feature_extractor == "untrained" else "pretrained"),
         lpips_weights=str(lpips_weights) if lpips_weights else None, ssim_greyscale=ssim_greyscale, batch_size=batch_size, seed=seed,
+        score_pixels=score_pixels,
     )
     try:
         if images is not None:

@@ -187,13 +187,21 @@ def load_images(paths: list[Path], size: tuple[int, int] | None = None) -> Tenso
     """[N,3,H,W] float in [0,1]; decoding exactly like pytorch-fid (PIL RGB -> ToTensor)."""
     from PIL import Image
 
-    out = []
-    for p in paths:
+    out: Tensor | None = None
+    for i, p in enumerate(paths):
         try:
             im = Image.open(p).convert("RGB")
         except Exception as exc:  # noqa: BLE001
             raise ValueError(f"cannot read image {p}: {exc}") from None
         if size is not None and im.size != (size[1], size[0]):
             im = im.resize((size[1], size[0]), Image.BICUBIC)
-        out.append(torch.from_numpy(np.asarray(im, np.float32) / 255.0).permute(2, 0, 1))
-    return torch.stack(out)
+        pixels = torch.from_numpy(np.array(im)).permute(2, 0, 1)  # a writable uint8 copy (a quarter of the float image)
+        if out is None:  # filled in place: no per-image float copies stacked afterwards (2x the batch at once)
+            out = torch.empty((len(paths), *pixels.shape), dtype=torch.float32)
+        elif pixels.shape != out.shape[1:]:
+            raise ValueError(f"{p} is {im.size[0]}x{im.size[1]} (WxH), the others {out.shape[3]}x{out.shape[2]}: pass a size")
+        # uint8 -> float32 is exact and the division correctly rounded: the same values as ToTensor
+        torch.div(pixels, 255.0, out=out[i])
+    if out is None:
+        raise ValueError("no images to load")
+    return out

@@ -46,6 +46,21 @@ class Protocol:
     batch_size: int = 8
     fps_batches: int = 5
     seed: int = 0
+    score_pixels: int = 1 << 20  # pixels per sub-batch of LPIPS/SSIM/PSNR (0: the whole batch); see images_per_chunk
+
+
+def images_per_chunk(height: int, width: int, pixels: int, batch: int) -> int:
+    """Images per sub-batch of the full-resolution scores (LPIPS, SSIM, PSNR): as many as fit ``pixels``
+    (at least one; 0 means the whole batch), at most ``batch``.
+
+    Why: their working set grows with the pixels scored at once, not with the set: torchmetrics' SSIM
+    filters five stacks with an 11x11 grouped convolution that unfolds every window (~560 MiB an image at
+    1024x768, measured), LPIPS keeps AlexNet's full-size activations of both images. Each image is scored
+    on its own in both, so a sub-batch changes no score; the default (1 Mpx) scores a 256x192 batch of up
+    to 21 whole and 1024x768 one image at a time."""
+    if pixels <= 0:
+        return max(batch, 1)
+    return max(1, min(batch, pixels // max(height * width, 1)))
 
 
 GLIBC_MMAP_THRESHOLD = 1 << 20  # bytes: every buffer this large or larger is mmap'ed and unmapped when freed
@@ -79,7 +94,12 @@ def cache_dir() -> Path:
 
 
 def _images_key(images: Tensor) -> str:
-    return hashlib.sha256(images.numpy().tobytes()).hexdigest()[:24]
+    return hashlib.sha256(_pixel_bytes(images)).hexdigest()[:24]
+
+
+def _pixel_bytes(images: Tensor) -> memoryview:
+    """The images' bytes for hashing without a copy (``tobytes`` copied every batch: 151 MB at 16 x 1024x768)."""
+    return memoryview(np.ascontiguousarray(images.numpy())).cast("B")
 
 
 def _cached_features(path: Path, compute: Callable[[], np.ndarray], use_cache: bool) -> tuple[np.ndarray, bool]:
@@ -125,7 +145,7 @@ class RealSet:
         calibration: list[Tensor] = []
         kept = self.count = 0
         for images in batches():
-            digest.update(images.numpy().tobytes())
+            digest.update(_pixel_bytes(images))
             self.count += len(images)
             if kept < CALIBRATION_IMAGES:
                 take = images[: CALIBRATION_IMAGES - kept]
@@ -200,13 +220,18 @@ class StreamingScore:
         if self.paired:
             if real is None or fake.shape != real.shape:
                 raise ValueError(f"paired protocol needs images of the same size: {tuple(fake.shape)} vs {None if real is None else tuple(real.shape)}")
-            with torch.no_grad():
-                row["lpips"] = self.lpips_net(fake.to(self.device) * 2 - 1, real.to(self.device) * 2 - 1).flatten().cpu()
-            row["ssim"] = M.ssim(fake, real, greyscale=self.proto.ssim_greyscale)
-            row["psnr"] = M.psnr(fake, real)
+            step = images_per_chunk(fake.shape[-2], fake.shape[-1], self.proto.score_pixels, len(fake))
+            parts = [self._paired(f, r) for f, r in zip(fake.split(step), real.split(step))]
             for name in ("lpips", "ssim", "psnr"):
+                row[name] = torch.cat([p[name] for p in parts])
                 self.means[name].update(row[name])
         self.rows.append(row)
+
+    def _paired(self, fake: Tensor, real: Tensor) -> dict[str, Tensor]:
+        """LPIPS, SSIM, PSNR of one sub-batch (see :func:`images_per_chunk`), each [b] on the CPU."""
+        with torch.no_grad():
+            lpips = self.lpips_net(fake.to(self.device) * 2 - 1, real.to(self.device) * 2 - 1).flatten().cpu()
+        return {"lpips": lpips, "ssim": M.ssim(fake, real, greyscale=self.proto.ssim_greyscale), "psnr": M.psnr(fake, real)}
 
     def compute(self) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
         """Every process calls this (the metric states reduce across processes); the per-image rows are
@@ -316,7 +341,8 @@ def evaluate_model(model_name: str, checkpoint: Path | None, ds: Path, split: st
         "dataset": str(ds), "manifest_sha256": Manifest.load(ds).content_hash(), "device": str(device),
         "parameters": model.num_parameters(), "generator_parameters": model.generation_parameters(),
     }
-    protocol = dataclasses.asdict(proto) | {"split": split, "meaning": meaning}
+    protocol = dataclasses.asdict(proto) | {"split": split, "meaning": meaning,
+                                            "score_chunk_images": images_per_chunk(*size, proto.score_pixels, proto.batch_size)}
     if meaning is None and rank == 0:
         # e.g. SPADE renders from the label map alone: a second article changes nothing, so an "unpaired"
         # score would repeat the paired one and measure no try-on
@@ -460,7 +486,9 @@ def evaluate_folders(images: Path, reference: Path, proto: Protocol, out_root: P
     (run / "per_sample.parquet").write_bytes(buf.getvalue())
     summary = build_summary(
         kind="folders", model=Path(images).name, metrics=metrics, fps=None,
-        protocol=dataclasses.asdict(proto) | {"protocol": "paired" if paired else "unpaired"}, extractors=extractors,
+        protocol=dataclasses.asdict(proto) | {"protocol": "paired" if paired else "unpaired",
+                                              "score_chunk_images": images_per_chunk(*proto.size, proto.score_pixels, proto.batch_size)},
+        extractors=extractors,
         n_images=len(gen), provenance={"images": str(Path(images).resolve()), "reference": str(Path(reference).resolve()),
                                        "reference_images": len(ref), "device": str(device),
                                        "fid_kid_against": "the whole reference folder"},

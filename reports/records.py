@@ -19,7 +19,8 @@ from typing import Any
 import pandas as pd
 
 # protocol options that do not change a score (how fast it was computed, what it means for one model)
-_NOT_SCORE_OPTIONS = frozenset({"batch_size", "fps_batches", "meaning", "size", "protocol", "split", "inception_weights", "lpips_weights"})
+_NOT_SCORE_OPTIONS = frozenset({"batch_size", "fps_batches", "meaning", "size", "protocol", "split", "inception_weights", "lpips_weights",
+                                "score_pixels", "score_chunk_images"})
 # metric keys that qualify another metric (shown with it, not as columns)
 _QUALIFIERS = ("_ci95", "_std", "_subset_size", "_subsets")
 PREFERRED_ORDER = ("fid", "kid", "lpips", "ssim", "psnr")

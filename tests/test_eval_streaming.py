@@ -89,6 +89,52 @@ def test_folder_mode_records_the_extractor_that_produced_fid(synth_images, tmp_p
     assert summary["metrics"]["fid"] == pytest.approx(by_hand, rel=1e-6)
 
 
+def test_sub_batched_paired_scores_equal_the_whole_batch(synth_images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """A pixel budget of two images splits every batch of 6 into 3 sub-batches for LPIPS/SSIM/PSNR: every
+    per-image score and every mean equal the unsplit run's within 1e-6 (FID/KID are not split: equal), and
+    the record says how many images were scored at once."""
+    import dataclasses
+
+    import pandas as pd
+    from PIL import Image, ImageFilter
+
+    from eval.runner import Protocol, StreamingScore, evaluate_folders, images_per_chunk
+
+    gen, ref = tmp_path / "gen", tmp_path / "ref"
+    gen.mkdir()
+    ref.mkdir()
+    for p in (synth_images["a"] + synth_images["b"])[:12]:
+        im = Image.open(p).convert("RGB")
+        im.save(ref / (p.stem + ".png"))
+        im.filter(ImageFilter.GaussianBlur(1.5)).save(gen / (p.stem + ".png"))  # paired: every name has its reference
+    seen: list[int] = []
+    paired = StreamingScore._paired
+    monkeypatch.setattr(StreamingScore, "_paired", lambda self, f, r: seen.append(len(f)) or paired(self, f, r))
+    base = Protocol(size=(64, 48), feature_extractor="untrained", lpips_backbone="untrained", batch_size=6, kid_subsets=5)
+    runs = {}
+    for name, pixels in (("whole", 0), ("split", 2 * 64 * 48)):
+        monkeypatch.setenv("TRYON_BENCH_CACHE", str(tmp_path / f"cache-{name}"))
+        seen.clear()
+        run = evaluate_folders(gen, ref, dataclasses.replace(base, score_pixels=pixels), tmp_path / f"runs-{name}", torch.device("cpu"))
+        runs[name] = (json.loads((run / "summary.json").read_text()), pd.read_parquet(run / "per_sample.parquet"), list(seen))
+    (whole, whole_rows, whole_seen), (split, split_rows, split_seen) = runs["whole"], runs["split"]
+    assert whole_seen == [6, 6] and split_seen == [2] * 6
+    assert whole["protocol"]["score_chunk_images"] == 6 and split["protocol"]["score_chunk_images"] == 2
+    assert list(whole_rows["name"]) == list(split_rows["name"])
+    for metric in ("lpips", "ssim", "psnr"):
+        np.testing.assert_allclose(split_rows[metric], whole_rows[metric], rtol=0, atol=1e-6)
+        assert split["metrics"][metric] == pytest.approx(whole["metrics"][metric], rel=0, abs=1e-6)
+        assert whole_rows[metric].std() > 0  # the images differ: a real comparison, not of constants
+    assert split["metrics"]["fid"] == whole["metrics"]["fid"] and split["metrics"]["kid"] == whole["metrics"]["kid"]
+    from reports.records import group_runs, load_runs
+
+    found, problems = load_runs([tmp_path / "runs-whole", tmp_path / "runs-split"])
+    groups, _ = group_runs(found)
+    assert not problems and [len(g.runs) for g in groups] == [2]  # the budget changes no score: one leaderboard table
+    # the default budget (1 Mpx): 256x192 batches of 16 whole, 1024x768 one image at a time
+    assert images_per_chunk(256, 192, base.score_pixels, 16) == 16 and images_per_chunk(1024, 768, base.score_pixels, 16) == 1
+
+
 def test_model_evaluation_labels_fps_and_refuses_an_unpaired_score_without_an_article(curated_ds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from models import create_model
     from eval.runner import Protocol, evaluate_model

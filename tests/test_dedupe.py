@@ -406,6 +406,21 @@ def test_colourways_and_recoloured_prints_stay_apart() -> None:
     assert _decide(original, greyed)
 
 
+def test_tone_curve_links_attach_images_but_never_join_groups() -> None:
+    """A tone-curve link brings a single image into a group but does not join two groups (one such bridge
+    between two products of one cut in two shades would merge both products' whole groups). Its cost, shown
+    here: a contrast copy that has a copy of its own stays its own group."""
+    rng = np.random.default_rng(0)
+    a = _thumb((200.0, 40.0, 40.0))
+    noisy = lambda img: np.clip(img + rng.normal(0, 1.0, img.shape), 0, 255)  # noqa: E731 - a re-encode's noise
+    images = [a, noisy(a), _edit(a, "contrast", 0.75), None, _edit(a, "gamma", 1.25)]
+    images[3] = noisy(images[2])
+    thumbs = [Thumb(np.round(img).astype(np.uint8).tobytes(), np.zeros((2, 8, 8), np.float16).tobytes(), 768, 1024, True,
+                    f"sha{k}", 0.75) for k, img in enumerate(images)]
+    found = find_duplicates(thumbs, [f"{k}.jpg" for k in range(5)])
+    assert sorted(found.groups(range(5))) == [[0, 1, 4], [2, 3]]
+
+
 def test_tonal_contrast_is_the_lightness_knob() -> None:
     """The conflict: a grey product on a light background darkened while its background stays is what a
     contrast or gamma edit does too, and no image measure tells them apart. The default decides by how far

@@ -253,14 +253,18 @@ def distances(v: Views, i: np.ndarray, j: np.ndarray) -> PairDistances:
         dd = v.detail[i, vi] - v.detail[j, vj]
         detail = _trimmed_mean(np.abs(dd - np.median(dd, axis=1, keepdims=True)))
         contrast = np.abs(v.log_cv[i, vi] - v.log_cv[j, vj])
-        local = _local_colour(_linear(v.tone[i, vi]), _linear(v.tone[j, vj]))
         turn = _hue_turn(v.chroma_mean[i, vi], v.chroma_mean[j, vj])
         for name, value in (("tone", tone), ("structure", struct), ("shift", shift), ("detail", detail), ("contrast", contrast),
-                            ("local", local), ("turn", turn),
+                            ("turn", turn),
                             ("hash", hd), ("view", np.full(len(i), view, np.int64))):
             setattr(best, name, np.where(better, value, getattr(best, name)))
     # the inner view keeps the aspect ratio, so one number per pair
     best.aspect = np.abs(v.log_aspect[i] - v.log_aspect[j])
+    # the local hue turn does not choose the view: computed for the chosen one only (it is the costly one)
+    for view, (vi, vj) in enumerate(VIEW_PAIRS):
+        rows = np.flatnonzero(best.view == view)
+        if len(rows):
+            best.local[rows] = _local_colour(_linear(v.tone[i[rows], vi]), _linear(v.tone[j[rows], vj]))  # type: ignore[index]
     return best
 
 
@@ -396,16 +400,17 @@ def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds) -> tu
         d.tonal_local = np.full(len(rows), np.inf, np.float32)
         if thresholds.tonal:
             # the shape checks hold but the tone or the colour does not: is it one tone curve away?
+            # the curve must also have had a reason to move the colour: contrast and gamma edits move the mean
+            # chromaticity about as far as they move the contrast, a hue colourway moves it with none (checked
+            # before fitting: most colourways of one cut stop here)
+            explained = d.shift <= thresholds.shift + thresholds.tonal_shift_per_contrast * d.contrast
             ask = np.flatnonzero(~ok & (d.structure <= thresholds.tonal_structure) & (d.detail <= thresholds.tonal_detail)
-                                 & (d.aspect <= thresholds.tonal_aspect) & (d.contrast <= thresholds.tonal_contrast))
+                                 & (d.aspect <= thresholds.tonal_aspect) & (d.contrast <= thresholds.tonal_contrast) & explained)
             if len(ask):
                 views_ = np.asarray(VIEW_PAIRS)[d.view[ask]]
                 tt, ts, tl = tonal_alignment(v, i[rows][ask], j[rows][ask], views_[:, 0], views_[:, 1], thresholds)
                 d.tonal_tone[ask], d.tonal_shift[ask], d.tonal_local[ask] = tt, ts, tl
-                # and the curve must have had a reason to move the colour: contrast and gamma edits move the mean
-                # chromaticity about as far as they move the contrast, a hue colourway moves it with none
-                explained = d.shift[ask] <= thresholds.shift + thresholds.tonal_shift_per_contrast * d.contrast[ask]
-                ok[ask] = (tt <= thresholds.tone) & (ts <= thresholds.tonal_shift) & (tl <= thresholds.local) & explained
+                ok[ask] = (tt <= thresholds.tone) & (ts <= thresholds.tonal_shift) & (tl <= thresholds.local)
         accepted[rows[ok]] = True
         kept.append(d.take(ok))
     fields = [f.name for f in dataclasses.fields(PairDistances)]

@@ -262,7 +262,8 @@ def upright_rgb(img: Image.Image, *, grey: bool = False) -> Image.Image:
     return Image.fromarray(to_rgb(img)[0])
 
 
-def _oriented_size(size: tuple[int, int], tag: int) -> tuple[int, int]:
+def oriented_size(size: tuple[int, int], tag: int) -> tuple[int, int]:
+    """(width, height) of an image of ``size`` once turned upright by EXIF orientation ``tag``."""
     return (size[1], size[0]) if tag in (5, 6, 7, 8) else size  # 5-8 rotate by 90 degrees
 
 
@@ -362,7 +363,7 @@ def read_image(path: str | Path, *, keep: bool = False) -> ImageRead:
     img, out.reason, out.detail = _decode(data, printable_path(path.name), load=keep, strict=True)
     if img is not None:
         out.orientation = exif_orientation(img)
-        out.width, out.height = _oriented_size(img.size, out.orientation)
+        out.width, out.height = oriented_size(img.size, out.orientation)
         out.mode = img.mode
         out.image = oriented(img)[0] if keep else None
     return out

@@ -215,14 +215,12 @@ def _thumb(path: str | Path) -> str:
     import cv2
     from PIL import Image
 
-    from curate.imageio import SCALED_DECODE_FACTORS, decode_scaled, jpeg_orientation
+    from curate.imageio import SCALED_DECODE_FACTORS, decode_scaled, jpeg_orientation, oriented_size
 
     try:
         data = Path(path).read_bytes()
         with Image.open(io.BytesIO(data)) as im:  # header only
-            w, h = im.size
-        if jpeg_orientation(data) in (5, 6, 7, 8):  # decode_scaled turns these by 90 degrees
-            w, h = h, w
+            w, h = oriented_size(im.size, jpeg_orientation(data))  # decode_scaled turns the image upright
         scale = min(REPORT_SIDE * 3 // 4 / w, REPORT_SIDE / h, 1.0)
         rgb = decode_scaled(data, max(k for k in SCALED_DECODE_FACTORS if k * scale <= 1.0))
         if rgb is None:

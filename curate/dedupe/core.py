@@ -187,7 +187,7 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
     for ia, ib in blocks:
         candidates += len(ia)
         accepted, d = verify(v, ia, ib, thresholds)
-        via_curve = np.isfinite(d.tonal_tone) if d.tonal_tone is not None else np.zeros(len(d.tone), bool)
+        via_curve = np.isfinite(d.tonal_tone)  # type: ignore[arg-type] - verify always fills it
         for k, (a, b) in enumerate(zip(ia[accepted], ib[accepted])):
             i, j = int(index[a]), int(index[b])
             if via_curve[k]:

@@ -170,6 +170,13 @@ class Thresholds:
     tonal_detail: float = 0.2  # others': the curve explains any colour difference, so two products of one cut in
     tonal_aspect: float = 0.06  # two colours need the shape to tell them apart, and a tone edit moves no shape
 
+    def curve_may_explain(self, shift: np.ndarray, contrast: np.ndarray, aspect: np.ndarray) -> np.ndarray:
+        """Whether the tone-curve path may consider a pair: a colour shift the contrast change accounts for
+        (contrast and gamma edits move the mean chromaticity about as far as they move the contrast, a hue
+        colourway moves it with none), a contrast change within what chained edits do, the same aspect."""
+        return ((shift <= self.shift + self.tonal_shift_per_contrast * contrast) & (contrast <= self.tonal_contrast)
+                & (aspect <= self.tonal_aspect))
+
     def allowance(self, contrast: np.ndarray) -> np.ndarray:
         return np.where(contrast <= self.contrast_range, self.colour_tolerance * contrast, 0.0)
 
@@ -198,7 +205,6 @@ class PairDistances:
     local: np.ndarray | None = None  # the largest local colour changes: mean of the LOCAL_CELLS largest per-cell
     #                                  chromaticity differences (a small print recoloured; the mean shift misses it)
     tonal_local: np.ndarray | None = None  # the same after the tone curve
-    turn: np.ndarray | None = None  # degrees between the two mean chromaticities (about grey): the hue turn
 
     def row(self, k: int) -> dict[str, float]:
         out = {"hash": int(self.hash[k]), "tone": round(float(self.tone[k]), 4), "structure": round(float(self.structure[k]), 4),
@@ -210,8 +216,6 @@ class PairDistances:
             out["tonal_local"] = round(float(self.tonal_local[k]), 4)  # type: ignore[index]
         if self.local is not None:
             out["local"] = round(float(self.local[k]), 4)
-        if self.turn is not None:
-            out["turn"] = round(float(self.turn[k]), 2)
         return out
 
     def take(self, rows: np.ndarray) -> "PairDistances":
@@ -234,8 +238,7 @@ def _trimmed_mean(x: np.ndarray, keep: float = TRIM_KEEP) -> np.ndarray:
 def distances(v: Views, i: np.ndarray, j: np.ndarray) -> PairDistances:
     """For pairs (i[k], j[k]), the distances of the best-aligned view pair (least tone + structure)."""
     best = PairDistances(*(np.full(len(i), np.inf, np.float32) for _ in range(6)), np.full(len(i), 64, np.int64),
-                         np.zeros(len(i), np.int64), local=np.full(len(i), np.inf, np.float32),
-                         turn=np.full(len(i), np.inf, np.float32))
+                         np.zeros(len(i), np.int64), local=np.full(len(i), np.inf, np.float32))
     best_score = np.full(len(i), np.inf, np.float32)
     for view, (vi, vj) in enumerate(VIEW_PAIRS):
         flat = (v.tone[i, vi] - v.tone[j, vj]).reshape(len(i), 16 * 16 * 3)
@@ -253,9 +256,7 @@ def distances(v: Views, i: np.ndarray, j: np.ndarray) -> PairDistances:
         dd = v.detail[i, vi] - v.detail[j, vj]
         detail = _trimmed_mean(np.abs(dd - np.median(dd, axis=1, keepdims=True)))
         contrast = np.abs(v.log_cv[i, vi] - v.log_cv[j, vj])
-        turn = _hue_turn(v.chroma_mean[i, vi], v.chroma_mean[j, vj])
         for name, value in (("tone", tone), ("structure", struct), ("shift", shift), ("detail", detail), ("contrast", contrast),
-                            ("turn", turn),
                             ("hash", hd), ("view", np.full(len(i), view, np.int64))):
             setattr(best, name, np.where(better, value, getattr(best, name)))
     # the inner view keeps the aspect ratio, so one number per pair
@@ -280,21 +281,18 @@ def _linear(tone: np.ndarray) -> np.ndarray:
     return np.clip((np.exp(tone.reshape(len(tone), -1)) - 8.0) / 255.0, 0.0, 1.0)
 
 
+def _cell_chromaticity(values: np.ndarray) -> np.ndarray:
+    """[n, 768] values in [0, 1] -> [n, 256, 3] r g b / (r + g + b) per cell, with the +8 of ``views``."""
+    flat = values.reshape(len(values), -1, 3) * 255.0 + 8.0
+    return flat / flat.sum(axis=2, keepdims=True)
+
+
 def _chroma(values: np.ndarray) -> np.ndarray:
     """[n, 768] values in [0, 1] -> [n, 3] mean chromaticity over the cells, as ``views`` computes it."""
-    flat = values.reshape(len(values), -1, 3) * 255.0 + 8.0
-    return (flat / flat.sum(axis=2, keepdims=True)).mean(axis=1)
+    return _cell_chromaticity(values).mean(axis=1)
 
 
 LOCAL_CELLS = 4  # of the 16x16: a recoloured emblem covers a few cells; re-encoding noise moves none much
-
-
-def _hue_turn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Degrees between [n, 3] mean chromaticities, taken about grey (1/3, 1/3, 1/3). A tone curve shared by the
-    channels moves the mean colour towards or away from grey; a colourway turns it."""
-    a, b = a - 1.0 / 3.0, b - 1.0 / 3.0
-    cos = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-9)
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).astype(np.float32)
 
 
 def _local_colour(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -302,10 +300,8 @@ def _local_colour(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     the chromaticity difference across the more saturated cell's direction from grey. A grey watermark or a
     contrast edit moves a cell's chromaticity towards or away from grey (along that direction); recolouring a
     print turns it."""
-    fx = x.reshape(len(x), -1, 3) * 255.0 + 8.0
-    fy = y.reshape(len(y), -1, 3) * 255.0 + 8.0
-    a = fx / fx.sum(axis=2, keepdims=True) - 1.0 / 3.0
-    b = fy / fy.sum(axis=2, keepdims=True) - 1.0 / 3.0
+    a = _cell_chromaticity(x) - 1.0 / 3.0
+    b = _cell_chromaticity(y) - 1.0 / 3.0
     na, nb = np.linalg.norm(a, axis=2), np.linalg.norm(b, axis=2)
     u = np.where((na >= nb)[..., None], a, b) / (np.maximum(na, nb)[..., None] + 1e-6)
     diff = b - a
@@ -386,8 +382,7 @@ def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds) -> tu
         contrast = np.abs(v.log_cv[i, a] - v.log_cv[j, b])
         possible |= shift <= thresholds.shift_limit(contrast)
         if thresholds.tonal:  # the tone-curve path's own colour allowance (see the end of this function)
-            possible |= ((shift <= thresholds.shift + thresholds.tonal_shift_per_contrast * contrast)
-                         & (contrast <= thresholds.tonal_contrast) & (aspect <= thresholds.tonal_aspect))
+            possible |= thresholds.curve_may_explain(shift, contrast, aspect)
     survivors = np.flatnonzero(possible & (aspect <= thresholds.aspect))
     accepted = np.zeros(len(i), bool)
     kept: list[PairDistances] = []
@@ -399,13 +394,10 @@ def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds) -> tu
         d.tonal_shift = np.full(len(rows), np.inf, np.float32)
         d.tonal_local = np.full(len(rows), np.inf, np.float32)
         if thresholds.tonal:
-            # the shape checks hold but the tone or the colour does not: is it one tone curve away?
-            # the curve must also have had a reason to move the colour: contrast and gamma edits move the mean
-            # chromaticity about as far as they move the contrast, a hue colourway moves it with none (checked
-            # before fitting: most colourways of one cut stop here)
-            explained = d.shift <= thresholds.shift + thresholds.tonal_shift_per_contrast * d.contrast
+            # the shape checks hold but the tone or the colour does not: is it one tone curve away? (the
+            # admission is checked before fitting: most colourways of one cut stop there)
             ask = np.flatnonzero(~ok & (d.structure <= thresholds.tonal_structure) & (d.detail <= thresholds.tonal_detail)
-                                 & (d.aspect <= thresholds.tonal_aspect) & (d.contrast <= thresholds.tonal_contrast) & explained)
+                                 & thresholds.curve_may_explain(d.shift, d.contrast, d.aspect))
             if len(ask):
                 views_ = np.asarray(VIEW_PAIRS)[d.view[ask]]
                 tt, ts, tl = tonal_alignment(v, i[rows][ask], j[rows][ask], views_[:, 0], views_[:, 1], thresholds)

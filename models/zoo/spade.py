@@ -48,7 +48,7 @@ class SPADEGenerator(SPADEDecoder):
                          cfg.height, cfg.width, cfg.num_upsamples)
 
     def train(self, mode: bool = True) -> "SPADEGenerator":
-        drop_frozen(self)  # fc's lookup table (the blocks drop their own)
+        drop_frozen(self)  # fc's lookup table and everything below it
         return super().train(mode)
 
     def forward(self, seg: Tensor | LabelMaps) -> Tensor:

@@ -224,8 +224,11 @@ def test_cli_passes_the_tone_curve_knobs(tmp_path: Path, monkeypatch: pytest.Mon
     assert runner.invoke(app, ["dedupe", str(tmp_path)]).exit_code == 0
     assert runner.invoke(app, ["dedupe", str(tmp_path), "--no-tone-curve", "--tonal-contrast", "0.2",
                                "--local-colour-threshold", "0.1"]).exit_code == 0
+    assert runner.invoke(app, ["dedupe", str(tmp_path), "--no-fine-check", "--fine-shape-threshold", "0.1",
+                               "--fine-hue-threshold", "0.01"]).exit_code == 0
     assert seen[0] == Thresholds()
     assert seen[1] == Thresholds(tonal=False, tonal_contrast=0.2, local=0.1)
+    assert seen[2] == Thresholds(fine=False, fine_shape=0.1, fine_hue=0.01)
 
 
 def test_unknown_engine_and_table_are_refused(ds: Path) -> None:
@@ -581,3 +584,79 @@ def test_content_box_foreground_mask_equals_the_three_plane_one() -> None:
         assert np.array_equal(cv2.connectedComponentsWithStats(old, connectivity=8)[2], cv2.connectedComponentsWithStats(new, connectivity=8)[2])
     boxes = [features._content_box(img) for img in images]
     assert boxes[4] == (40, 50, 40, 50) and boxes[-1] is None and all(b is not None for b in boxes[:4])
+
+
+def _lookalike_files(tmp_path: Path) -> list[Path]:
+    """A tee from the tuning generator at 1024x768 and five copies (resized to 0.6, cropped into the canvas,
+    brightness x0.8, contrast x1.2, re-encoded at quality 70); its near twin (the sleeve 0.15 of its range,
+    2.3 % of the height, longer); the same tee with a printed emblem, that print with the emblem's colours turned
+    by 90 degrees, and a resized copy of the print."""
+    import dataclasses as dc
+
+    from PIL import ImageEnhance
+
+    dataset = _bench_dataset()
+    cut = dc.replace(dataset.random_cut(np.random.default_rng(0)), kind="tee", pattern="solid")
+    params = list(cut.params)
+    params[6] = params[6] + 0.15 if params[6] < 0.85 else params[6] - 0.15
+    ring, bar = ((c[0], max(c[1], 0.6), max(c[2], 0.5)) for c in cut.colours[1:])
+    printed = dc.replace(cut, pattern="print", pattern_params=(0.5, 0.5, 0.5, 0.5, 0.4, 0.6), colours=(cut.colours[0], ring, bar))
+    recoloured = dc.replace(printed, colours=(cut.colours[0], ((ring[0] + 0.25) % 1, *ring[1:]), ((bar[0] + 0.25) % 1, *bar[1:])))
+
+    def big(c):  # noqa: ANN001, ANN202 - drawn at 512x384 and saved at 1024x768, as the generator does
+        return Image.fromarray(dataset.draw_product(c)).resize((768, 1024), Image.BICUBIC)
+
+    original = big(cut)
+    images = [(original, 92), (original.resize((461, 614), Image.LANCZOS), 92), (original.crop((20, 30, 750, 1000)), 92),
+              (ImageEnhance.Brightness(original).enhance(0.8), 92), (ImageEnhance.Contrast(original).enhance(1.2), 92),
+              (original, 70), (big(dc.replace(cut, params=tuple(params))), 92), (big(printed), 92), (big(recoloured), 92),
+              (big(printed).resize((600, 800), Image.LANCZOS), 92)]
+    paths = []
+    for k, (im, quality) in enumerate(images):
+        paths.append(tmp_path / f"{k}.jpg")
+        im.save(paths[-1], quality=quality)
+    return paths
+
+
+def test_fine_look_refuses_a_near_twin_and_a_recoloured_print_and_keeps_copies(tmp_path: Path) -> None:
+    """The 32x32 thumbnails merge a tee with its near twin (a sleeve 2.3 % of the height longer); the finer look
+    (curate.dedupe.confirm, 256 px) refuses that link: 8-13 % of the outline moves against 0 % for the five
+    copies (resize, crop, brightness, contrast, re-encode). The recoloured emblem turns 6-11 % of the print's
+    pixels, its resized copy none."""
+    from curate.dedupe.confirm import compare_pairs
+    from curate.dedupe.verify import Thresholds
+
+    paths = _lookalike_files(tmp_path)
+    thumbs = [thumbnail(p) for p in paths]
+    coarse = find_duplicates(thumbs, paths, Thresholds(fine=False))
+    assert [0, 1, 2, 3, 4, 5, 6] in coarse.groups(range(10))  # the twin joins its lookalike's copies
+    found = find_duplicates(thumbs, paths, Thresholds())
+    assert sorted(found.groups(range(10))) == [[0, 1, 2, 3, 4, 5], [7, 9]]
+    assert found.fine_refused >= 1 and found.fine_checked >= found.fine_refused
+    shape, hue = zip(*compare_pairs(paths, [(0, k) for k in range(1, 7)] + [(7, 8), (7, 9)]))  # type: ignore[misc]
+    th = Thresholds()
+    assert max(shape[:5]) <= th.fine_shape / 3 and shape[5] > 2 * th.fine_shape, shape
+    assert hue[6] > 10 * th.fine_hue and max(hue[:6] + hue[7:]) <= th.fine_hue, hue
+    linked = {(link.a, link.b): link.distances for link in found.links if link.kind == "near-duplicate"}
+    assert any("fine_shape" in d for d in linked.values())  # the report shows what the look measured
+
+
+def test_fine_look_judges_only_products_it_can_read(tmp_path: Path) -> None:
+    """No look (None: the link stands) for a photo without a plain background, an unreadable file, or a
+    silhouette that is mostly inner texture; compare_pairs never raises."""
+    from curate.dedupe.confirm import SIMPLE, compare, compare_pairs, fine_view
+
+    rng = np.random.default_rng(1)
+    scene = tmp_path / "scene.jpg"
+    Image.fromarray(rng.integers(0, 255, (400, 300, 3), dtype=np.uint8)).save(scene)
+    textured = np.full((400, 300, 3), 250, np.uint8)
+    textured[50:350, 50:250] = np.where(rng.uniform(size=(300, 200, 1)) < 0.5, 30, 250)  # a speckled block
+    speckled = tmp_path / "speckled.png"
+    Image.fromarray(textured).save(speckled)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    assert fine_view(scene.read_bytes()) is None
+    view = fine_view(speckled.read_bytes())
+    assert view is not None and view.simple < SIMPLE and compare(view, view) is None
+    product = _lookalike_files(tmp_path)[0]
+    assert compare_pairs([product, scene, bad, speckled], [(0, 1), (0, 2), (0, 3)], workers=1) == [None, None, None]

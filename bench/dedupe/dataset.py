@@ -281,9 +281,13 @@ def _make_base(job: _BaseJob, out: Path) -> list[dict[str, str]]:
         cuts = [cut] + colourways(cut, job.colourways, rng) + lookalikes(cut, job.lookalikes, rng)
         drawn = [draw_product(c) for c in cuts]
         # a lookalike whose change falls outside the garment (an emblem off the silhouette, a parameter the cut
-        # does not use) is the same image, not another product: dropped (fewer than 0.2 % of pixels moved)
-        visible = [v <= job.colourways or (np.abs(d.astype(np.int16) - drawn[0]).max(axis=2) > 30).mean() >= 0.002
-                   for v, d in enumerate(drawn)]
+        # does not use) is the same image, not another product: dropped (fewer than 0.2 % of pixels moved). It is
+        # compared with every image kept before it, not only the base: two recolours of a print that the garment
+        # does not show are the same image as each other (that made identical files count as trap pairs)
+        visible: list[bool] = []
+        for v, d in enumerate(drawn):
+            kept = [k for k, keep in zip(drawn[:v], visible) if keep]
+            visible.append(v <= job.colourways or all((np.abs(d.astype(np.int16) - k).max(axis=2) > 30).mean() >= 0.002 for k in kept))
         cuts = [c for c, keep in zip(cuts, visible) if keep]
         variants = [np.asarray(Image.fromarray(d).resize(SAVED[::-1], Image.BICUBIC)) for d, keep in zip(drawn, visible) if keep]
     names = []

@@ -66,7 +66,7 @@ def main() -> None:
         overrides = {k: (v.lower() == "true") if isinstance(getattr(Thresholds(), k), bool) else type(getattr(Thresholds(), k))(v)
                      for k, v in (a.split("=") for a in args.set)}
         th = Thresholds(**overrides) if kind == "ours" else Thresholds(radius=args.extra_radius)
-        found = find_duplicates(thumbs, files, th, search_hash=kind)
+        found = find_duplicates(thumbs, files, th, search_hash=kind, workers=args.workers)
         t_group = time.perf_counter() - t
         ours = {(a, b) for g in found.groups(range(len(files))) for a, b in itertools.combinations(sorted(g), 2)}
         print(f"--hash {kind} (radius {th.radius}): hashing {t_hash:.1f} s ({len(files) / t_hash:.0f} img/s), grouping {t_group:.1f} s, "

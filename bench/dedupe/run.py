@@ -111,7 +111,7 @@ def run_ours(files: list[str], workers: int) -> dict:
     t_hash = time.perf_counter() - t
     thumbs = [r if isinstance(r, Thumb) else None for r in results]
     t = time.perf_counter()
-    found = find_duplicates(thumbs, files)
+    found = find_duplicates(thumbs, files, workers=workers)
     t_search = time.perf_counter() - t
     pairs = {(a, b) for g in found.groups(range(len(files))) for a, b in itertools.combinations(sorted(g), 2)}
     # which pairs the search alone reaches (before verification): an upper bound on recall

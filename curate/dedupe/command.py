@@ -100,7 +100,7 @@ def dedupe_table(m, table: str, thresholds: Thresholds, workers: int, engine: st
     df = m.table(table)
     thumbs, errors, hashed, cached = _features(m, table, workers, engine, None if search_hash == "ours" else search_hash)
     paths = [str(m.resolve(p)) for p in df["path"]]
-    found = find_duplicates(thumbs, paths, thresholds, search_hash=search_hash)
+    found = find_duplicates(thumbs, paths, thresholds, search_hash=search_hash, workers=workers)
     link_of = {link.b: link for link in found.links}  # each merge is recorded on the member it brought in
     for link in found.links:
         link_of.setdefault(link.a, link)
@@ -353,6 +353,13 @@ def dedupe_command(
                                               "product on a plain background; lower keeps them apart (docs/benchmarks/dedupe.md)"),
     local: float = typer.Option(_D.local, "--local-colour-threshold", min=0.0,
                                 help="max hue turn of the most changed cells (a recoloured print is above it)"),
+    fine: bool = typer.Option(_D.fine, "--fine-check/--no-fine-check",
+                              help="look again at links between two products on plain backgrounds at 256 px: refuses near "
+                                   "twins (a sleeve or hem a few per cent longer) and recoloured prints; costs a decode each"),
+    fine_shape: float = typer.Option(_D.fine_shape, "--fine-shape-threshold", min=0.0, max=1.0,
+                                     help="max share of outline points off the other product's outline"),
+    fine_hue: float = typer.Option(_D.fine_hue, "--fine-hue-threshold", min=0.0, max=1.0,
+                                   help="max share of the product's pixels with a turned hue"),
     workers: int = typer.Option(1, "--workers", min=1, help="hashing processes (local) or CPUs (a local Ray)"),
     engine: str = typer.Option("local", "--engine", help=f"hashing engine: {' | '.join(ENGINES)} (ray needs tryon-bench[distributed])"),
     search_hash: str = typer.Option("ours", "--hash", help="candidate hash: ours (measures best, docs/benchmarks/dedupe.md) | "
@@ -368,7 +375,8 @@ def dedupe_command(
     console = Console()
     try:
         stats, pair_dups, report = run_dedupe(ds, on, dataclasses.replace(Thresholds(threshold, tone, structure, colour, detail, aspect, colour_tolerance, contrast_range),
-                                                                   tonal=tonal, tonal_contrast=tonal_contrast, local=local),
+                                                                   tonal=tonal, tonal_contrast=tonal_contrast, local=local,
+                                                                   fine=fine, fine_shape=fine_shape, fine_hue=fine_hue),
                                               workers, engine,
                                               search_hash)
     except (ValueError, RuntimeError, FileNotFoundError) as exc:

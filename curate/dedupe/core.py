@@ -69,6 +69,8 @@ class DuplicateGroups:
     index: np.ndarray  # views row -> image index (the readable images)
     candidates: int  # hash pairs within the radius that went through verification
     pixel_hashes: dict[int, str] = dataclasses.field(default_factory=dict)  # the images decoded in full, by index
+    fine_checked: int = 0  # links given the finer look (curate.dedupe.confirm)
+    fine_refused: int = 0  # ... and refused by it
 
     def same_pixels(self, i: int, j: int) -> bool:
         """True when both images were decoded in full (same size and thumbnail, other bytes) and their
@@ -131,16 +133,18 @@ def find_duplicates(
     thresholds: Thresholds = Thresholds(),
     pixel_hash: Callable[[str | Path], str] = pixel_sha256,
     search_hash: str = "ours",
+    workers: int = 1,
 ) -> DuplicateGroups:
     """Groups over ``thumbs`` (None for an image that could not be read: never grouped). ``search_hash``:
     ``ours`` (two views' random-hyperplane hashes) or ``phash`` / ``dhash``: the candidates are the pairs of
-    imagehash's hashes (``Thumb.extra_hash``, one per image) within the radius; verification is the same."""
+    imagehash's hashes (``Thumb.extra_hash``, one per image) within the radius; verification is the same.
+    ``workers``: processes for the finer look at links between products (curate.dedupe.confirm)."""
     with one_blas_thread():
-        return _find_duplicates(thumbs, paths, thresholds, pixel_hash, search_hash)
+        return _find_duplicates(thumbs, paths, thresholds, pixel_hash, search_hash, workers)
 
 
 def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path], thresholds: Thresholds,
-                     pixel_hash: Callable[[str | Path], str], search_hash: str) -> DuplicateGroups:
+                     pixel_hash: Callable[[str | Path], str], search_hash: str, workers: int = 1) -> DuplicateGroups:
     n = len(thumbs)
     uf = UnionFind(n)
     links: list[Link] = []
@@ -184,6 +188,7 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
         extra = np.array([thumbs[i].extra_hash for i in ok], np.uint64)  # type: ignore[union-attr]
         blocks = ((a, b) for a, b, _ in pairs_within(extra, thresholds.radius))
     curve_links: list[tuple[float, int, int, dict[str, float]]] = []
+    boxed_links: dict[tuple[int, int], dict[str, float]] = {}  # links between two products on plain backgrounds
     for ia, ib in blocks:
         candidates += len(ia)
         accepted, d = verify(v, ia, ib, thresholds)
@@ -192,12 +197,38 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
             i, j = int(index[a]), int(index[b])
             if via_curve[k]:
                 curve_links.append((float(d.tonal_tone[k]), i, j, d.row(k)))  # type: ignore[index]
+            elif thresholds.fine and thumbs[i].boxed and thumbs[j].boxed:  # type: ignore[union-attr]
+                boxed_links[(i, j)] = d.row(k)
             elif uf.union(i, j):
                 links.append(Link(i, j, "near-duplicate", d.row(k)))
+    # a finer look (curate.dedupe.confirm) at links between two products on plain backgrounds, the near twins and
+    # recoloured prints the thumbnails cannot tell apart; it refuses a link, never adds one
+    fine_pairs = list(boxed_links) + [(i, j) for _, i, j, _ in curve_links
+                                      if thresholds.fine and thumbs[i].boxed and thumbs[j].boxed]  # type: ignore[union-attr]
+    fine: dict[tuple[int, int], tuple[float, float]] = {}
+    if fine_pairs:
+        from curate.dedupe.confirm import compare_pairs
+
+        fine = {p: r for p, r in zip(fine_pairs, compare_pairs(paths, fine_pairs, workers)) if r is not None}
+    refused = 0
+
+    def confirmed(i: int, j: int, row: dict[str, float]) -> bool:
+        nonlocal refused
+        if (i, j) not in fine:
+            return True
+        shape, hue = fine[(i, j)]
+        row["fine_shape"], row["fine_hue"] = round(shape, 4), round(hue, 4)
+        ok = shape <= thresholds.fine_shape and hue <= thresholds.fine_hue
+        refused += not ok
+        return ok
+
+    for (i, j), row in boxed_links.items():
+        if confirmed(i, j, row) and uf.union(i, j):
+            links.append(Link(i, j, "near-duplicate", row))
     # links that only a tone curve explains come last, most certain first, and may bring one image into a group
     # but never join two groups: the curve's freedom can bridge two products of one cut in two shades, and
     # through the union-find one such bridge would merge both products' whole groups
     for _, i, j, row in sorted(curve_links):
-        if (uf.group_size(i) == 1 or uf.group_size(j) == 1) and uf.union(i, j):
+        if confirmed(i, j, row) and (uf.group_size(i) == 1 or uf.group_size(j) == 1) and uf.union(i, j):
             links.append(Link(i, j, "near-duplicate", row))
-    return DuplicateGroups(uf, links, v, index, candidates, pixel_hashes)
+    return DuplicateGroups(uf, links, v, index, candidates, pixel_hashes, len(fine), refused)

@@ -66,23 +66,38 @@ class Thumb:
         return np.frombuffer(self.detail, np.float16).reshape(2, DETAIL, DETAIL).astype(np.float32)
 
 
+def border_background(rgb: np.ndarray) -> np.ndarray | None:
+    """The median colour of the 2-pixel border ring when the border is a uniform background, else None."""
+    ring = np.concatenate([rgb[:2].reshape(-1, 3), rgb[-2:].reshape(-1, 3), rgb[:, :2].reshape(-1, 3), rgb[:, -2:].reshape(-1, 3)])
+    bg = np.median(ring, axis=0).astype(np.int16)
+    if (np.abs(ring.astype(np.int16) - bg).max(axis=1) <= BORDER_TOLERANCE).mean() < BORDER_UNIFORM:
+        return None
+    return bg
+
+
+def content_components(stats: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Which foreground components (rows of OpenCV's ``stats`` without the background's) are the content.
+    A component counts if it is large next to the largest, or tall (a leg below a pale skirt, a sleeve):
+    a line of watermark text is neither, and specks of JPEG noise are below 0.1 % of the frame."""
+    import cv2
+
+    area, height = stats[:, cv2.CC_STAT_AREA], stats[:, cv2.CC_STAT_HEIGHT]
+    return (area >= 0.1 * area.max()) | ((height >= 0.1 * shape[0]) & (area >= 0.001 * shape[0] * shape[1]))
+
+
 def _content_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right) of the foreground on a uniform background, else None."""
     import cv2
 
-    ring = np.concatenate([rgb[:2].reshape(-1, 3), rgb[-2:].reshape(-1, 3), rgb[:, :2].reshape(-1, 3), rgb[:, -2:].reshape(-1, 3)])
-    bg = np.median(ring, axis=0).astype(np.int16)
-    if (np.abs(ring.astype(np.int16) - bg).max(axis=1) <= BORDER_TOLERANCE).mean() < BORDER_UNIFORM:
+    bg = border_background(rgb)
+    if bg is None:
         return None
     fg = _foreground(rgb, bg)
     n, _, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
     if n <= 1:
         return None
     stats = stats[1:]
-    area, height = stats[:, cv2.CC_STAT_AREA], stats[:, cv2.CC_STAT_HEIGHT]
-    # a component counts if it is large next to the largest, or tall (a leg below a pale skirt, a sleeve):
-    # a line of watermark text is neither, and specks of JPEG noise are below 0.1 % of the frame
-    keep = stats[(area >= 0.1 * area.max()) | ((height >= 0.1 * rgb.shape[0]) & (area >= 0.001 * fg.size))]
+    keep = stats[content_components(stats, fg.shape)]
     left, top = keep[:, cv2.CC_STAT_LEFT].min(), keep[:, cv2.CC_STAT_TOP].min()
     right = (keep[:, cv2.CC_STAT_LEFT] + keep[:, cv2.CC_STAT_WIDTH]).max()
     bottom = (keep[:, cv2.CC_STAT_TOP] + keep[:, cv2.CC_STAT_HEIGHT]).max()
@@ -148,27 +163,34 @@ def imagehash_of(rgb: np.ndarray, kind: str) -> int:
     return int(str(h), 16)
 
 
-def thumbnail(path: str | Path, extra: str | None = None) -> Thumb:
-    """Read the file once; decode once at reduced scale (libjpeg's scaled IDCT, as PIL's draft mode: the
-    decoder skips what a 192 px image does not need); one sha256 of the bytes for exact duplicates.
-    ``extra``: also imagehash's ``phash`` or ``dhash`` of the decode (``Thumb.extra_hash``)."""
+def decode_reduced(data: bytes, min_side: int) -> tuple[np.ndarray, int, int]:
+    """(RGB array, file width, file height): decoded once at reduced scale (libjpeg's scaled IDCT, as PIL's draft
+    mode: the decoder skips what the result does not need) to the smallest size whose short side is at least
+    ``min_side``; formats without scaled decoding (PNG, WebP) are reduced after decoding, before any pixel work."""
     import cv2
 
-    data = Path(path).read_bytes()
     try:
         with Image.open(io.BytesIO(data)) as im:  # header only: the size, and a clear error for non-images
             width, height = im.size
     except UnidentifiedImageError:  # PIL's message names the in-memory buffer's address, not the file
         raise UnidentifiedImageError("not a recognised image format") from None
-    factor = max((k for k in SCALED_DECODE_FACTORS if min(width, height) / k >= DECODE_MIN_SIDE), default=1)
+    factor = max((k for k in SCALED_DECODE_FACTORS if min(width, height) / k >= min_side), default=1)
     rgb = decode_scaled(data, factor)
     if rgb is None:  # a format OpenCV does not read: PIL decodes it
         with Image.open(io.BytesIO(data)) as im:
             rgb = np.asarray(im.convert("RGB"))
-    # formats without scaled decoding (PNG, WebP) are reduced after decoding, before any pixel work
-    reduce = min(rgb.shape[:2]) / DECODE_MIN_SIDE
+    reduce = min(rgb.shape[:2]) / min_side
     if reduce >= 2:
         rgb = cv2.resize(rgb, (int(rgb.shape[1] / reduce), int(rgb.shape[0] / reduce)), interpolation=cv2.INTER_AREA)
+    return rgb, width, height
+
+
+def thumbnail(path: str | Path, extra: str | None = None) -> Thumb:
+    """Read the file once; decode once at reduced scale (libjpeg's scaled IDCT, as PIL's draft mode: the
+    decoder skips what a 192 px image does not need); one sha256 of the bytes for exact duplicates.
+    ``extra``: also imagehash's ``phash`` or ``dhash`` of the decode (``Thumb.extra_hash``)."""
+    data = Path(path).read_bytes()
+    rgb, width, height = decode_reduced(data, DECODE_MIN_SIDE)
     thumb, detail, boxed, aspect = thumbnail_of(rgb)
     return Thumb(thumb.tobytes(), detail.tobytes(), width, height, boxed, sha256_bytes(data), aspect,
                  imagehash_of(rgb, extra) if extra else 0)

@@ -169,6 +169,9 @@ class Thresholds:
     tonal_structure: float = 0.02  # the shape checks of a pair accepted through a tone curve, tighter than the
     tonal_detail: float = 0.2  # others': the curve explains any colour difference, so two products of one cut in
     tonal_aspect: float = 0.06  # two colours need the shape to tell them apart, and a tone edit moves no shape
+    fine: bool = True  # look again at links between two products on plain backgrounds (curate.dedupe.confirm)
+    fine_shape: float = 0.03  # max share of outline points off the other's outline: a near twin's sleeve or hem
+    fine_hue: float = 0.002  # max share of the product's pixels with a turned hue: a recoloured print
 
     def curve_may_explain(self, shift: np.ndarray, contrast: np.ndarray, aspect: np.ndarray) -> np.ndarray:
         """Whether the tone-curve path may consider a pair: a colour shift the contrast change accounts for

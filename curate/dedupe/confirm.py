@@ -1,0 +1,287 @@
+"""A finer look at near-duplicate links between two products on a uniform background (issue 16).
+
+The 32x32 thumbnails cannot tell a product from its near twin (the same cut with a sleeve or a hem a few per
+cent longer) or from itself with a small print recoloured: at that size the change is within the content
+box's jitter between resized copies. So every near-duplicate link whose two images are both *boxed* (a
+product on a uniform background, :mod:`curate.dedupe.features`) is looked at again on the images decoded at
+``FINE_SIDE`` (the short side), and refused when
+
+* **shape**: after the best alignment of the two silhouettes, more than ``Thresholds.fine_shape`` of their
+  outline points lie farther than ``OUTLINE_TOLERANCE`` pixels from the other's outline. Edits of a copy
+  (re-encoding, resizing, small crops, brightness, contrast, gamma, a watermark) move no outline; a twin's
+  longer sleeve moves a stretch of it.
+* **colour**: more than ``Thresholds.fine_hue`` of the product's pixels (away from its edges, where both
+  images are saturated) have their hue turned by more than ``HUE_TURN``. Tone edits keep hue; a recoloured
+  emblem turns it.
+
+Alignment: the candidates are isotropic scales (same original pixels: a crop; the frame's ratio: a resize;
+the content box's height or width ratio on sides the frame does not cut) times anchors (a corner or the
+centre of the content box), then a small grid around the best; scored by the mean outline distance (chamfer
+matching on distance transforms). Outline points near the other image's frame are not counted, since a crop
+may have cut the product there. The silhouette is the outline of the content's components after a closing of
+``CLOSING`` pixels, so thin gaps (an open jacket's front, a V neck's channel) cannot change its topology
+between two copies; a silhouette with much inner texture (a person photographed on a pale wall) is not
+*simple* (outline share of all foreground boundaries under ``SIMPLE``) and is not judged by this look.
+
+Each image is decoded once per run for this; pairs are grouped by connected component so that a worker
+decodes every image it needs once, and components run on the same process pool as hashing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+FINE_SIDE = 256  # short side the images are looked at (issue 16; chosen on the tuning sets: 192 misses more twins)
+OUTLINE_TOLERANCE = 1.5  # pixels (at FINE_SIDE) an outline point may be from the other's: resampling and JPEG jitter
+CLOSING = 5  # pixels: gaps narrower than this are closed before the outline is taken
+SIMPLE = 0.7  # min share of a silhouette's foreground boundary that is its outline, for it to be judged
+FRAME_MARGIN = 3.0  # pixels: outline points within this of the other image's frame are not counted
+MAX_POINTS = 400  # outline points per image (evenly spaced along the outline)
+HUE_TURN = 20  # of 256 (OpenCV's full-range hue): ~28 degrees; the reporting set turns prints by >= 30
+HUE_SATURATION = 60  # of 255: both pixels at least this saturated for their hue to count
+RANK_STEP = 6  # candidates are ranked on every 6th outline point
+_REFINE = tuple(np.array([(ds, dx, dy) for ds in scales for dx in shifts for dy in shifts], np.float32)
+                for scales, shifts in (((-0.01, 0.0, 0.01), (-2.0, 0.0, 2.0)), ((-0.005, 0.0, 0.005), (-1.0, 0.0, 1.0))))
+_FAR = 20.0  # distances are capped here in the alignment score (a missing part should not dominate it)
+
+
+@dataclasses.dataclass
+class FineView:
+    scale: float  # decoded pixels per file pixel
+    box: np.ndarray  # [4] float32 top, bottom, left, right of the content (decoded pixels)
+    touch: np.ndarray  # [4] bool: the box side lies on the frame (the product is cut there)
+    points: np.ndarray  # [k, 2] float32 x, y of outline points away from the frame
+    distance: np.ndarray  # [h, w] float32 distance to the outline
+    content: np.ndarray  # [h, w] uint8 1 on the content's components (before the closing)
+    rgb: np.ndarray  # [h, w, 3] uint8
+    simple: float  # outline pixels / all foreground boundary pixels
+
+    @functools.cached_property
+    def hsv(self) -> np.ndarray:
+        """[h, w, 3] uint8 OpenCV full-range HSV (computed when a pair first needs it)."""
+        import cv2
+
+        return cv2.cvtColor(self.rgb, cv2.COLOR_RGB2HSV_FULL)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.content.shape  # type: ignore[return-value]
+
+
+def fine_view(data: bytes) -> FineView | None:
+    """The look of one image's bytes, or None when it is not a product on a uniform background or its short
+    side is under FINE_SIDE."""
+    import cv2
+
+    from curate.dedupe.features import FOREGROUND, border_background, content_components, decode_reduced
+
+    rgb, width, height = decode_reduced(data, FINE_SIDE)
+    if min(rgb.shape[:2]) < FINE_SIDE:  # a smaller file has no finer look to give than its thumbnail's
+        return None
+    rgb = np.ascontiguousarray(rgb)
+    bg = border_background(rgb)
+    if bg is None:
+        return None
+    r, g, b = cv2.split(cv2.absdiff(rgb, (float(bg[0]), float(bg[1]), float(bg[2]), 0.0)))
+    diff = cv2.max(cv2.max(r, g), b)  # the largest channel difference from the background
+    counts = np.bincount(diff.ravel(), minlength=256)[FOREGROUND + 1:]
+    if not counts.sum():
+        return None
+    # the edge where the product is half-way between the background and its own typical (median) colour: a
+    # brightness or contrast edit scales both, so that edge stays where it was (a fixed threshold slides along
+    # soft edges)
+    level = max(FOREGROUND, 0.5 * (FOREGROUND + 1 + int(np.searchsorted(np.cumsum(counts), counts.sum() / 2))))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((diff > level).view(np.uint8), connectivity=8)
+    if n <= 1:
+        return None
+    keep = np.zeros(n, np.uint8)
+    keep[1:] = content_components(stats[1:], rgb.shape)
+    content = keep[labels]
+    rows = np.flatnonzero(cv2.reduce(content, 1, cv2.REDUCE_MAX).ravel())
+    cols = np.flatnonzero(cv2.reduce(content, 0, cv2.REDUCE_MAX).ravel())
+    if len(rows) < 4 or len(cols) < 4:
+        return None
+    h, w = content.shape
+    box = np.array([rows[0], rows[-1] + 1, cols[0], cols[-1] + 1], np.float32)
+    touch = np.array([box[0] <= 1, box[1] >= h - 1, box[2] <= 1, box[3] >= w - 1])
+    if touch.sum() >= 3:  # content through three sides of the frame is a scene, not a product on a background
+        return None
+    boundary = cv2.countNonZero(cv2.subtract(content, cv2.erode(content, np.ones((3, 3), np.uint8))))
+    closed = cv2.morphologyEx(content, cv2.MORPH_CLOSE, np.ones((CLOSING, CLOSING), np.uint8))
+    external, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    simple = sum(len(c) for c in external) / max(boundary, 1)
+    # every edge of the closed silhouette, holes too: whether a V neck or a gap joins the background through a
+    # channel a pixel wide can differ between two copies, its edges do not
+    edges, _ = cv2.findContours(closed, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    outline = np.zeros_like(content)
+    cv2.drawContours(outline, edges, -1, 1, 1)
+    outline[:2], outline[-2:], outline[:, :2], outline[:, -2:] = 0, 0, 0, 0  # a cut by the frame is not an outline
+    points = np.concatenate([c.reshape(-1, 2) for c in edges]).astype(np.float32)  # x, y in order along each edge
+    points = points[(points[:, 0] >= 2) & (points[:, 0] < w - 2) & (points[:, 1] >= 2) & (points[:, 1] < h - 2)]
+    if len(points) > MAX_POINTS:
+        points = points[np.linspace(0, len(points) - 1, MAX_POINTS).astype(np.int64)]
+    distance = cv2.distanceTransform(1 - outline, cv2.DIST_L2, 3)
+    return FineView(max(h, w) / max(width, height), box, touch, points, distance, content, rgb, simple)
+
+
+def _sample(distance: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distances at points, bilinear (the outline's position is the measurement), and whether each point is
+    inside the frame, off its margin."""
+    import cv2
+
+    h, w = distance.shape
+    inside = (x >= FRAME_MARGIN) & (x <= w - 1 - FRAME_MARGIN) & (y >= FRAME_MARGIN) & (y <= h - 1 - FRAME_MARGIN)
+    values = cv2.remap(distance, x.astype(np.float32), y.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return values, inside
+
+
+def _chamfer(fa: FineView, fb: FineView, s: np.ndarray, tx: np.ndarray, ty: np.ndarray,
+             step: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """For candidate transforms x_a = s * x_b + t (arrays of one length): (mean capped outline distance, share
+    of outline points farther than the tolerance), both directions averaged, in a's pixels. ``step``: every
+    step-th outline point only (ranking many candidates)."""
+    s, tx, ty = s[:, None], tx[:, None], ty[:, None]
+    pa, pb = fa.points[::step], fb.points[::step]
+    da, ia = _sample(fa.distance, pb[None, :, 0] * s + tx, pb[None, :, 1] * s + ty)
+    db, ib = _sample(fb.distance, (pa[None, :, 0] - tx) / s, (pa[None, :, 1] - ty) / s)
+    db = db * s
+    tol = OUTLINE_TOLERANCE * np.maximum(1.0, s)  # an upsampled small copy's outline is as blurred as it is enlarged
+    na, nb = np.maximum(ia.sum(axis=1), 1), np.maximum(ib.sum(axis=1), 1)
+    mean = 0.5 * ((np.minimum(da, _FAR) * ia).sum(axis=1) / na + (np.minimum(db, _FAR) * ib).sum(axis=1) / nb)
+    far = 0.5 * (((da > tol) & ia).sum(axis=1) / na + ((db > tol) & ib).sum(axis=1) / nb)
+    return mean, far
+
+
+def _offsets(a0: float, a1: float, b0: float, b1: float, free: tuple[bool, bool], size_a: int, size_b: int, s: float) -> list[float]:
+    """Translations along one axis taking b's pixels (scaled by s) to a's: the content box's free sides and its
+    centre, the frame's two ends (a resize keeps the frame; a crop from one side keeps its other end), and
+    when the frame cuts the content on both images' sides along this axis (a sleeve through the frame) every
+    offset a crop could have made between the frame's ends, 2 pixels apart."""
+    out = [(a0 + a1) / 2 - s * (b0 + b1) / 2, 0.0, size_a - s * size_b]
+    if free[0]:
+        out.append(a0 - s * b0)
+    if free[1]:
+        out.append(a1 - s * b1)
+    if not (free[0] or free[1]):
+        lo, hi = sorted((0.0, size_a - s * size_b))
+        out.extend(np.arange(lo - 2.0, hi + 2.0, 2.0).tolist())
+    return out
+
+
+def _candidates(fa: FineView, fb: FineView) -> np.ndarray:
+    """[k, 3] (s, tx, ty) taking b's pixels to a's."""
+    ba, bb = fa.box, fb.box
+    free = ~(fa.touch | fb.touch)
+    scales = {fa.scale / fb.scale, fa.shape[1] / fb.shape[1], fa.shape[0] / fb.shape[0]}
+    if free[0] and free[1]:
+        scales.add(float((ba[1] - ba[0]) / (bb[1] - bb[0])))
+    if free[2] and free[3]:
+        scales.add(float((ba[3] - ba[2]) / (bb[3] - bb[2])))
+    out = []
+    for s in scales:
+        tys = _offsets(ba[0], ba[1], bb[0], bb[1], (bool(free[0]), bool(free[1])), fa.shape[0], fb.shape[0], s)
+        txs = _offsets(ba[2], ba[3], bb[2], bb[3], (bool(free[2]), bool(free[3])), fa.shape[1], fb.shape[1], s)
+        out.extend((s, tx, ty) for ty in tys for tx in txs)
+    return np.asarray(out, np.float32)
+
+
+def _hue_turned(fa: FineView, fb: FineView, s: float, tx: float, ty: float) -> float:
+    """Share of a's product pixels (inside both contents, away from their edges, both saturated) whose hue b
+    turned by more than HUE_TURN, with b mapped onto a by (s, tx, ty); computed over a's content box."""
+    import cv2
+
+    top, bottom, left, right = (int(v) for v in fa.box)
+    h, w = bottom - top, right - left
+    # a's box pixel (u, v) is a's pixel (u + left, v + top), which is b's pixel ((u + left - tx) / s, ...)
+    to_b = np.array([[1 / s, 0, (left - tx) / s], [0, 1 / s, (top - ty) / s]], np.float32)
+    flags = cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
+    hsv_b = cv2.warpAffine(fb.hsv, to_b, (w, h), flags=flags, borderValue=(0, 0, 0))
+    content_b = cv2.warpAffine(fb.content, to_b, (w, h), flags=flags, borderValue=0)
+    hsv_a = fa.hsv[top:bottom, left:right]
+    # away from the edges, where a pixel of misalignment mixes the product with the background
+    core = cv2.erode(cv2.bitwise_and(fa.content[top:bottom, left:right], content_b), np.ones((5, 5), np.uint8))
+    turn = cv2.absdiff(hsv_a[..., 0], hsv_b[..., 0])
+    turn = cv2.min(turn, cv2.subtract(np.full_like(turn, 255), turn) + 1)  # hue is circular (256 steps)
+    saturated = cv2.min(hsv_a[..., 1], hsv_b[..., 1]) >= HUE_SATURATION
+    turned = ((turn > HUE_TURN) & saturated & (core > 0)).view(np.uint8)
+    # an opening keeps regions, not the one-pixel lines a slightly misaligned colour edge leaves
+    turned = cv2.morphologyEx(turned, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    return cv2.countNonZero(turned) / max(cv2.countNonZero(core), 1)
+
+
+def compare(fa: FineView, fb: FineView) -> tuple[float, float] | None:
+    """(shape: share of outline points off the other's outline, colour: share of the product's pixels with a
+    turned hue), or None when either silhouette is not simple enough to judge."""
+    if min(fa.simple, fb.simple) < SIMPLE or not len(fa.points) or not len(fb.points):
+        return None
+    far, best = align(fa, fb)
+    return far, _hue_turned(fa, fb, *map(float, best))
+
+
+def align(fa: FineView, fb: FineView) -> tuple[float, np.ndarray]:
+    """(share of outline points off the other's outline, (s, tx, ty)) for the best transform found."""
+    c = _candidates(fa, fb)
+    mean, _ = _chamfer(fa, fb, c[:, 0], c[:, 1], c[:, 2], step=RANK_STEP)  # rank on a sample of the outline
+    best = c[int(np.argmin(mean))]
+    for refine in _REFINE:  # coarse then fine grid around the best, on every outline point
+        grid = np.stack([best[0] * (1 + refine[:, 0]), best[1] + refine[:, 1], best[2] + refine[:, 2]], axis=1)
+        mean, far = _chamfer(fa, fb, grid[:, 0], grid[:, 1], grid[:, 2])
+        k = int(np.lexsort((mean, far))[0])  # the transform that leaves fewest points off, then the closest
+        best = grid[k]
+    return float(far[k]), best
+
+
+def _compare_component(item: tuple[list[str], list[tuple[int, int]]]) -> list[tuple[float, float] | None]:
+    """One connected component: its files and its pairs (local indices). Never raises (a pool task)."""
+    files, pairs = item
+    views: dict[int, FineView | None] = {}
+    out: list[tuple[float, float] | None] = []
+    for a, b in pairs:
+        for k in (a, b):
+            if k not in views:
+                try:
+                    views[k] = fine_view(Path(files[k]).read_bytes())
+                except Exception:  # noqa: BLE001 - hashed fine a moment ago; a failure here refuses nothing
+                    views[k] = None
+        fa, fb = views[a], views[b]
+        try:
+            out.append(None if fa is None or fb is None else compare(fa, fb))
+        except Exception:  # noqa: BLE001
+            out.append(None)
+    return out
+
+
+def compare_pairs(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]], workers: int = 1) -> list[tuple[float, float] | None]:
+    """``compare`` for each (i, j) of ``pairs`` (indices into ``paths``), on ``workers`` processes."""
+    from curate.dedupe.core import UnionFind
+    from curate.dedupe.engine import map_local
+
+    if not pairs:
+        return []
+    nodes = sorted({k for p in pairs for k in p})
+    local = {k: n for n, k in enumerate(nodes)}
+    uf = UnionFind(len(nodes))
+    for a, b in pairs:
+        uf.union(local[a], local[b])
+    members: dict[int, list[int]] = {}
+    for k in nodes:
+        members.setdefault(uf.find(local[k]), []).append(k)
+    by_root: dict[int, list[int]] = {}
+    for n, (a, _) in enumerate(pairs):
+        by_root.setdefault(uf.find(local[a]), []).append(n)
+    items, order = [], []
+    for root, rows in by_root.items():
+        index = {k: m for m, k in enumerate(members[root])}
+        items.append(([str(paths[k]) for k in members[root]], [(index[pairs[n][0]], index[pairs[n][1]]) for n in rows]))
+        order.append(rows)
+    results = map_local(_compare_component, items, workers, shard=4)
+    out: list[tuple[float, float] | None] = [None] * len(pairs)
+    for rows, res in zip(order, results):
+        for n, r in zip(rows, res):
+            out[n] = r
+    return out

@@ -81,7 +81,7 @@ def colourways(cut: Cut, count: int, rng: np.random.Generator) -> list[Cut]:
 
 def lookalikes(cut: Cut, count: int, rng: np.random.Generator) -> list[Cut]:
     """``count`` other products that look almost like ``cut`` (tuning variant ``hard``): a near twin of a solid
-    product (two shape parameters moved by 0.06-0.2 of their range) or, for a printed one, the same product
+    product (two shape parameters other than its placement moved by 0.06-0.2 of their range) or, for a printed one, the same product
     with only the emblem's colours turned (a small print recoloured). ``cut`` is made solid or printed first
     by the caller, so the base and its lookalikes share everything else."""
     out: list[Cut] = []
@@ -93,7 +93,8 @@ def lookalikes(cut: Cut, count: int, rng: np.random.Generator) -> list[Cut]:
                                                          ((bar[0] + turn) % 1.0, max(bar[1], 0.5), bar[2]))))
         else:
             params = list(cut.params)
-            for k in rng.choice(len(params), 2, replace=False):
+            # params[0] only places the garment on the canvas (a shifted copy, not another cut): never moved
+            for k in 1 + rng.choice(len(params) - 1, 2, replace=False):
                 step = rng.uniform(0.06, 0.2) * rng.choice([-1, 1])
                 params[k] = float(np.clip(params[k] + step if 0 <= params[k] + step <= 1 else params[k] - step, 0, 1))
             out.append(dataclasses.replace(cut, params=tuple(params)))

@@ -140,7 +140,7 @@ def dedupe_table(m, table: str, thresholds: Thresholds, workers: int, engine: st
     return stats, report, {ids[i]: e for i, e in errors.items()}
 
 
-MARGIN_DISTANCES = ("tone", "structure", "shift", "detail", "aspect")
+MARGIN_DISTANCES = ("tone", "structure", "shift", "detail", "aspect", "fine_shape", "fine_hue")  # fine_*: the finer look, when it was given
 
 
 def _margin(dup_dist: list, group: list[int], thresholds: Thresholds) -> float:  # noqa: ANN001

@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 
 FINE_SIDE = 256  # short side the images are looked at (issue 16; chosen on the tuning sets: 192 misses more twins)
-OUTLINE_TOLERANCE = 1.5  # pixels (at FINE_SIDE) an outline point may be from the other's: resampling and JPEG jitter
-CLOSING = 5  # pixels: gaps narrower than this are closed before the outline is taken
-SIMPLE = 0.7  # min share of a silhouette's foreground boundary that is its outline, for it to be judged
+OUTLINE_TOLERANCE = 1.25  # pixels (at FINE_SIDE) an outline point may be from the other's: resampling and JPEG jitter
+CLOSING = 7  # pixels: gaps narrower than this are closed before the outline is taken
+SIMPLE = 0.6  # min share of a silhouette's foreground boundary that is its outline, for it to be judged
 FRAME_MARGIN = 3.0  # pixels: outline points within this of the other image's frame are not counted
 MAX_POINTS = 400  # outline points per image (evenly spaced along the outline)
 HUE_TURN = 20  # of 256 (OpenCV's full-range hue): ~28 degrees; the reporting set turns prints by >= 30

@@ -11,6 +11,7 @@ kept members, reasons and distances in the manifest. ``--breakdown`` times each 
 
     PYTHONPATH=$PWD .venv/bin/python bench/dedupe/e2e.py --src bench/out/dedupe-report/n5000-s7001 --workers 2
     PYTHONPATH=$PWD .venv/bin/python bench/dedupe/e2e.py --src ... --baseline 5f7b63e --rounds 2 --breakdown
+    PYTHONPATH=$PWD .venv/bin/python bench/dedupe/e2e.py --src ... --also=--no-fine-check   # what the finer look costs
 """
 
 from __future__ import annotations
@@ -147,6 +148,8 @@ def main() -> None:
     ap.add_argument("--baseline", help="a commit whose `curate dedupe` runs alternated with ours; decisions are compared")
     ap.add_argument("--no-imagededup", action="store_true")
     ap.add_argument("--breakdown", action="store_true", help="also the CPU seconds per hashing stage")
+    ap.add_argument("--also", action="append", default=[], help="this tree's command again with these extra flags, in the "
+                    "same rounds (e.g. --also=--no-fine-check: what the finer look costs)")
     args = ap.parse_args()
     images = args.out / "images"
     if not images.is_dir():  # the images only (the truth file is not an image)
@@ -170,14 +173,15 @@ def main() -> None:
         mismatch = []
         for r in range(args.rounds):
             row = []
-            runs = [("ours", REPO)] + ([(f"baseline {args.baseline}", old)] if args.baseline else [])
+            runs = [("ours", REPO, dedupe)] + [(f"ours {flags}", REPO, dedupe + flags.split()) for flags in args.also]
+            runs += [(f"baseline {args.baseline}", old, dedupe)] if args.baseline else []
             if r % 2:
                 runs.reverse()  # who goes first alternates too
             walls = {}
-            for name, code in runs:
+            for name, code, cmd in runs:
                 cache.unlink(missing_ok=True)
                 load = os.getloadavg()[0]
-                wall, cpu = timed(dedupe, code)
+                wall, cpu = timed(cmd, code)
                 walls[name] = wall
                 row.append(f"{name} {wall:.1f} s ({n / wall:.0f} img/s, CPU {cpu:.1f} s, load {load:.1f})")
                 if args.baseline:
@@ -185,6 +189,7 @@ def main() -> None:
                         mine = decisions(ds, cache)
                     else:
                         base = decisions(ds, cache)
+            row += [f"ours {flags} / ours {walls[f'ours {flags}'] / walls['ours']:.2f}x" for flags in args.also]
             if args.baseline:
                 diff = same_decisions(mine, base)
                 mismatch.append(diff)

@@ -56,7 +56,8 @@ class FineView:
     box: np.ndarray  # [4] float32 top, bottom, left, right of the content (decoded pixels)
     touch: np.ndarray  # [4] bool: the box side lies on the frame (the product is cut there)
     points: np.ndarray  # [k, 2] float32 x, y of outline points away from the frame
-    distance: np.ndarray  # [h, w] float32 distance to the outline
+    distance: np.ndarray  # float32 distance to the outline, over the outline's neighbourhood ...
+    origin: np.ndarray  # [2] ... whose top-left corner is this (x, y) of the frame
     content: np.ndarray  # [h, w] uint8 1 on the content's components (before the closing)
     rgb: np.ndarray  # [h, w, 3] uint8
     simple: float  # outline pixels / all foreground boundary pixels
@@ -89,7 +90,7 @@ def fine_view(data: bytes) -> FineView | None:
         return None
     r, g, b = cv2.split(cv2.absdiff(rgb, (float(bg[0]), float(bg[1]), float(bg[2]), 0.0)))
     diff = cv2.max(cv2.max(r, g), b)  # the largest channel difference from the background
-    counts = np.bincount(diff.ravel(), minlength=256)[FOREGROUND + 1:]
+    counts = cv2.calcHist([diff], [0], None, [256], [0, 256]).ravel()[FOREGROUND + 1:]
     if not counts.sum():
         return None
     # the edge where the product is half-way between the background and its own typical (median) colour: a
@@ -99,9 +100,13 @@ def fine_view(data: bytes) -> FineView | None:
     n, labels, stats, _ = cv2.connectedComponentsWithStats((diff > level).view(np.uint8), connectivity=8)
     if n <= 1:
         return None
-    keep = np.zeros(n, np.uint8)
-    keep[1:] = content_components(stats[1:], rgb.shape)
-    content = keep[labels]
+    kept = np.flatnonzero(content_components(stats[1:], rgb.shape)) + 1
+    if len(kept) == 1:  # the usual case: one comparison instead of a gather over the label image
+        content = cv2.compare(labels, float(kept[0]), cv2.CMP_EQ) // 255
+    else:
+        keep = np.zeros(n, np.uint8)
+        keep[kept] = 1
+        content = keep[labels]
     rows = np.flatnonzero(cv2.reduce(content, 1, cv2.REDUCE_MAX).ravel())
     cols = np.flatnonzero(cv2.reduce(content, 0, cv2.REDUCE_MAX).ravel())
     if len(rows) < 4 or len(cols) < 4:
@@ -123,20 +128,28 @@ def fine_view(data: bytes) -> FineView | None:
     outline[:2], outline[-2:], outline[:, :2], outline[:, -2:] = 0, 0, 0, 0  # a cut by the frame is not an outline
     points = np.concatenate([c.reshape(-1, 2) for c in edges]).astype(np.float32)  # x, y in order along each edge
     points = points[(points[:, 0] >= 2) & (points[:, 0] < w - 2) & (points[:, 1] >= 2) & (points[:, 1] < h - 2)]
+    everywhere = points
     if len(points) > MAX_POINTS:
         points = points[np.linspace(0, len(points) - 1, MAX_POINTS).astype(np.int64)]
-    distance = cv2.distanceTransform(1 - outline, cv2.DIST_L2, 3)
-    return FineView(max(h, w) / max(width, height), box, touch, points, distance, content, rgb, simple)
+    if not len(points):
+        return None
+    # the distance transform of the outline's neighbourhood only: beyond _FAR + 1 pixels of it every distance
+    # is capped anyway, and the border value that _sample replicates out there is already past the cap
+    x0, y0 = (max(0, int(v) - int(_FAR) - 1) for v in everywhere.min(axis=0))
+    x1, y1 = (int(v) + int(_FAR) + 2 for v in everywhere.max(axis=0))
+    distance = cv2.distanceTransform(1 - outline[y0:y1, x0:x1], cv2.DIST_L2, 3)
+    return FineView(max(h, w) / max(width, height), box, touch, points, distance, np.array([x0, y0], np.float32), content, rgb, simple)
 
 
-def _sample(distance: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distances at points, bilinear (the outline's position is the measurement), and whether each point is
-    inside the frame, off its margin."""
+def _sample(view: FineView, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distances to ``view``'s outline at points of its frame, bilinear (the outline's position is the
+    measurement), and whether each point is inside the frame, off its margin."""
     import cv2
 
-    h, w = distance.shape
+    h, w = view.shape
     inside = (x >= FRAME_MARGIN) & (x <= w - 1 - FRAME_MARGIN) & (y >= FRAME_MARGIN) & (y <= h - 1 - FRAME_MARGIN)
-    values = cv2.remap(distance, x.astype(np.float32), y.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    values = cv2.remap(view.distance, (x - view.origin[0]).astype(np.float32), (y - view.origin[1]).astype(np.float32),
+                       cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return values, inside
 
 
@@ -147,8 +160,8 @@ def _chamfer(fa: FineView, fb: FineView, s: np.ndarray, tx: np.ndarray, ty: np.n
     step-th outline point only (ranking many candidates)."""
     s, tx, ty = s[:, None], tx[:, None], ty[:, None]
     pa, pb = fa.points[::step], fb.points[::step]
-    da, ia = _sample(fa.distance, pb[None, :, 0] * s + tx, pb[None, :, 1] * s + ty)
-    db, ib = _sample(fb.distance, (pa[None, :, 0] - tx) / s, (pa[None, :, 1] - ty) / s)
+    da, ia = _sample(fa, pb[None, :, 0] * s + tx, pb[None, :, 1] * s + ty)
+    db, ib = _sample(fb, (pa[None, :, 0] - tx) / s, (pa[None, :, 1] - ty) / s)
     db = db * s
     tol = OUTLINE_TOLERANCE * np.maximum(1.0, s)  # an upsampled small copy's outline is as blurred as it is enlarged
     na, nb = np.maximum(ia.sum(axis=1), 1), np.maximum(ib.sum(axis=1), 1)

@@ -49,8 +49,9 @@ def reporting(rel: str) -> bool:
     return int(hashlib.sha1(rel.encode()).hexdigest()[-1], 16) % 2 == 1
 
 
-def people(real: Path) -> pd.DataFrame:
-    """One row per real person: path (relative to ``real``), set, split, truth (back, layered)."""
+def people(real: Path, only: str | None = None) -> pd.DataFrame:
+    """One row per real person: path (relative to ``real``), set, split, truth (back, layered). With ``only``
+    (``"tuning"``), the other split's people are dropped before any image is opened (not even a header)."""
     from PIL import Image
 
     rows = []
@@ -64,6 +65,8 @@ def people(real: Path) -> pd.DataFrame:
                      "layered": len(worn & UPPER_KINDS) >= 2 or "scarf" in worn, "view": r.human_view})
     df = pd.DataFrame(rows)
     df["split"] = ["reporting" if reporting(p) else "tuning" for p in df["path"]]
+    if only is not None:
+        df = df[df["split"] == only].reset_index(drop=True)
     sizes = []
     for p in df["path"]:
         with Image.open(real / p) as im:

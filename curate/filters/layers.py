@@ -23,6 +23,12 @@ or, whatever the colours (third round, for black on black, white on white, cobal
   torso gradients strong (each pixel capped at ``EDGE_CAP``), ending at least ``det_edge_min_offset`` half
   spans off the axis at the hip (not a placket or a zip), inside the torso (not the arms' outline).
 
+or (fourth round, learnt from the CCP pixel annotations of the tuning split) when
+
+* the outer-layer map of :mod:`curate.filters.layer_cue` (a tiny per-cell classifier over the torso grid's
+  colours and positions) covers both flanks and not the centre: its weaker flank's mean probability minus
+  the centre strip's is at least ``det_outer_layer_min_score`` (``inf``: off, round three's rule).
+
 Measured in a torso frame from the pose (axis neck -> mid-hip, across in half shoulder spans), in CIELAB
 after a blur that follows the body's size (weave and tweed are not colour changes), on the person mask;
 skin (the YCrCb box) is discounted (a bare V-neck is not an inner garment, a bare arm not a sleeve).
@@ -391,9 +397,34 @@ def decide(m: TorsoColours, th: "Thresholds") -> Verdict:
     return Verdict("layered" if signals else "single", Source.DETECTOR_SEGMENTATION, scores=scores, signals=signals)
 
 
+def outer_layer_cue(rgb: np.ndarray, person: np.ndarray, kps: np.ndarray, th: "Thresholds") -> dict[str, float] | None:
+    """The learnt cue (fourth round, :mod:`curate.filters.layer_cue`): the person-level numbers read off the
+    predicted outer-layer map; None when the cue is off (``det_outer_layer_min_score`` inf: nothing is
+    computed) or the torso's cells cannot be measured."""
+    if not np.isfinite(th.det_outer_layer_min_score):
+        return None
+    from curate.filters import layer_cue
+
+    cells = layer_cue.torso_cells(rgb, person, kps, th.min_keypoint_conf)
+    if cells is None:
+        return None
+    model = layer_cue.shipped_model()
+    return layer_cue.outer_layer_score(model.predict(cells), cells, model.readout)
+
+
 def open_layer_from_pixels(rgb: np.ndarray, person: np.ndarray, kps: np.ndarray, th: "Thresholds") -> Verdict:
-    """``layered`` / ``single`` / ``unknown`` for one person: :func:`measure_torso` then :func:`decide`."""
+    """``layered`` / ``single`` / ``unknown`` for one person: :func:`measure_torso` then :func:`decide`, OR the
+    learnt outer-layer cue (:func:`outer_layer_cue`) at ``det_outer_layer_min_score``; where the torso's
+    colours cannot be measured, the cue alone can still say ``layered`` (otherwise ``unknown``, as before)."""
     m = measure_torso(rgb, person, kps, th.min_keypoint_conf)
+    cue = outer_layer_cue(rgb, person, kps, th)
+    fires = cue is not None and cue["outer_score"] >= th.det_outer_layer_min_score
     if isinstance(m, str):
+        if fires:
+            return Verdict("layered", Source.DETECTOR_SEGMENTATION, scores=dict(cue), signals=["outer-layer-map"], detail=m)
         return Verdict("unknown", Source.DETECTOR_SEGMENTATION, detail=m)
-    return decide(m, th)
+    v = decide(m, th)
+    if cue is None:
+        return v
+    signals = [*v.signals, "outer-layer-map"] if fires else v.signals
+    return Verdict("layered" if signals else "single", v.source, scores={**v.scores, **cue}, signals=signals, detail=v.detail)

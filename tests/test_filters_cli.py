@@ -196,7 +196,7 @@ def test_detector_knob_defaults_are_the_thresholds() -> None:
 
     params = {p.name: p for p in typer.main.get_command(app).commands["filter"].params}
     th = Thresholds()
-    for name in ("det_opening_min_row_fraction", "det_edge_min_strength"):
+    for name in ("det_opening_min_row_fraction", "det_edge_min_strength", "det_outer_layer_min_score"):
         assert params[name].default == getattr(th, name), name
     assert params["detector_layering_rejects"].default is th.det_layering_rejects is False
     assert {f.name for f in dataclasses.fields(th)} >= {"det_edge_min_strength", "det_edge_min_offset"}

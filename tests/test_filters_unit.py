@@ -500,8 +500,10 @@ def test_open_layer_detector_geometry() -> None:
     rgb[70:150, 56:104] = yellow
     assert layers.open_layer_from_pixels(rgb, person, kps, TH).scores["opening_row_fraction"] == 0.0
     # the knob: demanding more opening rows than the torso has turns the same jacket into "single" (with the
-    # opening-edge cue off: the strip's sharp edges are a mirrored pair too, see the next test)
-    strict = dataclasses.replace(TH, det_opening_min_row_fraction=1.01, det_edge_min_strength=float("inf"))
+    # opening-edge cue off: the strip's sharp edges are a mirrored pair too, see the next test; and with the
+    # learnt outer-layer cue off: it sees the jacket too, tests/test_filters_layer_cue.py)
+    strict = dataclasses.replace(TH, det_opening_min_row_fraction=1.01, det_edge_min_strength=float("inf"),
+                                 det_outer_layer_min_score=float("inf"))
     assert layers.open_layer_from_pixels(*dressed(navy, navy, yellow), kps, strict).verdict == "single"
     # bare arms and no opening: one garment; no shoulders, no verdict
     skin = (200, 150, 120)

@@ -18,8 +18,9 @@ A person is predicted back when ``filter_back_view == back`` and layered when ``
 extra-garments`` (the pair has no article, so only the person's garments can make it fire). This code is
 scored three times: with its defaults (the layering detector's verdict is recorded per person but rejects
 no pair), once more with ``det_layering_rejects`` (``curate filter --detector-layering-rejects``: the
-detector's "layered" rejects the pair), and once with that and the opening-edge cue off
-(``det_edge_min_strength`` inf: round two's rule); only the default runs are timed against the base.
+detector's "layered" rejects the pair), once with that and the learnt outer-layer cue off
+(``det_outer_layer_min_score`` inf: round three's rule), and once with both that and the opening-edge cue
+off (``det_edge_min_strength`` inf too: round two's rule); only the default runs are timed against the base.
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ def reporting(rel: str) -> bool:
     return int(hashlib.sha1(rel.encode()).hexdigest()[-1], 16) % 2 == 1
 
 
-def people(real: Path) -> pd.DataFrame:
-    """One row per real person: path (relative to ``real``), set, split, truth (back, layered)."""
+def people(real: Path, only: str | None = None) -> pd.DataFrame:
+    """One row per real person: path (relative to ``real``), set, split, truth (back, layered). With ``only``
+    (``"tuning"``), the other split's people are dropped before any image is opened (not even a header)."""
     from PIL import Image
 
     rows = []
@@ -64,6 +66,8 @@ def people(real: Path) -> pd.DataFrame:
                      "layered": len(worn & UPPER_KINDS) >= 2 or "scarf" in worn, "view": r.human_view})
     df = pd.DataFrame(rows)
     df["split"] = ["reporting" if reporting(p) else "tuning" for p in df["path"]]
+    if only is not None:
+        df = df[df["split"] == only].reset_index(drop=True)
     sizes = []
     for p in df["path"]:
         with Image.open(real / p) as im:
@@ -153,7 +157,8 @@ def main() -> None:
     codes = {f"before ({args.base})": base_root, "this code": REPO}
     # the detector's layering rejecting pairs (det_layering_rejects, off by default): quality only, one run
     aggressive = "this code, --detector-layering-rejects"
-    round_two = "this code, --detector-layering-rejects --det-edge-min-strength inf (no edge cue)"
+    round_two = "this code, --detector-layering-rejects --det-edge-min-strength inf --det-outer-layer-min-score inf (round two)"
+    round_three = "this code, --detector-layering-rejects --det-outer-layer-min-score inf (no learnt cue: round three)"
     load0 = os.getloadavg()
     runs: dict[str, list[dict]] = {k: [] for k in codes}
     for rnd in range(args.rounds):
@@ -164,7 +169,11 @@ def main() -> None:
     runs[aggressive] = [run_code(REPO, args.real, out / "ds-aggressive", items, args.repeat, {"det_layering_rejects": True})]
     # the same without round three's opening-edge cue (round two's rule), to show what the cue adds
     runs[round_two] = [run_code(REPO, args.real, out / "ds-round-two", items, args.repeat,
-                                {"det_layering_rejects": True, "det_edge_min_strength": float("inf")})]
+                                {"det_layering_rejects": True, "det_edge_min_strength": float("inf"),
+                                 "det_outer_layer_min_score": float("inf")})]
+    # and without round four's learnt outer-layer cue (round three's rule), to show what that cue adds
+    runs[round_three] = [run_code(REPO, args.real, out / "ds-round-three", items, args.repeat,
+                                  {"det_layering_rejects": True, "det_outer_layer_min_score": float("inf")})]
     load1 = os.getloadavg()
 
     lines = [
@@ -181,7 +190,7 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|",
     ]
     per_person = []
-    for name in [*codes, aggressive, round_two]:
+    for name in [*codes, aggressive, round_three, round_two]:
         v = runs[name][0]["verdicts"]
         d = df.assign(pred_back=[v[p][0] == "back" for p in df["path"]], pred_layered=[v[p][1] == "extra-garments" for p in df["path"]])
         per_person.append(d.assign(code=name))

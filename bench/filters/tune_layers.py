@@ -116,8 +116,7 @@ def main() -> None:
     ap.add_argument("--real", type=Path, default=Path(os.environ.get("TRYON_REAL_DATA", REPO.parent / "shared" / "data" / "real")))
     args = ap.parse_args()
     th0 = Thresholds()
-    df = people(args.real)
-    tun = df[df["split"] == "tuning"].reset_index(drop=True)  # the reporting split is never read here
+    tun = people(args.real, only="tuning")  # the reporting split is dropped before any image is opened
     det = PoseDetector()
     detections = []
     for p in tun["path"]:

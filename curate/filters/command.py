@@ -365,6 +365,9 @@ def filter_command(
     det_edge_min_strength: float = typer.Option(
         1.25, help="detector path (no parsing): how strong the opening's two mirrored front edges must be to read as "
         "layered (in typical torso gradients); lower = more aggressive, 'inf' turns the edge cue off"),
+    det_outer_layer_min_score: float = typer.Option(
+        0.23, help="detector path (no parsing): the learnt outer-layer map's score (its weaker flank minus its centre) "
+        "at which a person reads as layered; lower = more aggressive, 'inf' turns the cue off"),
     detector_layering_rejects: bool = typer.Option(
         False, help="detector path (no parsing): let the layering detector's 'layered' reject pairs as extra garments "
         "(off: it is recorded per person in filter_layered only; docs/benchmarks/filters.md has both P/R)"),
@@ -395,6 +398,7 @@ def filter_command(
         layer_min_row_fraction=layer_min_row_fraction,
         det_opening_min_row_fraction=det_opening_min_row_fraction,
         det_edge_min_strength=det_edge_min_strength,
+        det_outer_layer_min_score=det_outer_layer_min_score,
         det_layering_rejects=detector_layering_rejects,
         legs_min_row_fraction=legs_min_row_fraction,
     )

@@ -23,6 +23,12 @@ or, whatever the colours (third round, for black on black, white on white, cobal
   torso gradients strong (each pixel capped at ``EDGE_CAP``), ending at least ``det_edge_min_offset`` half
   spans off the axis at the hip (not a placket or a zip), inside the torso (not the arms' outline).
 
+or (fourth round, learnt from the CCP pixel annotations of the tuning split) when
+
+* the outer-layer map of :mod:`curate.filters.layer_cue` (a tiny per-cell classifier over the torso grid's
+  colours and positions) covers both flanks and not the centre: its weaker flank's mean probability minus
+  the centre strip's is at least ``det_outer_layer_min_score`` (``inf``: off, round three's rule).
+
 Measured in a torso frame from the pose (axis neck -> mid-hip, across in half shoulder spans), in CIELAB
 after a blur that follows the body's size (weave and tweed are not colour changes), on the person mask;
 skin (the YCrCb box) is discounted (a bare V-neck is not an inner garment, a bare arm not a sleeve).
@@ -160,27 +166,19 @@ def _line_gradients(gx: np.ndarray, valid: np.ndarray, sign: int, scale: float) 
     return strength, strong
 
 
-def opening_edges(rgb: np.ndarray, person: np.ndarray, neck: np.ndarray, u: np.ndarray, v: np.ndarray,
-                  span: float, length: float) -> OpeningEdges | None:
-    """An open garment's two front edges, a cue that survives low colour contrast (black on black, cobalt on
-    navy): two long lines down the torso, mirrored about the body's axis, across which the brightness (or a
-    colour channel) steps the same way all along each line and the opposite way on the two sides (outer ->
-    inner on the left, inner -> outer on the right). A print gives short or unsigned edges, a placket or a
-    single colour block one edge, a plain top none. The torso is resampled onto the EDGE_* grid (axis neck
-    -> mid-hip, ``u`` down and ``v`` across in image pixels, ``span`` the shoulder span); each CIELAB
-    channel's gradient across is projected along every candidate line, in units of the channel's median
-    |gradient| on the torso's cloth (+0.5, the floor of a flat studio shot); the best channel wins per line.
-    None when too little of the grid is cloth inside the person mask."""
+def sample_grid(rgb: np.ndarray, person: np.ndarray, neck: np.ndarray, u: np.ndarray, v: np.ndarray, span: float,
+                length: float, s: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The image and the person mask resampled onto a grid in the torso frame: row ``i`` at ``s[i]`` torso
+    lengths down the axis from the neck, column ``j`` at ``a[j]`` half shoulder spans across (``u`` down,
+    ``v`` across, in image pixels). The image is blurred to the grid's column pitch first so that the
+    resampling does not alias texture into edges (only the box holding the grid is blurred). (uint8 RGB
+    ``[rows, cols, 3]``, bool ``[rows, cols]``), or None when the grid's box is under 4 pixels."""
     import cv2
 
-    s = np.linspace(EDGE_FROM, EDGE_TO, EDGE_ROWS)
-    a = np.linspace(-EDGE_REACH, EDGE_REACH, EDGE_COLS)
     ss, aa = np.meshgrid(s, a, indexing="ij")
     mx = (neck[0] + ss * length * u[0] + aa * span / 2 * v[0]).astype(np.float32)
     my = (neck[1] + ss * length * u[1] + aa * span / 2 * v[1]).astype(np.float32)
-    # blur to the grid's column pitch first so that the resampling does not alias texture into edges; only
-    # the box holding the grid is blurred
-    pitch = span / 2 * (2 * EDGE_REACH / (EDGE_COLS - 1))
+    pitch = span / 2 * (float(a[-1] - a[0]) / (len(a) - 1))
     k = max(1, int(round(pitch)))
     h, w = person.shape
     x0, x1 = max(int(mx.min()) - k - 1, 0), min(int(mx.max()) + k + 2, w)
@@ -195,9 +193,30 @@ def opening_edges(rgb: np.ndarray, person: np.ndarray, neck: np.ndarray, u: np.n
     grid = cv2.remap(np.ascontiguousarray(box), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     inside = cv2.remap(np.ascontiguousarray(person[y0:y1, x0:x1]).view(np.uint8), mx, my, cv2.INTER_NEAREST,
                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return grid, inside.view(bool)
+
+
+def opening_edges(rgb: np.ndarray, person: np.ndarray, neck: np.ndarray, u: np.ndarray, v: np.ndarray,
+                  span: float, length: float) -> OpeningEdges | None:
+    """An open garment's two front edges, a cue that survives low colour contrast (black on black, cobalt on
+    navy): two long lines down the torso, mirrored about the body's axis, across which the brightness (or a
+    colour channel) steps the same way all along each line and the opposite way on the two sides (outer ->
+    inner on the left, inner -> outer on the right). A print gives short or unsigned edges, a placket or a
+    single colour block one edge, a plain top none. The torso is resampled onto the EDGE_* grid (axis neck
+    -> mid-hip, ``u`` down and ``v`` across in image pixels, ``span`` the shoulder span); each CIELAB
+    channel's gradient across is projected along every candidate line, in units of the channel's median
+    |gradient| on the torso's cloth (+0.5, the floor of a flat studio shot); the best channel wins per line.
+    None when too little of the grid is cloth inside the person mask."""
+    sampled = sample_grid(rgb, person, neck, u, v, span, length, np.linspace(EDGE_FROM, EDGE_TO, EDGE_ROWS),
+                          np.linspace(-EDGE_REACH, EDGE_REACH, EDGE_COLS))
+    if sampled is None:
+        return None
+    grid, inside = sampled
+    import cv2
+
     # two grid columns in from the person's outline (its own edge is not a garment's), and not skin (a
     # V-neck's bare chest has edges too)
-    valid = cv2.erode(inside, np.ones((1, 5), np.uint8)).view(bool) & ~body.skin_mask(grid)
+    valid = cv2.erode(inside.view(np.uint8), np.ones((1, 5), np.uint8)).view(bool) & ~body.skin_mask(grid)
     if int(valid.sum()) < 50:
         return None
     lab = body.rgb_to_lab(grid)
@@ -215,11 +234,10 @@ def _median_lab(lab: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
     return None if n < MIN_PX else np.median(lab[mask], axis=0)
 
 
-def measure_torso(rgb: np.ndarray, person: np.ndarray, kps: np.ndarray, min_conf: float) -> TorsoColours | str:
-    """The torso's colours (see :class:`TorsoColours`) from the image, the person mask and COCO-18 keypoints
-    (all in the same pixel frame); a string saying why not when the torso cannot be measured."""
-    import cv2
-
+def torso_frame(kps: np.ndarray, min_conf: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float] | str:
+    """The detector's torso frame from COCO-18 keypoints: (neck = the shoulders' midpoint, ``u`` the unit
+    vector down to the mid-hip, ``v`` across towards the person's left, the shoulder span, the neck -> hip
+    length), in pixels; a string saying why not."""
     t = body.torso(kps, min_conf)
     if t is None:
         return "torso not located (shoulders not seen)"
@@ -230,8 +248,19 @@ def measure_torso(rgb: np.ndarray, person: np.ndarray, kps: np.ndarray, min_conf
     length = float(np.linalg.norm(hip - neck))
     if span < 10 or length < 10:
         return f"torso too small or turned (shoulder span {span:.0f} px)"
-    u = (hip - neck) / length  # down the torso
-    v = (ls - rs) / span  # across, towards the person's left
+    return neck, (hip - neck) / length, (ls - rs) / span, span, length
+
+
+def measure_torso(rgb: np.ndarray, person: np.ndarray, kps: np.ndarray, min_conf: float) -> TorsoColours | str:
+    """The torso's colours (see :class:`TorsoColours`) from the image, the person mask and COCO-18 keypoints
+    (all in the same pixel frame); a string saying why not when the torso cannot be measured."""
+    import cv2
+
+    frame = torso_frame(kps, min_conf)
+    if isinstance(frame, str):
+        return frame
+    neck, u, v, span, length = frame
+    rs, ls = kps[body.R_SHOULDER, :2].astype(np.float64), kps[body.L_SHOULDER, :2].astype(np.float64)
     h, w = person.shape
     # only the torso's bounding box (out to REACH half spans: the outer garment's edge and the sleeves
     # beside the body) is converted and measured
@@ -368,9 +397,34 @@ def decide(m: TorsoColours, th: "Thresholds") -> Verdict:
     return Verdict("layered" if signals else "single", Source.DETECTOR_SEGMENTATION, scores=scores, signals=signals)
 
 
+def outer_layer_cue(rgb: np.ndarray, person: np.ndarray, kps: np.ndarray, th: "Thresholds") -> dict[str, float] | None:
+    """The learnt cue (fourth round, :mod:`curate.filters.layer_cue`): the person-level numbers read off the
+    predicted outer-layer map; None when the cue is off (``det_outer_layer_min_score`` inf: nothing is
+    computed) or the torso's cells cannot be measured."""
+    if not np.isfinite(th.det_outer_layer_min_score):
+        return None
+    from curate.filters import layer_cue
+
+    cells = layer_cue.torso_cells(rgb, person, kps, th.min_keypoint_conf)
+    if cells is None:
+        return None
+    model = layer_cue.shipped_model()
+    return layer_cue.outer_layer_score(model.predict(cells), cells, model.readout)
+
+
 def open_layer_from_pixels(rgb: np.ndarray, person: np.ndarray, kps: np.ndarray, th: "Thresholds") -> Verdict:
-    """``layered`` / ``single`` / ``unknown`` for one person: :func:`measure_torso` then :func:`decide`."""
+    """``layered`` / ``single`` / ``unknown`` for one person: :func:`measure_torso` then :func:`decide`, OR the
+    learnt outer-layer cue (:func:`outer_layer_cue`) at ``det_outer_layer_min_score``; where the torso's
+    colours cannot be measured, the cue alone can still say ``layered`` (otherwise ``unknown``, as before)."""
     m = measure_torso(rgb, person, kps, th.min_keypoint_conf)
+    cue = outer_layer_cue(rgb, person, kps, th)
+    fires = cue is not None and cue["outer_score"] >= th.det_outer_layer_min_score
     if isinstance(m, str):
+        if fires:
+            return Verdict("layered", Source.DETECTOR_SEGMENTATION, scores=dict(cue), signals=["outer-layer-map"], detail=m)
         return Verdict("unknown", Source.DETECTOR_SEGMENTATION, detail=m)
-    return decide(m, th)
+    v = decide(m, th)
+    if cue is None:
+        return v
+    signals = [*v.signals, "outer-layer-map"] if fires else v.signals
+    return Verdict("layered" if signals else "single", v.source, scores={**v.scores, **cue}, signals=signals, detail=v.detail)

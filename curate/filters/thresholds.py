@@ -83,6 +83,10 @@ class Thresholds:
     det_edge_min_persistence: float = 0.0
     # ... and ending at least this many half spans off the body's axis at the hip (not a placket or a zip).
     det_edge_min_offset: float = 0.45
+    # Or (fourth round, learnt from the CCP pixel annotations of the tuning split: curate/filters/layer_cue.py,
+    # bench/filters/train_layer_cue.py): the predicted outer-layer map's weaker flank minus its centre at least
+    # this (`--det-outer-layer-min-score`; inf turns the cue off and reproduces round three's rule).
+    det_outer_layer_min_score: float = 0.23
 
     # --- product colours (paired pairs: the person should wear the product) ------------------------
     # A person pixel is explained by the product when within this CIELAB distance of one of its 6 main

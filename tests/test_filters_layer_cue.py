@@ -14,10 +14,10 @@ import json
 import numpy as np
 
 from curate.filters import layer_cue, layers
-from curate.filters.thresholds import Thresholds
+from curate.filters.thresholds import LEARNT_OUTER_LAYER_SCORE, Thresholds
 from tests.test_filters_unit import dressed, person_keypoints
 
-TH = Thresholds()
+TH = dataclasses.replace(Thresholds(), det_outer_layer_min_score=LEARNT_OUTER_LAYER_SCORE)  # the cue on (off by default)
 OFF = dataclasses.replace(TH, det_outer_layer_min_score=float("inf"))
 
 

@@ -366,8 +366,9 @@ def filter_command(
         1.25, help="detector path (no parsing): how strong the opening's two mirrored front edges must be to read as "
         "layered (in typical torso gradients); lower = more aggressive, 'inf' turns the edge cue off"),
     det_outer_layer_min_score: float = typer.Option(
-        0.23, help="detector path (no parsing): the learnt outer-layer map's score (its weaker flank minus its centre) "
-        "at which a person reads as layered; lower = more aggressive, 'inf' turns the cue off"),
+        float("inf"), help="detector path (no parsing): the learnt outer-layer map's score (its weaker flank minus its "
+        "centre) at which a person reads as layered; off (inf) by default, 0.23 is its tuning-split operating point "
+        "(more layered people found, more false alarms: docs/benchmarks/filters.md)"),
     detector_layering_rejects: bool = typer.Option(
         False, help="detector path (no parsing): let the layering detector's 'layered' reject pairs as extra garments "
         "(off: it is recorded per person in filter_layered only; docs/benchmarks/filters.md has both P/R)"),

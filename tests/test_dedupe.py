@@ -660,3 +660,16 @@ def test_fine_look_judges_only_products_it_can_read(tmp_path: Path) -> None:
     assert view is not None and view.simple < SIMPLE and compare(view, view) is None
     product = _lookalike_files(tmp_path)[0]
     assert compare_pairs([product, scene, bad, speckled], [(0, 1), (0, 2), (0, 3)], workers=1) == [None, None, None]
+
+
+def test_fine_look_gives_the_same_answers_with_a_tiny_view_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chained component larger than the view cache is gone through pair by pair, views recomputed when
+    evicted: the answers (in the callers' order) are those of an unbounded cache."""
+    import curate.dedupe.confirm as confirm
+
+    paths = _lookalike_files(tmp_path)
+    pairs = [(6, 0), (0, 3), (7, 9), (2, 5), (0, 1), (8, 7), (4, 0), (1, 2)]  # one chain and one print family
+    full = confirm.compare_pairs(paths, pairs, workers=1)
+    monkeypatch.setattr(confirm, "VIEW_CACHE", 1)
+    assert confirm.compare_pairs(paths, pairs, workers=1) == full
+    assert full[0] is not None and full[0][0] > confirm.OUTLINE_TOLERANCE / 100  # the twin still refused

@@ -29,6 +29,7 @@ decodes every image it needs once, and components run on the same process pool a
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 from collections.abc import Sequence
@@ -41,6 +42,7 @@ OUTLINE_TOLERANCE = 1.25  # pixels (at FINE_SIDE) an outline point may be from t
 CLOSING = 7  # pixels: gaps narrower than this are closed before the outline is taken
 SIMPLE = 0.6  # min share of a silhouette's foreground boundary that is its outline, for it to be judged
 FRAME_MARGIN = 3.0  # pixels: outline points within this of the other image's frame are not counted
+VIEW_CACHE = 128  # fine views a worker keeps while it goes through one connected component's pairs
 MAX_POINTS = 400  # outline points per image (evenly spaced along the outline)
 HUE_TURN = 20  # of 256 (OpenCV's full-range hue): ~28 degrees; the reporting set turns prints by >= 30
 HUE_SATURATION = 60  # of 255: both pixels at least this saturated for their hue to count
@@ -252,20 +254,27 @@ def align(fa: FineView, fb: FineView) -> tuple[float, np.ndarray]:
 def _compare_component(item: tuple[list[str], list[tuple[int, int]]]) -> list[tuple[float, float] | None]:
     """One connected component: its files and its pairs (local indices). Never raises (a pool task)."""
     files, pairs = item
-    views: dict[int, FineView | None] = {}
-    out: list[tuple[float, float] | None] = []
-    for a, b in pairs:
+    # the views a component's pairs need, most recently used last; at most VIEW_CACHE of them (~2 MB each at
+    # 512x384), so one chained component of thousands of images cannot exhaust a worker's memory
+    views: collections.OrderedDict[int, FineView | None] = collections.OrderedDict()
+    out: list[tuple[float, float] | None] = [None] * len(pairs)
+    for n in sorted(range(len(pairs)), key=pairs.__getitem__):  # pairs of one image one after another
+        a, b = pairs[n]
         for k in (a, b):
-            if k not in views:
-                try:
-                    views[k] = fine_view(Path(files[k]).read_bytes())
-                except Exception:  # noqa: BLE001 - hashed fine a moment ago; a failure here refuses nothing
-                    views[k] = None
+            if k in views:
+                views.move_to_end(k)
+                continue
+            try:
+                views[k] = fine_view(Path(files[k]).read_bytes())
+            except Exception:  # noqa: BLE001 - hashed fine a moment ago; a failure here refuses nothing
+                views[k] = None
+            while len(views) > max(VIEW_CACHE, 2):  # never the pair's own two
+                views.popitem(last=False)
         fa, fb = views[a], views[b]
         try:
-            out.append(None if fa is None or fb is None else compare(fa, fb))
-        except Exception:  # noqa: BLE001
-            out.append(None)
+            out[n] = None if fa is None or fb is None else compare(fa, fb)
+        except Exception:  # noqa: BLE001 - a pair that cannot be compared refuses nothing
+            out[n] = None
     return out
 
 

@@ -19,7 +19,7 @@ the content box's height or width ratio on sides the frame does not cut) times a
 centre of the content box), then a small grid around the best; scored by the mean outline distance (chamfer
 matching on distance transforms). Outline points near the other image's frame are not counted, since a crop
 may have cut the product there. The silhouette is the outline of the content's components after a closing of
-``CLOSING`` pixels, so thin gaps (an open jacket's front, a V neck's channel) cannot change its topology
+``CLOSING`` of the short side, so thin gaps (an open jacket's front, a V neck's channel) cannot change its topology
 between two copies; a silhouette with much inner texture (a person photographed on a pale wall) is not
 *simple* (outline share of all foreground boundaries under ``SIMPLE``) and is not judged by this look.
 
@@ -39,7 +39,8 @@ import numpy as np
 
 FINE_SIDE = 256  # short side the images are looked at (issue 16; chosen on the tuning sets: 192 misses more twins)
 OUTLINE_TOLERANCE = 1.25  # pixels (at FINE_SIDE) an outline point may be from the other's: resampling and JPEG jitter
-CLOSING = 7  # pixels: gaps narrower than this are closed before the outline is taken
+CLOSING = 7 / 384  # of the short side (7 px at 512x384): gaps narrower than this are closed before the outline is
+#                   taken; relative, so a smaller copy closes the same gaps as its original
 SIMPLE = 0.6  # min share of a silhouette's foreground boundary that is its outline, for it to be judged
 FRAME_MARGIN = 3.0  # pixels: outline points within this of the other image's frame are not counted
 VIEW_CACHE = 128  # fine views a worker keeps while it goes through one connected component's pairs
@@ -119,7 +120,8 @@ def fine_view(data: bytes) -> FineView | None:
     if touch.sum() >= 3:  # content through three sides of the frame is a scene, not a product on a background
         return None
     boundary = cv2.countNonZero(cv2.subtract(content, cv2.erode(content, np.ones((3, 3), np.uint8))))
-    closed = cv2.morphologyEx(content, cv2.MORPH_CLOSE, np.ones((CLOSING, CLOSING), np.uint8))
+    side = max(3, 2 * int(CLOSING * min(h, w) / 2) + 1)  # the odd size at or under it: the closing stays centred
+    closed = cv2.morphologyEx(content, cv2.MORPH_CLOSE, np.ones((side, side), np.uint8))
     external, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     simple = sum(len(c) for c in external) / max(boundary, 1)
     # every edge of the closed silhouette, holes too: whether a V neck or a gap joins the background through a

@@ -45,7 +45,7 @@ SIMPLE = 0.6  # min share of a silhouette's foreground boundary that is its outl
 FRAME_MARGIN = 3.0  # pixels: outline points within this of the other image's frame are not counted
 VIEW_CACHE = 128  # fine views a worker keeps while it goes through one connected component's pairs
 MAX_POINTS = 400  # outline points per image (evenly spaced along the outline)
-HUE_TURN = 20  # of 256 (OpenCV's full-range hue): ~28 degrees; the reporting set turns prints by >= 30
+HUE_TURN = 20  # of 256 (OpenCV's full-range hue): ~28 degrees; a recoloured print turns far more (tuning: 60-180)
 HUE_SATURATION = 60  # of 255: both pixels at least this saturated for their hue to count
 RANK_STEP = 6  # candidates are ranked on every 6th outline point
 _REFINE = tuple(np.array([(ds, dx, dy) for ds in scales for dx in shifts for dy in shifts], np.float32)

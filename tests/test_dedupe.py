@@ -673,3 +673,13 @@ def test_fine_look_gives_the_same_answers_with_a_tiny_view_cache(tmp_path: Path,
     monkeypatch.setattr(confirm, "VIEW_CACHE", 1)
     assert confirm.compare_pairs(paths, pairs, workers=1) == full
     assert full[0] is not None and full[0][0] > confirm.OUTLINE_TOLERANCE / 100  # the twin still refused
+
+
+def test_threshold_overrides_take_each_fields_type_and_refuse_unknown_names() -> None:
+    """The benchmark scripts' --set: name=value read as the field's type (a switch from true / false)."""
+    from curate.dedupe.verify import Thresholds
+
+    th = Thresholds.with_overrides(["fine=false", "tonal=True", "fine_shape=0.05", "radius=9"])
+    assert th == Thresholds(fine=False, tonal=True, fine_shape=0.05, radius=9) and isinstance(th.radius, int)
+    with pytest.raises(ValueError, match="unknown threshold 'shape'; valid: radius, tone"):
+        Thresholds.with_overrides(["shape=0.1"])

@@ -63,9 +63,7 @@ def main() -> None:
         thumbs = [r if isinstance(r, Thumb) else None for r in hash_files(files, "local", args.workers, extra)]
         t_hash = time.perf_counter() - t
         t = time.perf_counter()
-        overrides = {k: (v.lower() == "true") if isinstance(getattr(Thresholds(), k), bool) else type(getattr(Thresholds(), k))(v)
-                     for k, v in (a.split("=") for a in args.set)}
-        th = Thresholds(**overrides) if kind == "ours" else Thresholds(radius=args.extra_radius)
+        th = Thresholds.with_overrides(args.set) if kind == "ours" else Thresholds(radius=args.extra_radius)
         found = find_duplicates(thumbs, files, th, search_hash=kind, workers=args.workers)
         t_group = time.perf_counter() - t
         ours = {(a, b) for g in found.groups(range(len(files))) for a, b in itertools.combinations(sorted(g), 2)}

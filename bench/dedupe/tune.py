@@ -44,8 +44,7 @@ def main() -> None:
     files = [str(root / f) for f in truth["file"]]
     t = time.perf_counter()
     thumbs = hash_files(files, "local", args.workers)
-    th = Thresholds(**{k: (v.lower() == "true") if isinstance(getattr(Thresholds(), k), bool) else type(getattr(Thresholds(), k))(v)
-                       for k, v in (s.split("=") for s in args.set)})
+    th = Thresholds.with_overrides(args.set)
     found = find_duplicates(thumbs, files, th, workers=args.workers)
     pairs = {(a, b) for g in found.groups(range(len(files))) for a, b in itertools.combinations(sorted(g), 2)}
     dup, traps = truth_pairs(truth)

@@ -189,6 +189,10 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
         blocks = ((a, b) for a, b, _ in pairs_within(extra, thresholds.radius))
     curve_links: list[tuple[float, int, int, dict[str, float]]] = []
     boxed_links: dict[tuple[int, int], dict[str, float]] = {}  # links between two products on plain backgrounds
+
+    def gets_a_look(i: int, j: int) -> bool:
+        return thresholds.fine and thumbs[i].boxed and thumbs[j].boxed  # type: ignore[union-attr]
+
     for ia, ib in blocks:
         candidates += len(ia)
         accepted, d = verify(v, ia, ib, thresholds)
@@ -197,14 +201,13 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
             i, j = int(index[a]), int(index[b])
             if via_curve[k]:
                 curve_links.append((float(d.tonal_tone[k]), i, j, d.row(k)))  # type: ignore[index]
-            elif thresholds.fine and thumbs[i].boxed and thumbs[j].boxed:  # type: ignore[union-attr]
+            elif gets_a_look(i, j):
                 boxed_links[(i, j)] = d.row(k)
             elif uf.union(i, j):
                 links.append(Link(i, j, "near-duplicate", d.row(k)))
     # a finer look (curate.dedupe.confirm) at links between two products on plain backgrounds, the near twins and
     # recoloured prints the thumbnails cannot tell apart; it refuses a link, never adds one
-    fine_pairs = list(boxed_links) + [(i, j) for _, i, j, _ in curve_links
-                                      if thresholds.fine and thumbs[i].boxed and thumbs[j].boxed]  # type: ignore[union-attr]
+    fine_pairs = list(boxed_links) + [(i, j) for _, i, j, _ in curve_links if gets_a_look(i, j)]
     fine: dict[tuple[int, int], tuple[float, float]] = {}
     if fine_pairs:
         from curate.dedupe.confirm import compare_pairs

@@ -173,6 +173,19 @@ class Thresholds:
     fine_shape: float = 0.03  # max share of outline points off the other's outline: a near twin's sleeve or hem
     fine_hue: float = 0.002  # max share of the product's pixels with a turned hue: a recoloured print
 
+    @classmethod
+    def with_overrides(cls, items: "list[str]") -> "Thresholds":
+        """The defaults with ``name=value`` overrides, each value read as its field's type (true / false for a
+        switch): what the benchmark scripts' ``--set`` takes."""
+        base, out = cls(), {}
+        for item in items:
+            name, _, value = item.partition("=")
+            if not hasattr(base, name):
+                raise ValueError(f"unknown threshold {name!r}; valid: {', '.join(f.name for f in dataclasses.fields(cls))}")
+            kind = type(getattr(base, name))
+            out[name] = value.lower() == "true" if kind is bool else kind(value)
+        return dataclasses.replace(base, **out)
+
     def curve_may_explain(self, shift: np.ndarray, contrast: np.ndarray, aspect: np.ndarray) -> np.ndarray:
         """Whether the tone-curve path may consider a pair: a colour shift the contrast change accounts for
         (contrast and gamma edits move the mean chromaticity about as far as they move the contrast, a hue

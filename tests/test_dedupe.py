@@ -683,3 +683,21 @@ def test_threshold_overrides_take_each_fields_type_and_refuse_unknown_names() ->
     assert th == Thresholds(fine=False, tonal=True, fine_shape=0.05, radius=9) and isinstance(th.radius, int)
     with pytest.raises(ValueError, match="unknown threshold 'shape'; valid: radius, tone"):
         Thresholds.with_overrides(["shape=0.1"])
+
+
+def test_manifest_and_report_carry_the_fine_look(tmp_path: Path) -> None:
+    """A copy linked straight to the kept product keeps its link's finer-look distances in the manifest's
+    evidence (to_kept), the report prints them, and the group certainty counts them."""
+    from curate.ingest import ingest
+
+    src = tmp_path / "img"
+    src.mkdir()
+    for p in _lookalike_files(tmp_path):
+        shutil.move(p, src / p.name)
+    ingest(src, tmp_path / "ds", layout="images")
+    _, _, report = run_dedupe(tmp_path / "ds", on="articles")
+    articles = Manifest.load(tmp_path / "ds").articles
+    evidence = [json.loads(d) for d in articles["dup_distance"].dropna()]
+    looked = [e["to_kept"] for e in evidence if "fine_shape" in e["to_kept"]]
+    assert looked and all({"hash", "tone", "fine_shape", "fine_hue"} <= set(e) for e in looked)
+    assert "fine_shape" in report.read_text()

@@ -128,8 +128,11 @@ def dedupe_table(m, table: str, thresholds: Thresholds, workers: int, engine: st
                 # distances to the kept member; when i joined through another member (a chain), that edge too
                 evidence: dict = {"to_kept": found.distances(min(i, kept), max(i, kept))}
                 link = link_of.get(i)
-                if link is not None and link.kind == "near-duplicate" and kept not in (link.a, link.b):
-                    evidence["joined_via"] = {"id": ids[link.a if link.b == i else link.b], **(link.distances or {})}
+                if link is not None and link.kind == "near-duplicate":
+                    if kept in (link.a, link.b):  # the link itself: what only its decision measured (tone curve, finer look)
+                        evidence["to_kept"] = {**(link.distances or {}), **(evidence["to_kept"] or {})}
+                    else:
+                        evidence["joined_via"] = {"id": ids[link.a if link.b == i else link.b], **(link.distances or {})}
                 dup_dist[i] = json.dumps(evidence)
             counts[dup_reason[i]] = counts.get(dup_reason[i], 0) + 1
         report.append({"kept": ids[kept], "margin": _margin(dup_dist, g, thresholds),
@@ -240,7 +243,7 @@ def _distance_label(dist: str | None) -> str:
         return ""
     d = json.loads(dist)
     k = d.get("to_kept") or {}
-    text = " ".join(f"{name} {k[name]}" for name in ("hash", "tone", "structure", "shift", "detail", "aspect") if name in k)
+    text = " ".join(f"{name} {k[name]}" for name in ("hash", *MARGIN_DISTANCES) if name in k)
     if "joined_via" in d:
         text += f" (joined via {d['joined_via']['id']})"
     return text

@@ -229,6 +229,8 @@ def test_cli_passes_the_tone_curve_knobs(tmp_path: Path, monkeypatch: pytest.Mon
     assert seen[0] == Thresholds()
     assert seen[1] == Thresholds(tonal=False, tonal_contrast=0.2, local=0.1)
     assert seen[2] == Thresholds(fine=False, fine_shape=0.1, fine_hue=0.01)
+    assert runner.invoke(app, ["dedupe", str(tmp_path), "--no-fine-photo-check", "--fine-photo-hue-threshold", "0.05"]).exit_code == 0
+    assert seen[3] == Thresholds(fine_photos=False, fine_photo_hue=0.05)
 
 
 def test_unknown_engine_and_table_are_refused(ds: Path) -> None:
@@ -673,6 +675,83 @@ def test_fine_look_gives_the_same_answers_with_a_tiny_view_cache(tmp_path: Path,
     monkeypatch.setattr(confirm, "VIEW_CACHE", 1)
     assert confirm.compare_pairs(paths, pairs, workers=1) == full
     assert full[0] is not None and full[0][0] > confirm.OUTLINE_TOLERANCE / 100  # the twin still refused
+
+
+def _garment_turned(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    """The street photo with its most common saturated hue (its main garment) turned: an on-model colourway,
+    made here independently of the benchmark generators."""
+    import cv2
+
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)  # hue in 0..179
+    saturated = (hsv[..., 1] > 70) & (hsv[..., 2] > 40)
+    main = int(np.argmax(np.bincount(hsv[..., 0][saturated] // 10, minlength=18))) * 10 + 5
+    garment = saturated & (np.abs((hsv[..., 0].astype(np.int16) - main + 90) % 180 - 90) <= 15)
+    hsv[..., 0] = np.where(garment, (hsv[..., 0].astype(np.int16) + int(degrees / 2)) % 180, hsv[..., 0])
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def _photo_files(tmp_path: Path, real_root: Path) -> list[Path]:
+    """A real street photo (no plain background), six edited copies and the same shot with its garment in
+    another colour (and that colourway's crop)."""
+    from PIL import ImageEnhance
+
+    photo = Image.open(real_root / "ccp-layering" / "photos" / "0018.jpg").convert("RGB")
+    w, h = photo.size
+    crop = (int(0.03 * w), int(0.04 * h), w - int(0.02 * w), h - int(0.05 * h))
+    turned = Image.fromarray(_garment_turned(np.asarray(photo), 20))
+    images = [(photo, 92), (photo.crop(crop), 90), (photo.resize((int(0.6 * w), int(0.6 * h)), Image.BILINEAR), 90),
+              (ImageEnhance.Brightness(photo).enhance(0.8), 90), (ImageEnhance.Contrast(photo).enhance(1.2), 90),
+              (photo.point(lambda x: 255.0 * (x / 255.0) ** 1.2), 90), (photo, 65), (turned, 92), (turned.crop(crop), 90)]
+    paths = []
+    for k, (im, quality) in enumerate(images):
+        paths.append(tmp_path / f"photo{k}.jpg")
+        im.save(paths[-1], quality=quality)
+    return paths
+
+
+def test_photo_look_refuses_a_recoloured_garment_and_keeps_copies(tmp_path: Path, real_root: Path) -> None:
+    """Two photos (no plain background) are aligned by ORB keypoints and a RANSAC similarity; a copy (crop,
+    resize, brightness, contrast, gamma, re-encode) turns no hue there, the same shot with its garment turned
+    by 20 degrees (which the thumbnails merge) turns 13 % of it, and that link is refused while the copies stay
+    one group."""
+    from curate.dedupe.confirm import compare_photo_pairs
+    from curate.dedupe.verify import Thresholds
+
+    paths = _photo_files(tmp_path, real_root)
+    th = Thresholds()
+    hue = compare_photo_pairs(paths, [(0, k) for k in range(1, 9)] + [(7, 8)], workers=1)
+    assert all(v is not None for v in hue), hue
+    assert max(hue[:6]) <= th.fine_photo_hue / 3 and hue[8] <= th.fine_photo_hue / 3, hue  # copies, colourway's crop
+    assert min(hue[6:8]) > 5 * th.fine_photo_hue, hue  # the colourway, and its crop
+    thumbs = [thumbnail(p) for p in paths]
+    assert not any(t.boxed for t in thumbs)  # the photo look, not the product look
+    found = find_duplicates(thumbs, paths, th)
+    groups = found.groups(range(9))
+    assert [0, 1, 2, 3, 4, 5, 6] in groups and not any(7 in g and 0 in g for g in groups), groups
+    looked = [link.distances for link in found.links if link.distances and "fine_photo_hue" in link.distances]
+    assert looked  # the report shows what the look measured
+    off = find_duplicates(thumbs, paths, Thresholds(fine_photos=False))
+    assert any(0 in g and 7 in g for g in off.groups(range(9)))  # without the look the colourway joins
+    assert found.fine_refused >= 1 and off.fine_refused == 0
+
+
+def test_photo_look_leaves_photos_it_cannot_align(tmp_path: Path) -> None:
+    """No keypoints to align (a flat image), another scene, or a file too small: no photo look (None), so the
+    link stands as the thumbnails decided; compare_photo_pairs never raises."""
+    from curate.dedupe.confirm import compare_photo_pairs, photo_view
+
+    rng = np.random.default_rng(3)
+    flat = tmp_path / "flat.jpg"
+    Image.fromarray(np.full((400, 300, 3), 120, np.uint8)).save(flat)
+    noise_a, noise_b = tmp_path / "a.png", tmp_path / "b.png"
+    for p in (noise_a, noise_b):
+        Image.fromarray(rng.integers(0, 255, (400, 300, 3), dtype=np.uint8)).resize((600, 800), Image.NEAREST).save(p)
+    small = tmp_path / "small.jpg"
+    Image.fromarray(rng.integers(0, 255, (120, 90, 3), dtype=np.uint8)).save(small)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    assert photo_view(flat.read_bytes()) is None and photo_view(small.read_bytes()) is None
+    assert compare_photo_pairs([noise_a, noise_b, flat, small, bad], [(0, 1), (0, 2), (0, 3), (0, 4)], workers=1) == [None] * 4
 
 
 def test_threshold_overrides_take_each_fields_type_and_refuse_unknown_names() -> None:

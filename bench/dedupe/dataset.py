@@ -34,6 +34,9 @@ TRANSFORMS = ("exact", "reencode", "resize", "crop", "brightness", "watermark")
 # the tuning-only variant (issue 16, ``variant="tonal"``): also contrast, gamma and chains of two edits, so
 # the affine-intensity invariance is tuned here and bench/dedupe/reporting_set.py stays a pure report
 TONAL_TRANSFORMS = (*TRANSFORMS, "contrast", "gamma", "combined")
+# the tuning-only variant ``onmodel`` (issue 16): every real photo once, each garment recoloured alone (the
+# photo's main saturated hue, not every saturated pixel) and copies weighted to crops and tone edits
+ONMODEL_TRANSFORMS = ("crop", "brightness", "contrast", "reencode", "gamma", "crop", "combined", "resize", "watermark")
 REAL_DIRS_EXCLUDED = ("parse", "mask", "garment-parse")
 CANVAS = (512, 384)  # h, w the products are drawn at (VITON-like 3:4) ...
 SAVED = (1024, 768)  # ... and saved at, upsampled: the resolution of VITON-HD and DressCode photos
@@ -202,6 +205,23 @@ def hue_rotated(rgb: np.ndarray, turn: float) -> np.ndarray:
     return np.asarray(Image.fromarray(hsv.astype(np.uint8), "HSV").convert("RGB"))
 
 
+def garment_recoloured(rgb: np.ndarray, turn: float) -> np.ndarray | None:
+    """The photo with its main garment in another colour: the saturated pixels within +-34 degrees of the
+    photo's most common saturated hue turned by ``turn`` (of a full turn), everything else kept; None when that
+    hue covers under 3 % of the photo (nothing worth calling a colourway)."""
+    hsv = np.asarray(Image.fromarray(rgb).convert("HSV"), np.int16)
+    sat = (hsv[..., 1] > 60) & (hsv[..., 2] > 40)
+    if not sat.any():
+        return None
+    counts = np.bincount(hsv[..., 0][sat] // 16, minlength=16)
+    centre = 16 * int(np.argmax(counts)) + 8
+    near = sat & (np.abs((hsv[..., 0] - centre + 128) % 256 - 128) <= 24)
+    if near.mean() < 0.03:
+        return None
+    hsv[..., 0] = np.where(near, (hsv[..., 0] + int(turn * 256)) % 256, hsv[..., 0])
+    return np.asarray(Image.fromarray(hsv.astype(np.uint8), "HSV").convert("RGB"))
+
+
 def transformed(im: Image.Image, kind: str, rng: np.random.Generator) -> tuple[Image.Image, int]:
     """One near-duplicate edit; returns the image and the JPEG quality to save it with."""
     w, h = im.size
@@ -256,6 +276,7 @@ class _BaseJob:
     colourways: int
     copies: tuple[str, ...]  # transforms applied to the original, one file each
     lookalikes: int = 0  # near twins / print recolours of a drawn product (variant "hard"), after its colourways
+    garment_colourways: bool = False  # a real photo's colourways recolour its main garment only (variant "onmodel")
 
 
 def _save(im: Image.Image, path: Path, quality: int) -> None:
@@ -273,8 +294,12 @@ def _make_base(job: _BaseJob, out: Path) -> list[dict[str, str]]:
         rgb = np.asarray(im)
         saturated = (np.asarray(im.convert("HSV"))[..., 1] > 50).mean()
         # a photo that is mostly neutral has no colourway worth the name (a recoloured 2 % print is not one)
-        turns = np.cumsum(rng.uniform(40, 80, job.colourways) / 360) if saturated >= 0.15 else []
-        variants = [rgb] + [hue_rotated(rgb, float(t)) for t in turns]
+        if job.garment_colourways:
+            turns = np.cumsum(rng.uniform(25, 70, job.colourways)) * rng.choice([-1, 1]) / 360  # distinct colours
+            variants = [rgb] + [v for v in (garment_recoloured(rgb, float(t)) for t in turns) if v is not None]
+        else:
+            turns = np.cumsum(rng.uniform(40, 80, job.colourways) / 360) if saturated >= 0.15 else []
+            variants = [rgb] + [hue_rotated(rgb, float(t)) for t in turns]
     else:
         cut = random_cut(rng)
         if job.lookalikes:
@@ -320,10 +345,17 @@ def plan(n: int, real: list[Path], seed: int, variant: str = "") -> list[_BaseJo
     """Bases until ~n files: every real photo once, drawn products for the rest; ~45 % of bases in 2-4
     colourways; ~22 % of bases with one duplicate (transforms in turn, exact copies included), ~3 % with two."""
     rng = np.random.default_rng(seed)
-    kinds = TONAL_TRANSFORMS if variant in ("tonal", "hard") else TRANSFORMS
+    kinds = TONAL_TRANSFORMS if variant in ("tonal", "hard") else ONMODEL_TRANSFORMS if variant == "onmodel" else TRANSFORMS
     jobs: list[_BaseJob] = []
     files = 0
     t = 0
+    if variant == "onmodel":  # real photos only, each once: n is not reached when the photos run out
+        for i, photo in enumerate(real):
+            colourways = int(rng.integers(1, 3)) if rng.uniform() < 0.6 else 0
+            copies = [kinds[(t + c) % len(kinds)] for c in range(int(rng.choice([0, 1, 1, 2])))]
+            t += len(copies)
+            jobs.append(_BaseJob(i, seed * 1_000_003 + i, str(photo), colourways, tuple(copies), 0, True))
+        return jobs
     while files < n:
         i = len(jobs)
         colourways = int(rng.integers(1, 4)) if rng.uniform() < 0.45 else 0

@@ -143,7 +143,7 @@ def dedupe_table(m, table: str, thresholds: Thresholds, workers: int, engine: st
     return stats, report, {ids[i]: e for i, e in errors.items()}
 
 
-MARGIN_DISTANCES = ("tone", "structure", "shift", "detail", "aspect", "fine_shape", "fine_hue")  # fine_*: the finer look, when it was given
+MARGIN_DISTANCES = ("tone", "structure", "shift", "detail", "aspect", "fine_shape", "fine_hue", "fine_photo_hue")  # fine_*: a finer look, when one was given
 
 
 def _margin(dup_dist: list, group: list[int], thresholds: Thresholds) -> float:  # noqa: ANN001
@@ -363,6 +363,11 @@ def dedupe_command(
                                      help="max share of outline points off the other product's outline"),
     fine_hue: float = typer.Option(_D.fine_hue, "--fine-hue-threshold", min=0.0, max=1.0,
                                    help="max share of the product's pixels with a turned hue"),
+    fine_photos: bool = typer.Option(_D.fine_photos, "--fine-photo-check/--no-fine-photo-check",
+                                     help="with --fine-check, also look again at links between photos (no plain background): "
+                                          "aligns the two by keypoints and refuses a garment recoloured in the same shot"),
+    fine_photo_hue: float = typer.Option(_D.fine_photo_hue, "--fine-photo-hue-threshold", min=0.0, max=1.0,
+                                         help="max share of two aligned photos' overlap with a turned hue"),
     workers: int = typer.Option(1, "--workers", min=1, help="hashing processes (local) or CPUs (a local Ray)"),
     engine: str = typer.Option("local", "--engine", help=f"hashing engine: {' | '.join(ENGINES)} (ray needs tryon-bench[distributed])"),
     search_hash: str = typer.Option("ours", "--hash", help="candidate hash: ours (measures best, docs/benchmarks/dedupe.md) | "
@@ -379,7 +384,8 @@ def dedupe_command(
     try:
         stats, pair_dups, report = run_dedupe(ds, on, dataclasses.replace(Thresholds(threshold, tone, structure, colour, detail, aspect, colour_tolerance, contrast_range),
                                                                    tonal=tonal, tonal_contrast=tonal_contrast, local=local,
-                                                                   fine=fine, fine_shape=fine_shape, fine_hue=fine_hue),
+                                                                   fine=fine, fine_shape=fine_shape, fine_hue=fine_hue,
+                                                                   fine_photos=fine_photos, fine_photo_hue=fine_photo_hue),
                                               workers, engine,
                                               search_hash)
     except (ValueError, RuntimeError, FileNotFoundError) as exc:

@@ -23,6 +23,14 @@ may have cut the product there. The silhouette is the outline of the content's c
 between two copies; a silhouette with much inner texture (a person photographed on a pale wall) is not
 *simple* (outline share of all foreground boundaries under ``SIMPLE``) and is not judged by this look.
 
+Photos (neither image boxed: a person in a room, a street, a scene) have no silhouette to compare, but a
+colourway of a photographed garment is the same shot with one region's hue turned. So a link between two
+photos is looked at too (:func:`compare_photos`): the two images are aligned by ORB keypoints and a RANSAC
+similarity (rotation, one scale, shift: crops and resizes; ORB compares intensities only, so tone edits and
+a recolour keep the keypoints), and the link is refused when more than ``Thresholds.fine_photo_hue`` of the
+overlap turned hue by more than ``HUE_TURN`` where both are saturated. Too few keypoints or inliers (a plain
+scene, another shot): not judged.
+
 Each image is decoded once per run for this; pairs are grouped by connected component so that a worker
 decodes every image it needs once, and components run on the same process pool as hashing.
 """
@@ -50,6 +58,11 @@ HUE_SATURATION = 60  # of 255: both pixels at least this saturated for their hue
 RANK_STEP = 6  # candidates are ranked on every 6th outline point
 _REFINE = tuple(np.array([(ds, dx, dy) for ds in scales for dx in shifts for dy in shifts], np.float32)
                 for scales, shifts in (((-0.01, 0.0, 0.01), (-2.0, 0.0, 2.0)), ((-0.005, 0.0, 0.005), (-1.0, 0.0, 1.0))))
+PHOTO_FEATURES = 600  # ORB keypoints per photo
+PHOTO_MIN_INLIERS = 25  # RANSAC inliers for two photos to count as aligned (fewer: not judged)
+PHOTO_REPROJECTION = 3.0  # pixels (at FINE_SIDE) a keypoint may land from its match and still be an inlier
+PHOTO_HUE_TURN = 12  # of 256 (~17 degrees): aligned photos' hue is steadier than a product's across its edges
+PHOTO_EDGE = 4  # pixels of the overlap's rim left out of the photo hue check (interpolation at the frame)
 _FAR = 20.0  # distances are capped here in the alignment score (a missing part should not dominate it)
 
 
@@ -75,6 +88,69 @@ class FineView:
     @property
     def shape(self) -> tuple[int, int]:
         return self.content.shape  # type: ignore[return-value]
+
+
+@dataclasses.dataclass
+class PhotoView:
+    points: np.ndarray  # [k, 2] float32 x, y of ORB keypoints (decoded pixels)
+    descriptors: np.ndarray  # [k, 32] uint8
+    rgb: np.ndarray  # [h, w, 3] uint8
+
+    @functools.cached_property
+    def hsv(self) -> np.ndarray:
+        import cv2
+
+        return cv2.cvtColor(self.rgb, cv2.COLOR_RGB2HSV_FULL)
+
+
+def photo_view(data: bytes) -> PhotoView | None:
+    """ORB keypoints of one photo's bytes decoded at FINE_SIDE, or None when it is smaller than that or has too
+    few keypoints to align (a plain scene)."""
+    import cv2
+
+    from curate.dedupe.features import decode_reduced
+
+    rgb, _, _ = decode_reduced(data, FINE_SIDE)
+    if min(rgb.shape[:2]) < FINE_SIDE:
+        return None
+    rgb = np.ascontiguousarray(rgb)
+    keypoints, descriptors = cv2.ORB_create(nfeatures=PHOTO_FEATURES).detectAndCompute(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), None)
+    if descriptors is None or len(keypoints) < PHOTO_MIN_INLIERS:
+        return None
+    return PhotoView(np.array([k.pt for k in keypoints], np.float32), descriptors, rgb)
+
+
+def compare_photos(pa: PhotoView, pb: PhotoView) -> float | None:
+    """Share of the two photos' overlap whose hue turned (both saturated, after a 3x3 opening), with b aligned
+    onto a; None when they cannot be aligned."""
+    import cv2
+
+    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(pa.descriptors, pb.descriptors)
+    if len(matches) < PHOTO_MIN_INLIERS:
+        return None
+    dst = pa.points[[m.queryIdx for m in matches]]
+    src = pb.points[[m.trainIdx for m in matches]]
+    to_a, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=PHOTO_REPROJECTION,
+                                                maxIters=2000, confidence=0.995)
+    if to_a is None or int(inliers.sum()) < PHOTO_MIN_INLIERS:
+        return None
+    scale = float(np.hypot(to_a[0, 0], to_a[1, 0]))
+    if not 0.4 <= scale <= 2.5:  # no resize or crop of a copy does this: a coincidental fit
+        return None
+    h, w = pa.rgb.shape[:2]
+    warped = cv2.warpAffine(pb.rgb, to_a, (w, h), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+    overlap = cv2.warpAffine(np.ones(pb.rgb.shape[:2], np.uint8), to_a, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)
+    overlap = cv2.erode(overlap, np.ones((2 * PHOTO_EDGE + 1, 2 * PHOTO_EDGE + 1), np.uint8))
+    area = cv2.countNonZero(overlap)
+    if area < 0.25 * h * w:
+        return None
+    hsv_b = cv2.cvtColor(warped, cv2.COLOR_RGB2HSV_FULL)
+    turn = cv2.absdiff(pa.hsv[..., 0], hsv_b[..., 0])
+    turn = cv2.min(turn, cv2.subtract(np.full_like(turn, 255), turn) + 1)  # hue is circular (256 steps)
+    saturated = cv2.min(pa.hsv[..., 1], hsv_b[..., 1]) >= HUE_SATURATION
+    turned = ((turn > PHOTO_HUE_TURN) & saturated & (overlap > 0)).view(np.uint8)
+    turned = cv2.morphologyEx(turned, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))  # regions, not misaligned edges
+    return cv2.countNonZero(turned) / area
 
 
 def fine_view(data: bytes) -> FineView | None:
@@ -253,13 +329,15 @@ def align(fa: FineView, fb: FineView) -> tuple[float, np.ndarray]:
     return float(far[k]), best
 
 
-def _compare_component(item: tuple[list[str], list[tuple[int, int]]]) -> list[tuple[float, float] | None]:
-    """One connected component: its files and its pairs (local indices). Never raises (a pool task)."""
+def _compare_component(item: tuple[list[str], list[tuple[int, int]]], photos: bool = False) -> list:
+    """One connected component: its files and its pairs (local indices); ``photos``: the photo look instead
+    of the product look. Never raises (a pool task)."""
+    view_of, judge = (photo_view, compare_photos) if photos else (fine_view, compare)
     files, pairs = item
     # the views a component's pairs need, most recently used last; at most VIEW_CACHE of them (~2 MB each at
     # 512x384), so one chained component of thousands of images cannot exhaust a worker's memory
-    views: collections.OrderedDict[int, FineView | None] = collections.OrderedDict()
-    out: list[tuple[float, float] | None] = [None] * len(pairs)
+    views: collections.OrderedDict[int, object] = collections.OrderedDict()
+    out: list = [None] * len(pairs)
     for n in sorted(range(len(pairs)), key=pairs.__getitem__):  # pairs of one image one after another
         a, b = pairs[n]
         for k in (a, b):
@@ -267,21 +345,35 @@ def _compare_component(item: tuple[list[str], list[tuple[int, int]]]) -> list[tu
                 views.move_to_end(k)
                 continue
             try:
-                views[k] = fine_view(Path(files[k]).read_bytes())
+                views[k] = view_of(Path(files[k]).read_bytes())
             except Exception:  # noqa: BLE001 - hashed fine a moment ago; a failure here refuses nothing
                 views[k] = None
             while len(views) > max(VIEW_CACHE, 2):  # never the pair's own two
                 views.popitem(last=False)
         fa, fb = views[a], views[b]
         try:
-            out[n] = None if fa is None or fb is None else compare(fa, fb)
+            out[n] = None if fa is None or fb is None else judge(fa, fb)
         except Exception:  # noqa: BLE001 - a pair that cannot be compared refuses nothing
             out[n] = None
     return out
 
 
+def _compare_photo_component(item: tuple[list[str], list[tuple[int, int]]]) -> list[float | None]:
+    return _compare_component(item, photos=True)
+
+
 def compare_pairs(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]], workers: int = 1) -> list[tuple[float, float] | None]:
     """``compare`` for each (i, j) of ``pairs`` (indices into ``paths``), on ``workers`` processes."""
+    return _by_component(paths, pairs, workers, _compare_component)
+
+
+def compare_photo_pairs(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]], workers: int = 1) -> list[float | None]:
+    """``compare_photos`` for each (i, j) of ``pairs`` (indices into ``paths``), on ``workers`` processes."""
+    return _by_component(paths, pairs, workers, _compare_photo_component)
+
+
+def _by_component(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]], workers: int, task) -> list:  # noqa: ANN001
+    """``task`` over the connected components of ``pairs``, so a worker decodes each image it needs once."""
     from curate.dedupe.core import UnionFind
     from curate.dedupe.engine import map_local
 
@@ -303,8 +395,8 @@ def compare_pairs(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]],
         index = {k: m for m, k in enumerate(members[root])}
         items.append(([str(paths[k]) for k in members[root]], [(index[pairs[n][0]], index[pairs[n][1]]) for n in rows]))
         order.append(rows)
-    results = map_local(_compare_component, items, workers, shard=4)
-    out: list[tuple[float, float] | None] = [None] * len(pairs)
+    results = map_local(task, items, workers, shard=4)
+    out: list = [None] * len(pairs)
     for rows, res in zip(order, results):
         for n, r in zip(rows, res):
             out[n] = r

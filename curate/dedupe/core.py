@@ -69,7 +69,7 @@ class DuplicateGroups:
     index: np.ndarray  # views row -> image index (the readable images)
     candidates: int  # hash pairs within the radius that went through verification
     pixel_hashes: dict[int, str] = dataclasses.field(default_factory=dict)  # the images decoded in full, by index
-    fine_checked: int = 0  # links given the finer look (curate.dedupe.confirm)
+    fine_checked: int = 0  # links given a finer look (curate.dedupe.confirm), products and photos
     fine_refused: int = 0  # ... and refused by it
 
     def same_pixels(self, i: int, j: int) -> bool:
@@ -188,10 +188,14 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
         extra = np.array([thumbs[i].extra_hash for i in ok], np.uint64)  # type: ignore[union-attr]
         blocks = ((a, b) for a, b, _ in pairs_within(extra, thresholds.radius))
     curve_links: list[tuple[float, int, int, dict[str, float]]] = []
-    boxed_links: dict[tuple[int, int], dict[str, float]] = {}  # links between two products on plain backgrounds
+    looked_links: dict[tuple[int, int], dict[str, float]] = {}  # links that wait for the finer look
 
-    def gets_a_look(i: int, j: int) -> bool:
-        return thresholds.fine and thumbs[i].boxed and thumbs[j].boxed  # type: ignore[union-attr]
+    def gets_a_look(i: int, j: int) -> str | None:
+        """Which finer look a link gets: "product" (both on plain backgrounds), "photo" (either is not: a
+        brightened photo can gain a plain background), or none."""
+        if not thresholds.fine:
+            return None
+        return "product" if thumbs[i].boxed and thumbs[j].boxed else "photo" if thresholds.fine_photos else None  # type: ignore[union-attr]
 
     for ia, ib in blocks:
         candidates += len(ia)
@@ -202,30 +206,41 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
             if via_curve[k]:
                 curve_links.append((float(d.tonal_tone[k]), i, j, d.row(k)))  # type: ignore[index]
             elif gets_a_look(i, j):
-                boxed_links[(i, j)] = d.row(k)
+                looked_links[(i, j)] = d.row(k)
             elif uf.union(i, j):
                 links.append(Link(i, j, "near-duplicate", d.row(k)))
     # a finer look (curate.dedupe.confirm) at links between two products on plain backgrounds, the near twins and
-    # recoloured prints the thumbnails cannot tell apart; it refuses a link, never adds one
-    fine_pairs = list(boxed_links) + [(i, j) for _, i, j, _ in curve_links if gets_a_look(i, j)]
-    fine: dict[tuple[int, int], tuple[float, float]] = {}
-    if fine_pairs:
-        from curate.dedupe.confirm import compare_pairs
+    # recoloured prints the thumbnails cannot tell apart, and at links between two photos, a garment recoloured
+    # in one shot; it refuses a link, never adds one
+    kinds = {p: gets_a_look(*p) for p in [*looked_links, *((i, j) for _, i, j, _ in curve_links)]}
+    fine: dict[tuple[int, int], dict[str, float]] = {}
+    product_pairs = [p for p, kind in kinds.items() if kind == "product"]
+    photo_pairs = [p for p, kind in kinds.items() if kind == "photo"]
+    if product_pairs or photo_pairs:
+        from curate.dedupe.confirm import compare_pairs, compare_photo_pairs
 
-        fine = {p: r for p, r in zip(fine_pairs, compare_pairs(paths, fine_pairs, workers)) if r is not None}
+        for p, r in zip(product_pairs, compare_pairs(paths, product_pairs, workers)):
+            if r is not None:
+                fine[p] = {"fine_shape": r[0], "fine_hue": r[1]}
+            elif thresholds.fine_photos:  # a product the silhouette look cannot judge (small, textured): aligned as photos
+                photo_pairs.append(p)
+        for p, hue in zip(photo_pairs, compare_photo_pairs(paths, photo_pairs, workers)):
+            if hue is not None:
+                fine[p] = {"fine_photo_hue": hue}
+    limits = {"fine_shape": thresholds.fine_shape, "fine_hue": thresholds.fine_hue, "fine_photo_hue": thresholds.fine_photo_hue}
     refused = 0
 
     def confirmed(i: int, j: int, row: dict[str, float]) -> bool:
         nonlocal refused
         if (i, j) not in fine:
             return True
-        shape, hue = fine[(i, j)]
-        row["fine_shape"], row["fine_hue"] = round(shape, 4), round(hue, 4)
-        ok = shape <= thresholds.fine_shape and hue <= thresholds.fine_hue
+        measured = fine[(i, j)]
+        row.update({name: round(value, 4) for name, value in measured.items()})
+        ok = all(value <= limits[name] for name, value in measured.items())
         refused += not ok
         return ok
 
-    for (i, j), row in boxed_links.items():
+    for (i, j), row in looked_links.items():
         if confirmed(i, j, row) and uf.union(i, j):
             links.append(Link(i, j, "near-duplicate", row))
     # links that only a tone curve explains come last, most certain first, and may bring one image into a group

@@ -172,6 +172,8 @@ class Thresholds:
     fine: bool = True  # look again at links between two products on plain backgrounds (curate.dedupe.confirm)
     fine_shape: float = 0.03  # max share of outline points off the other's outline: a near twin's sleeve or hem
     fine_hue: float = 0.002  # max share of the product's pixels with a turned hue: a recoloured print
+    fine_photos: bool = True  # the finer look at links between two photos too (neither on a plain background)
+    fine_photo_hue: float = 0.01  # max share of two aligned photos' overlap with a turned hue: a garment recoloured
 
     @classmethod
     def with_overrides(cls, items: "list[str]") -> "Thresholds":

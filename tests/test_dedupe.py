@@ -231,6 +231,8 @@ def test_cli_passes_the_tone_curve_knobs(tmp_path: Path, monkeypatch: pytest.Mon
     assert seen[2] == Thresholds(fine=False, fine_shape=0.1, fine_hue=0.01)
     assert runner.invoke(app, ["dedupe", str(tmp_path), "--no-fine-photo-check", "--fine-photo-hue-threshold", "0.05"]).exit_code == 0
     assert seen[3] == Thresholds(fine_photos=False, fine_photo_hue=0.05)
+    assert runner.invoke(app, ["dedupe", str(tmp_path), "--no-fine-curve", "--fine-tone-threshold", "0.03", "--tonal-gamma", "0.2"]).exit_code == 0
+    assert seen[4] == Thresholds(fine_curve=False, fine_tone=0.03, tonal_gamma=0.2)
 
 
 def test_unknown_engine_and_table_are_refused(ds: Path) -> None:
@@ -635,12 +637,49 @@ def test_fine_look_refuses_a_near_twin_and_a_recoloured_print_and_keeps_copies(t
     found = find_duplicates(thumbs, paths, Thresholds())
     assert sorted(found.groups(range(10))) == [[0, 1, 2, 3, 4, 5], [7, 9]]
     assert found.fine_refused >= 1 and found.fine_checked >= found.fine_refused
-    shape, hue = zip(*compare_pairs(paths, [(0, k) for k in range(1, 7)] + [(7, 8), (7, 9)]))  # type: ignore[misc]
+    shape, hue, tone, tone_shift = zip(*compare_pairs(paths, [(0, k) for k in range(1, 7)] + [(7, 8), (7, 9)]))  # type: ignore[misc]
     th = Thresholds()
     assert max(shape[:5]) <= th.fine_shape / 3 and shape[5] > 2 * th.fine_shape, shape
     assert hue[6] > 10 * th.fine_hue and max(hue[:6] + hue[7:]) <= th.fine_hue, hue
+    # the copies are one tone curve apart (brightness, contrast, re-encoding: identity or close to it)
+    assert max(tone[:5]) <= th.fine_tone / 2 and max(tone_shift[:5]) <= th.tonal_shift / 2, (tone, tone_shift)
     linked = {(link.a, link.b): link.distances for link in found.links if link.kind == "near-duplicate"}
     assert any("fine_shape" in d for d in linked.values())  # the report shows what the look measured
+
+
+def test_fine_tone_curve_joins_a_copy_the_thumbnails_fit_missed_and_keeps_a_darker_colourway_apart(tmp_path: Path) -> None:
+    """A skirt and its contrast x0.8 copy: the 16x16 tone-curve fit leaves a colour shift of 0.022 (over 0.02),
+    so the thumbnails alone refuse the pair; the finer look fits the curve again on the aligned pixels (0.015,
+    shift 0.001) and joins it. The same skirt in a darker colourway (value x0.6, background unchanged) stays
+    apart either way: no curve within the bounds takes the product there and leaves the background."""
+    import dataclasses as dc
+
+    from PIL import ImageEnhance
+
+    from curate.dedupe.confirm import compare_pairs
+    from curate.dedupe.verify import Thresholds
+
+    dataset = _bench_dataset()
+    cut = dc.replace(dataset.random_cut(np.random.default_rng(3)), pattern="solid")
+    h, s, v = cut.colours[0]
+
+    def big(c):  # noqa: ANN001, ANN202
+        return Image.fromarray(dataset.draw_product(c)).resize((768, 1024), Image.BICUBIC)
+
+    original = big(cut)
+    paths = [tmp_path / f"{k}.jpg" for k in range(3)]
+    original.save(paths[0], quality=92)
+    ImageEnhance.Contrast(original).enhance(0.8).save(paths[1], quality=90)
+    big(dc.replace(cut, colours=((h, s, v * 0.6), *cut.colours[1:]))).save(paths[2], quality=92)
+    thumbs = [thumbnail(p) for p in paths]
+    th = Thresholds()
+    assert find_duplicates(thumbs, paths, Thresholds(fine_curve=False)).groups(range(3)) == []
+    found = find_duplicates(thumbs, paths, th)
+    assert found.groups(range(3)) == [[0, 1]]
+    (link,) = [link for link in found.links if link.kind == "near-duplicate"]
+    assert link.distances["fine_tone"] <= th.fine_tone and link.distances["tonal_shift"] > th.tonal_shift  # type: ignore[index]
+    _, _, tone, shift = compare_pairs(paths, [(0, 2)])[0]  # type: ignore[misc]
+    assert tone > th.fine_tone or shift > th.tonal_shift
 
 
 def test_fine_look_judges_only_products_it_can_read(tmp_path: Path) -> None:

@@ -64,12 +64,21 @@ def random_cut(rng: np.random.Generator) -> Cut:
     return Cut(kind, params, pattern, pattern_params, colours)
 
 
-def colourways(cut: Cut, count: int, rng: np.random.Generator) -> list[Cut]:
+def colourways(cut: Cut, count: int, rng: np.random.Generator, shades: bool = False) -> list[Cut]:
     """``count`` other colourways of ``cut``, every two of them (and the original) clearly apart: hue turns
     spaced >= 40 degrees for a saturated colour, plus possibly one lighter/darker version; a grey or
-    washed-out colour gets saturated versions of spaced hues instead."""
+    washed-out colour gets saturated versions of spaced hues instead. ``shades`` (tuning variant ``shade``):
+    mild lighter/darker versions only, the colour's value times 0.55-0.8 or 1.25-1.6, each shade apart from the
+    others by that much too (where the darker copy and the darker colourway meet)."""
     h, s, v = cut.colours[0]
     out: list[tuple[float, float, float]] = []
+    if shades:
+        value = v
+        for _ in range(count):
+            darker = value > 0.3 and (value > 0.6 or rng.uniform() < 0.5)
+            value = float(np.clip(value * (rng.uniform(0.55, 0.8) if darker else rng.uniform(1.25, 1.6)), 0.05, 1.0))
+            out.append((h, s, value))
+        return [dataclasses.replace(cut, colours=(c, *cut.colours[1:])) for c in out]
     turn = 0.0
     lightness_done = False
     for _ in range(count):
@@ -277,6 +286,7 @@ class _BaseJob:
     copies: tuple[str, ...]  # transforms applied to the original, one file each
     lookalikes: int = 0  # near twins / print recolours of a drawn product (variant "hard"), after its colourways
     garment_colourways: bool = False  # a real photo's colourways recolour its main garment only (variant "onmodel")
+    shades: bool = False  # a drawn product's colourways are mild lighter/darker versions (variant "shade")
 
 
 def _save(im: Image.Image, path: Path, quality: int) -> None:
@@ -304,7 +314,7 @@ def _make_base(job: _BaseJob, out: Path) -> list[dict[str, str]]:
         cut = random_cut(rng)
         if job.lookalikes:
             cut = dataclasses.replace(cut, pattern="print" if rng.uniform() < 0.5 else "solid")
-        cuts = [cut] + colourways(cut, job.colourways, rng) + lookalikes(cut, job.lookalikes, rng)
+        cuts = [cut] + colourways(cut, job.colourways, rng, job.shades) + lookalikes(cut, job.lookalikes, rng)
         drawn = [draw_product(c) for c in cuts]
         # a lookalike whose change falls outside the garment (an emblem off the silhouette, a parameter the cut
         # does not use) is the same image, not another product: dropped (fewer than 0.2 % of pixels moved). It is
@@ -345,7 +355,7 @@ def plan(n: int, real: list[Path], seed: int, variant: str = "") -> list[_BaseJo
     """Bases until ~n files: every real photo once, drawn products for the rest; ~45 % of bases in 2-4
     colourways; ~22 % of bases with one duplicate (transforms in turn, exact copies included), ~3 % with two."""
     rng = np.random.default_rng(seed)
-    kinds = TONAL_TRANSFORMS if variant in ("tonal", "hard") else ONMODEL_TRANSFORMS if variant == "onmodel" else TRANSFORMS
+    kinds = TONAL_TRANSFORMS if variant in ("tonal", "hard", "shade") else ONMODEL_TRANSFORMS if variant == "onmodel" else TRANSFORMS
     jobs: list[_BaseJob] = []
     files = 0
     t = 0
@@ -367,7 +377,8 @@ def plan(n: int, real: list[Path], seed: int, variant: str = "") -> list[_BaseJo
         # the "hard" variant: a third of the drawn bases also get 1-2 lookalikes, files b<base>_l<k>.jpg
         drawn = i >= len(real)
         looks = int(rng.integers(1, 3)) if variant == "hard" and drawn and rng.uniform() < 0.33 else 0
-        job = _BaseJob(i, seed * 1_000_003 + i, str(real[i]) if not drawn else None, colourways, tuple(copies), looks)
+        job = _BaseJob(i, seed * 1_000_003 + i, str(real[i]) if not drawn else None, colourways, tuple(copies), looks,
+                       shades=variant == "shade" and drawn)
         jobs.append(job)
         files += 1 + colourways + len(copies) + looks
     return jobs

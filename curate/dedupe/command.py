@@ -143,7 +143,7 @@ def dedupe_table(m, table: str, thresholds: Thresholds, workers: int, engine: st
     return stats, report, {ids[i]: e for i, e in errors.items()}
 
 
-MARGIN_DISTANCES = ("tone", "structure", "shift", "detail", "aspect", "fine_shape", "fine_hue", "fine_photo_hue")  # fine_*: a finer look, when one was given
+MARGIN_DISTANCES = ("tone", "structure", "shift", "detail", "aspect", "fine_shape", "fine_hue", "fine_tone", "fine_photo_hue")  # fine_*: a finer look, when one was given
 
 
 def _margin(dup_dist: list, group: list[int], thresholds: Thresholds) -> float:  # noqa: ANN001
@@ -350,6 +350,10 @@ def dedupe_command(
                                          help="|log contrast ratio| up to which --colour-tolerance applies"),
     tonal: bool = typer.Option(_D.tonal, "--tone-curve/--no-tone-curve",
                                help="also accept a pair that one global tone curve explains (brightness, contrast, gamma edits)"),
+    tonal_gamma: float = typer.Option(_D.tonal_gamma, "--tonal-gamma", min=0.0,
+                                      help="the shade knob: max |log gamma| of the tone curve. A gamma edit keeps the background "
+                                           "and darkens or lightens the product, as a shade colourway does: lower keeps more shades "
+                                           "apart and loses more gamma-edited copies (docs/benchmarks/dedupe.md)"),
     tonal_contrast: float = typer.Option(_D.tonal_contrast, "--tonal-contrast", min=0.0,
                                          help="the lightness knob: max |log contrast ratio| of a pair the tone curve may join. Higher "
                                               "keeps strongly edited copies together and merges darker/lighter colourways of one "
@@ -363,6 +367,11 @@ def dedupe_command(
                                      help="max share of outline points off the other product's outline"),
     fine_hue: float = typer.Option(_D.fine_hue, "--fine-hue-threshold", min=0.0, max=1.0,
                                    help="max share of the product's pixels with a turned hue"),
+    fine_curve: bool = typer.Option(_D.fine_curve, "--fine-curve/--no-fine-curve",
+                                    help="with --fine-check, fit the tone curve again on the aligned pixels of two products whose "
+                                         "thumbnail fit failed, and join them when it holds (strongly edited copies)"),
+    fine_tone: float = typer.Option(_D.fine_tone, "--fine-tone-threshold", min=0.0,
+                                    help="max distance from that finer tone curve"),
     fine_photos: bool = typer.Option(_D.fine_photos, "--fine-photo-check/--no-fine-photo-check",
                                      help="with --fine-check, also look again at links between photos (no plain background): "
                                           "aligns the two by keypoints and refuses a garment recoloured in the same shot"),
@@ -383,8 +392,9 @@ def dedupe_command(
     console = Console()
     try:
         stats, pair_dups, report = run_dedupe(ds, on, dataclasses.replace(Thresholds(threshold, tone, structure, colour, detail, aspect, colour_tolerance, contrast_range),
-                                                                   tonal=tonal, tonal_contrast=tonal_contrast, local=local,
+                                                                   tonal=tonal, tonal_contrast=tonal_contrast, tonal_gamma=tonal_gamma, local=local,
                                                                    fine=fine, fine_shape=fine_shape, fine_hue=fine_hue,
+                                                                   fine_curve=fine_curve, fine_tone=fine_tone,
                                                                    fine_photos=fine_photos, fine_photo_hue=fine_photo_hue),
                                               workers, engine,
                                               search_hash)

@@ -42,8 +42,12 @@ import dataclasses
 import functools
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from curate.dedupe.verify import Thresholds
 
 FINE_SIDE = 256  # short side the images are looked at (issue 16; chosen on the tuning sets: 192 misses more twins)
 OUTLINE_TOLERANCE = 1.25  # pixels (at FINE_SIDE) an outline point may be from the other's: resampling and JPEG jitter
@@ -63,6 +67,8 @@ PHOTO_MIN_INLIERS = 25  # RANSAC inliers for two photos to count as aligned (few
 PHOTO_REPROJECTION = 3.0  # pixels (at FINE_SIDE) a keypoint may land from its match and still be an inlier
 PHOTO_HUE_TURN = 12  # of 256 (~17 degrees): aligned photos' hue is steadier than a product's across its edges
 PHOTO_EDGE = 4  # pixels of the overlap's rim left out of the photo hue check (interpolation at the frame)
+FIT_BLUR = 3  # pixels: the fine tone curve is fitted on 7x7 local means
+FIT_PIXELS = 3000  # product pixels the fine tone curve is fitted on (evenly spread over the core)
 _FAR = 20.0  # distances are capped here in the alignment score (a missing part should not dominate it)
 
 
@@ -77,6 +83,7 @@ class FineView:
     content: np.ndarray  # [h, w] uint8 1 on the content's components (before the closing)
     rgb: np.ndarray  # [h, w, 3] uint8
     simple: float  # outline pixels / all foreground boundary pixels
+    background: np.ndarray  # [3] uint8 the plain background's colour
 
     @functools.cached_property
     def hsv(self) -> np.ndarray:
@@ -218,7 +225,8 @@ def fine_view(data: bytes) -> FineView | None:
     x0, y0 = (max(0, int(v) - int(_FAR) - 1) for v in everywhere.min(axis=0))
     x1, y1 = (int(v) + int(_FAR) + 2 for v in everywhere.max(axis=0))
     distance = cv2.distanceTransform(1 - outline[y0:y1, x0:x1], cv2.DIST_L2, 3)
-    return FineView(max(h, w) / max(width, height), box, touch, points, distance, np.array([x0, y0], np.float32), content, rgb, simple)
+    return FineView(max(h, w) / max(width, height), box, touch, points, distance, np.array([x0, y0], np.float32), content, rgb, simple,
+                    np.asarray(bg, np.uint8))
 
 
 def _sample(view: FineView, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -283,9 +291,9 @@ def _candidates(fa: FineView, fb: FineView) -> np.ndarray:
     return np.asarray(out, np.float32)
 
 
-def _hue_turned(fa: FineView, fb: FineView, s: float, tx: float, ty: float) -> float:
-    """Share of a's product pixels (inside both contents, away from their edges, both saturated) whose hue b
-    turned by more than HUE_TURN, with b mapped onto a by (s, tx, ty); computed over a's content box."""
+def _aligned(fa: FineView, fb: FineView, s: float, tx: float, ty: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a's rgb over its content box, b's rgb mapped onto it by (s, tx, ty) (nearest), the product's core there:
+    inside both contents, eroded away from their edges, where a pixel of misalignment mixes in background)."""
     import cv2
 
     top, bottom, left, right = (int(v) for v in fa.box)
@@ -293,11 +301,19 @@ def _hue_turned(fa: FineView, fb: FineView, s: float, tx: float, ty: float) -> f
     # a's box pixel (u, v) is a's pixel (u + left, v + top), which is b's pixel ((u + left - tx) / s, ...)
     to_b = np.array([[1 / s, 0, (left - tx) / s], [0, 1 / s, (top - ty) / s]], np.float32)
     flags = cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
-    hsv_b = cv2.warpAffine(fb.hsv, to_b, (w, h), flags=flags, borderValue=(0, 0, 0))
+    rgb_b = cv2.warpAffine(fb.rgb, to_b, (w, h), flags=flags, borderValue=(0, 0, 0))
     content_b = cv2.warpAffine(fb.content, to_b, (w, h), flags=flags, borderValue=0)
-    hsv_a = fa.hsv[top:bottom, left:right]
-    # away from the edges, where a pixel of misalignment mixes the product with the background
     core = cv2.erode(cv2.bitwise_and(fa.content[top:bottom, left:right], content_b), np.ones((5, 5), np.uint8))
+    return fa.rgb[top:bottom, left:right], rgb_b, core
+
+
+def _hue_turned(fa: FineView, rgb_a: np.ndarray, rgb_b: np.ndarray, core: np.ndarray) -> float:
+    """Share of a's product pixels (the aligned core, both saturated) whose hue b turned by more than HUE_TURN."""
+    import cv2
+
+    top, bottom, left, right = (int(v) for v in fa.box)
+    hsv_a = fa.hsv[top:bottom, left:right]
+    hsv_b = cv2.cvtColor(rgb_b, cv2.COLOR_RGB2HSV_FULL)
     turn = cv2.absdiff(hsv_a[..., 0], hsv_b[..., 0])
     turn = cv2.min(turn, cv2.subtract(np.full_like(turn, 255), turn) + 1)  # hue is circular (256 steps)
     saturated = cv2.min(hsv_a[..., 1], hsv_b[..., 1]) >= HUE_SATURATION
@@ -307,13 +323,50 @@ def _hue_turned(fa: FineView, fb: FineView, s: float, tx: float, ty: float) -> f
     return cv2.countNonZero(turned) / max(cv2.countNonZero(core), 1)
 
 
-def compare(fa: FineView, fb: FineView) -> tuple[float, float] | None:
+def _tone_fit(fa: FineView, fb: FineView, rgb_a: np.ndarray, rgb_b: np.ndarray, core: np.ndarray,
+              thresholds: "Thresholds") -> tuple[float, float]:
+    """(tone, colour shift) of the product's aligned pixels after one global tone curve (verify's
+    y = s * x**g + o within the same bounds, either direction), the background's colour included: the 16x16
+    fit of the thumbnails, repeated on FIT_PIXELS local means where a crop or a watermark moves a few cells'
+    averages a lot."""
+    import cv2
+
+    from curate.dedupe.verify import _chroma, _fit_curve
+
+    # local means, as the thumbnails' cells are: single pixels carry JPEG noise and half-pixel misalignment
+    # across texture, which the log distance magnifies in the dark
+    box = (2 * FIT_BLUR + 1, 2 * FIT_BLUR + 1)
+    rgb_a, rgb_b = cv2.blur(rgb_a, box), cv2.blur(rgb_b, box)
+    core = cv2.erode(core, np.ones(box, np.uint8))
+    ys, xs = np.nonzero(core)
+    if len(ys) < 50:
+        return float("inf"), float("inf")
+    pick = np.linspace(0, len(ys) - 1, min(FIT_PIXELS, len(ys))).astype(np.int64)
+    a = rgb_a[ys[pick], xs[pick]].astype(np.float32) / 255.0
+    b = rgb_b[ys[pick], xs[pick]].astype(np.float32) / 255.0
+    # the background as a tenth of the points: an edit moves it with the product, a lightness colourway does not
+    ring = max(1, len(pick) // 10)
+    a = np.concatenate([a.ravel(), np.tile(fa.background.astype(np.float32) / 255.0, ring)])[None]
+    b = np.concatenate([b.ravel(), np.tile(fb.background.astype(np.float32) / 255.0, ring)])[None]
+    best = (float("inf"), float("inf"))
+    for src, dst in ((a, b), (b, a)):
+        tone, fitted = _fit_curve(src, dst, thresholds)
+        if tone[0] < best[0]:  # and the colour left after the curve: a desaturated or slightly turned colourway
+            best = (float(tone[0]), float(np.abs(_chroma(fitted) - _chroma(dst)).sum()))
+    return best
+
+
+def compare(fa: FineView, fb: FineView, thresholds: "Thresholds | None" = None) -> tuple[float, float, float, float] | None:
     """(shape: share of outline points off the other's outline, colour: share of the product's pixels with a
-    turned hue), or None when either silhouette is not simple enough to judge."""
+    turned hue, tone and colour shift after one global tone curve), or None when either silhouette is not
+    simple enough to judge."""
+    from curate.dedupe.verify import Thresholds
+
     if min(fa.simple, fb.simple) < SIMPLE or not len(fa.points) or not len(fb.points):
         return None
     far, best = align(fa, fb)
-    return far, _hue_turned(fa, fb, *map(float, best))
+    rgb_a, rgb_b, core = _aligned(fa, fb, *map(float, best))
+    return (far, _hue_turned(fa, rgb_a, rgb_b, core), *_tone_fit(fa, fb, rgb_a, rgb_b, core, thresholds or Thresholds()))
 
 
 def align(fa: FineView, fb: FineView) -> tuple[float, np.ndarray]:
@@ -329,10 +382,11 @@ def align(fa: FineView, fb: FineView) -> tuple[float, np.ndarray]:
     return float(far[k]), best
 
 
-def _compare_component(item: tuple[list[str], list[tuple[int, int]]], photos: bool = False) -> list:
+def _compare_component(item: tuple[list[str], list[tuple[int, int]]], photos: bool = False,
+                       thresholds: "Thresholds | None" = None) -> list:
     """One connected component: its files and its pairs (local indices); ``photos``: the photo look instead
-    of the product look. Never raises (a pool task)."""
-    view_of, judge = (photo_view, compare_photos) if photos else (fine_view, compare)
+    of the product look (``thresholds``: the tone curve's bounds for it). Never raises (a pool task)."""
+    view_of, judge = (photo_view, compare_photos) if photos else (fine_view, functools.partial(compare, thresholds=thresholds))
     files, pairs = item
     # the views a component's pairs need, most recently used last; at most VIEW_CACHE of them (~2 MB each at
     # 512x384), so one chained component of thousands of images cannot exhaust a worker's memory
@@ -362,9 +416,10 @@ def _compare_photo_component(item: tuple[list[str], list[tuple[int, int]]]) -> l
     return _compare_component(item, photos=True)
 
 
-def compare_pairs(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]], workers: int = 1) -> list[tuple[float, float] | None]:
+def compare_pairs(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]], workers: int = 1,
+                  thresholds: "Thresholds | None" = None) -> list[tuple[float, float, float, float] | None]:
     """``compare`` for each (i, j) of ``pairs`` (indices into ``paths``), on ``workers`` processes."""
-    return _by_component(paths, pairs, workers, _compare_component)
+    return _by_component(paths, pairs, workers, functools.partial(_compare_component, thresholds=thresholds))
 
 
 def compare_photo_pairs(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]], workers: int = 1) -> list[float | None]:

@@ -197,9 +197,15 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
             return None
         return "product" if thumbs[i].boxed and thumbs[j].boxed else "photo" if thresholds.fine_photos else None  # type: ignore[union-attr]
 
+    boxed = np.array([bool(thumbs[i].boxed) for i in ok])  # type: ignore[union-attr]
+    refit_links: list[tuple[float, int, int, dict[str, float]]] = []  # products a finer tone curve may yet join
     for ia, ib in blocks:
         candidates += len(ia)
-        accepted, d = verify(v, ia, ib, thresholds)
+        refit: list[tuple[int, dict[str, float]]] = []
+        looked = boxed[ia] & boxed[ib] if thresholds.fine and thresholds.fine_curve else None
+        accepted, d = verify(v, ia, ib, thresholds, looked, refit)
+        for k, row in refit:
+            refit_links.append((row.get("tonal_tone", float("inf")), int(index[ia[k]]), int(index[ib[k]]), row))
         via_curve = np.isfinite(d.tonal_tone)  # type: ignore[arg-type] - verify always fills it
         for k, (a, b) in enumerate(zip(ia[accepted], ib[accepted])):
             i, j = int(index[a]), int(index[b])
@@ -212,32 +218,35 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
     # a finer look (curate.dedupe.confirm) at links between two products on plain backgrounds, the near twins and
     # recoloured prints the thumbnails cannot tell apart, and at links between two photos, a garment recoloured
     # in one shot; it refuses a link, never adds one
-    kinds = {p: gets_a_look(*p) for p in [*looked_links, *((i, j) for _, i, j, _ in curve_links)]}
+    kinds = {p: gets_a_look(*p) for p in [*looked_links, *((i, j) for _, i, j, _ in curve_links + refit_links)]}
     fine: dict[tuple[int, int], dict[str, float]] = {}
     product_pairs = [p for p, kind in kinds.items() if kind == "product"]
     photo_pairs = [p for p, kind in kinds.items() if kind == "photo"]
     if product_pairs or photo_pairs:
         from curate.dedupe.confirm import compare_pairs, compare_photo_pairs
 
-        for p, r in zip(product_pairs, compare_pairs(paths, product_pairs, workers)):
+        for p, r in zip(product_pairs, compare_pairs(paths, product_pairs, workers, thresholds)):
             if r is not None:
-                fine[p] = {"fine_shape": r[0], "fine_hue": r[1]}
+                fine[p] = {"fine_shape": r[0], "fine_hue": r[1], "fine_tone": r[2], "fine_tone_shift": r[3]}
             elif thresholds.fine_photos:  # a product the silhouette look cannot judge (small, textured): aligned as photos
                 photo_pairs.append(p)
         for p, hue in zip(photo_pairs, compare_photo_pairs(paths, photo_pairs, workers)):
             if hue is not None:
                 fine[p] = {"fine_photo_hue": hue}
-    limits = {"fine_shape": thresholds.fine_shape, "fine_hue": thresholds.fine_hue, "fine_photo_hue": thresholds.fine_photo_hue}
+    limits = {"fine_shape": thresholds.fine_shape, "fine_hue": thresholds.fine_hue, "fine_photo_hue": thresholds.fine_photo_hue,
+              "fine_tone": thresholds.fine_tone, "fine_tone_shift": thresholds.tonal_shift}
     refused = 0
 
-    def confirmed(i: int, j: int, row: dict[str, float]) -> bool:
+    def confirmed(i: int, j: int, row: dict[str, float], refitted: bool = False) -> bool:
+        """Whether a link stands after its finer look; a link the thumbnails refused (``refitted``) needs the look
+        and its tone curve, any other is judged on shape and hue only (its own curve already held)."""
         nonlocal refused
-        if (i, j) not in fine:
-            return True
+        if (i, j) not in fine or (refitted and "fine_tone" not in fine[(i, j)]):  # a photo look fits no curve
+            return not refitted
         measured = fine[(i, j)]
-        row.update({name: round(value, 4) for name, value in measured.items()})
-        ok = all(value <= limits[name] for name, value in measured.items())
-        refused += not ok
+        row.update({name: round(value, 4) for name, value in measured.items() if np.isfinite(value)})
+        ok = all(value <= limits[name] for name, value in measured.items() if refitted or not name.startswith("fine_tone"))
+        refused += not ok and not refitted
         return ok
 
     for (i, j), row in looked_links.items():
@@ -248,5 +257,9 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
     # through the union-find one such bridge would merge both products' whole groups
     for _, i, j, row in sorted(curve_links):
         if confirmed(i, j, row) and (uf.group_size(i) == 1 or uf.group_size(j) == 1) and uf.union(i, j):
+            links.append(Link(i, j, "near-duplicate", row))
+    # then the products only the finer look's tone curve explains, under the same rule, closest fit first
+    for _, i, j, row in sorted(refit_links, key=lambda r: fine.get((r[1], r[2]), {}).get("fine_tone", np.inf)):
+        if confirmed(i, j, row, refitted=True) and (uf.group_size(i) == 1 or uf.group_size(j) == 1) and uf.union(i, j):
             links.append(Link(i, j, "near-duplicate", row))
     return DuplicateGroups(uf, links, v, index, candidates, pixel_hashes, len(fine), refused)

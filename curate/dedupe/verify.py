@@ -172,6 +172,8 @@ class Thresholds:
     fine: bool = True  # look again at links between two products on plain backgrounds (curate.dedupe.confirm)
     fine_shape: float = 0.03  # max share of outline points off the other's outline: a near twin's sleeve or hem
     fine_hue: float = 0.002  # max share of the product's pixels with a turned hue: a recoloured print
+    fine_curve: bool = True  # products whose 16x16 tone-curve fit failed (above) are fitted again by the finer
+    fine_tone: float = 0.04  # look on their aligned pixels: max distance from that curve to be joined
     fine_photos: bool = True  # the finer look at links between two photos too (neither on a plain background)
     fine_photo_hue: float = 0.01  # max share of two aligned photos' overlap with a turned hue: a garment recoloured
 
@@ -387,7 +389,8 @@ def tonal_alignment(v: Views, i: np.ndarray, j: np.ndarray, vi: np.ndarray, vj: 
     return out_tone, out_shift, out_local
 
 
-def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds) -> tuple[np.ndarray, PairDistances]:
+def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds, looked: np.ndarray | None = None,
+           refit: list[tuple[int, dict[str, float]]] | None = None) -> tuple[np.ndarray, PairDistances]:
     """Accepted pairs (a boolean mask over the input) and their distances, in two stages: the colour shift
     and the aspect cost a few numbers per pair and reject most candidates (colourways, other garments), so
     the per-cell distances are computed for the few that remain."""
@@ -421,6 +424,12 @@ def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds) -> tu
                 tt, ts, tl = tonal_alignment(v, i[rows][ask], j[rows][ask], views_[:, 0], views_[:, 1], thresholds)
                 d.tonal_tone[ask], d.tonal_shift[ask], d.tonal_local[ask] = tt, ts, tl
                 ok[ask] = (tt <= thresholds.tone) & (ts <= thresholds.tonal_shift) & (tl <= thresholds.local)
+                if looked is not None and refit is not None:
+                    # products the curve could explain in shape and colour allowance, but whose 16x16 fit left
+                    # too much: the finer look fits the curve again on their pixels (core.find_duplicates)
+                    lost = ask[~ok[ask] & looked[rows[ask]]]
+                    again = d.take(lost)
+                    refit.extend((int(rows[r]), again.row(m)) for m, r in enumerate(lost))
         accepted[rows[ok]] = True
         kept.append(d.take(ok))
     fields = [f.name for f in dataclasses.fields(PairDistances)]

@@ -28,7 +28,7 @@ colourway of a photographed garment is the same shot with one region's hue turne
 photos is looked at too (:func:`compare_photos`): the two images are aligned by ORB keypoints and a RANSAC
 similarity (rotation, one scale, shift: crops and resizes; ORB compares intensities only, so tone edits and
 a recolour keep the keypoints), and the link is refused when more than ``Thresholds.fine_photo_hue`` of the
-overlap turned hue by more than ``HUE_TURN`` where both are saturated. Too few keypoints or inliers (a plain
+overlap turned hue by more than ``PHOTO_HUE_TURN`` where both are saturated. Too few keypoints or inliers (a plain
 scene, another shot): not judged.
 
 Each image is decoded once per run for this; pairs are grouped by connected component so that a worker
@@ -72,8 +72,31 @@ FIT_PIXELS = 3000  # product pixels the fine tone curve is fitted on (evenly spr
 _FAR = 20.0  # distances are capped here in the alignment score (a missing part should not dominate it)
 
 
+class _Colour:
+    rgb: np.ndarray
+
+    @functools.cached_property
+    def hsv(self) -> np.ndarray:
+        """[h, w, 3] uint8 OpenCV full-range HSV (computed when a pair first needs it)."""
+        import cv2
+
+        return cv2.cvtColor(self.rgb, cv2.COLOR_RGB2HSV_FULL)
+
+
+def _turned(hsv_a: np.ndarray, hsv_b: np.ndarray, limit: int, where: np.ndarray) -> int:
+    """Pixels of ``where`` whose hue turned by more than ``limit`` (of 256) from a to b, both saturated, after
+    a 3x3 opening: it keeps regions, not the one-pixel lines a slightly misaligned colour edge leaves."""
+    import cv2
+
+    turn = cv2.absdiff(hsv_a[..., 0], hsv_b[..., 0])
+    turn = cv2.min(turn, cv2.subtract(np.full_like(turn, 255), turn) + 1)  # hue is circular (256 steps)
+    saturated = cv2.min(hsv_a[..., 1], hsv_b[..., 1]) >= HUE_SATURATION
+    turned = ((turn > limit) & saturated & (where > 0)).view(np.uint8)
+    return cv2.countNonZero(cv2.morphologyEx(turned, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)))
+
+
 @dataclasses.dataclass
-class FineView:
+class FineView(_Colour):
     scale: float  # decoded pixels per file pixel
     box: np.ndarray  # [4] float32 top, bottom, left, right of the content (decoded pixels)
     touch: np.ndarray  # [4] bool: the box side lies on the frame (the product is cut there)
@@ -85,29 +108,16 @@ class FineView:
     simple: float  # outline pixels / all foreground boundary pixels
     background: np.ndarray  # [3] uint8 the plain background's colour
 
-    @functools.cached_property
-    def hsv(self) -> np.ndarray:
-        """[h, w, 3] uint8 OpenCV full-range HSV (computed when a pair first needs it)."""
-        import cv2
-
-        return cv2.cvtColor(self.rgb, cv2.COLOR_RGB2HSV_FULL)
-
     @property
     def shape(self) -> tuple[int, int]:
         return self.content.shape  # type: ignore[return-value]
 
 
 @dataclasses.dataclass
-class PhotoView:
+class PhotoView(_Colour):
     points: np.ndarray  # [k, 2] float32 x, y of ORB keypoints (decoded pixels)
     descriptors: np.ndarray  # [k, 32] uint8
     rgb: np.ndarray  # [h, w, 3] uint8
-
-    @functools.cached_property
-    def hsv(self) -> np.ndarray:
-        import cv2
-
-        return cv2.cvtColor(self.rgb, cv2.COLOR_RGB2HSV_FULL)
 
 
 def photo_view(data: bytes) -> PhotoView | None:
@@ -151,13 +161,7 @@ def compare_photos(pa: PhotoView, pb: PhotoView) -> float | None:
     area = cv2.countNonZero(overlap)
     if area < 0.25 * h * w:
         return None
-    hsv_b = cv2.cvtColor(warped, cv2.COLOR_RGB2HSV_FULL)
-    turn = cv2.absdiff(pa.hsv[..., 0], hsv_b[..., 0])
-    turn = cv2.min(turn, cv2.subtract(np.full_like(turn, 255), turn) + 1)  # hue is circular (256 steps)
-    saturated = cv2.min(pa.hsv[..., 1], hsv_b[..., 1]) >= HUE_SATURATION
-    turned = ((turn > PHOTO_HUE_TURN) & saturated & (overlap > 0)).view(np.uint8)
-    turned = cv2.morphologyEx(turned, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))  # regions, not misaligned edges
-    return cv2.countNonZero(turned) / area
+    return _turned(pa.hsv, cv2.cvtColor(warped, cv2.COLOR_RGB2HSV_FULL), PHOTO_HUE_TURN, overlap) / area
 
 
 def fine_view(data: bytes) -> FineView | None:
@@ -307,20 +311,13 @@ def _aligned(fa: FineView, fb: FineView, s: float, tx: float, ty: float) -> tupl
     return fa.rgb[top:bottom, left:right], rgb_b, core
 
 
-def _hue_turned(fa: FineView, rgb_a: np.ndarray, rgb_b: np.ndarray, core: np.ndarray) -> float:
+def _hue_turned(fa: FineView, rgb_b: np.ndarray, core: np.ndarray) -> float:
     """Share of a's product pixels (the aligned core, both saturated) whose hue b turned by more than HUE_TURN."""
     import cv2
 
     top, bottom, left, right = (int(v) for v in fa.box)
-    hsv_a = fa.hsv[top:bottom, left:right]
-    hsv_b = cv2.cvtColor(rgb_b, cv2.COLOR_RGB2HSV_FULL)
-    turn = cv2.absdiff(hsv_a[..., 0], hsv_b[..., 0])
-    turn = cv2.min(turn, cv2.subtract(np.full_like(turn, 255), turn) + 1)  # hue is circular (256 steps)
-    saturated = cv2.min(hsv_a[..., 1], hsv_b[..., 1]) >= HUE_SATURATION
-    turned = ((turn > HUE_TURN) & saturated & (core > 0)).view(np.uint8)
-    # an opening keeps regions, not the one-pixel lines a slightly misaligned colour edge leaves
-    turned = cv2.morphologyEx(turned, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    return cv2.countNonZero(turned) / max(cv2.countNonZero(core), 1)
+    turned = _turned(fa.hsv[top:bottom, left:right], cv2.cvtColor(rgb_b, cv2.COLOR_RGB2HSV_FULL), HUE_TURN, core)
+    return turned / max(cv2.countNonZero(core), 1)
 
 
 def _tone_fit(fa: FineView, fb: FineView, rgb_a: np.ndarray, rgb_b: np.ndarray, core: np.ndarray,
@@ -366,7 +363,7 @@ def compare(fa: FineView, fb: FineView, thresholds: "Thresholds | None" = None) 
         return None
     far, best = align(fa, fb)
     rgb_a, rgb_b, core = _aligned(fa, fb, *map(float, best))
-    return (far, _hue_turned(fa, rgb_a, rgb_b, core), *_tone_fit(fa, fb, rgb_a, rgb_b, core, thresholds or Thresholds()))
+    return (far, _hue_turned(fa, rgb_b, core), *_tone_fit(fa, fb, rgb_a, rgb_b, core, thresholds or Thresholds()))
 
 
 def align(fa: FineView, fb: FineView) -> tuple[float, np.ndarray]:

@@ -198,14 +198,14 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
         return "product" if thumbs[i].boxed and thumbs[j].boxed else "photo" if thresholds.fine_photos else None  # type: ignore[union-attr]
 
     boxed = np.array([bool(thumbs[i].boxed) for i in ok])  # type: ignore[union-attr]
-    refit_links: list[tuple[float, int, int, dict[str, float]]] = []  # products a finer tone curve may yet join
+    refit_links: list[tuple[int, int, dict[str, float]]] = []  # products a finer tone curve may yet join
     for ia, ib in blocks:
         candidates += len(ia)
         refit: list[tuple[int, dict[str, float]]] = []
         looked = boxed[ia] & boxed[ib] if thresholds.fine and thresholds.fine_curve else None
         accepted, d = verify(v, ia, ib, thresholds, looked, refit)
         for k, row in refit:
-            refit_links.append((row.get("tonal_tone", float("inf")), int(index[ia[k]]), int(index[ib[k]]), row))
+            refit_links.append((int(index[ia[k]]), int(index[ib[k]]), row))
         via_curve = np.isfinite(d.tonal_tone)  # type: ignore[arg-type] - verify always fills it
         for k, (a, b) in enumerate(zip(ia[accepted], ib[accepted])):
             i, j = int(index[a]), int(index[b])
@@ -217,8 +217,9 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
                 links.append(Link(i, j, "near-duplicate", d.row(k)))
     # a finer look (curate.dedupe.confirm) at links between two products on plain backgrounds, the near twins and
     # recoloured prints the thumbnails cannot tell apart, and at links between two photos, a garment recoloured
-    # in one shot; it refuses a link, never adds one
-    kinds = {p: gets_a_look(*p) for p in [*looked_links, *((i, j) for _, i, j, _ in curve_links + refit_links)]}
+    # in one shot; it refuses a link, except the products it fits a tone curve for again (refit_links)
+    refitted = {(i, j) for i, j, _ in refit_links}
+    kinds = {p: gets_a_look(*p) for p in [*looked_links, *((i, j) for _, i, j, _ in curve_links), *refitted]}
     fine: dict[tuple[int, int], dict[str, float]] = {}
     product_pairs = [p for p, kind in kinds.items() if kind == "product"]
     photo_pairs = [p for p, kind in kinds.items() if kind == "photo"]
@@ -228,8 +229,8 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
         for p, r in zip(product_pairs, compare_pairs(paths, product_pairs, workers, thresholds)):
             if r is not None:
                 fine[p] = {"fine_shape": r[0], "fine_hue": r[1], "fine_tone": r[2], "fine_tone_shift": r[3]}
-            elif thresholds.fine_photos:  # a product the silhouette look cannot judge (small, textured): aligned as photos
-                photo_pairs.append(p)
+            elif thresholds.fine_photos and p not in refitted:  # a product the silhouette look cannot judge (small,
+                photo_pairs.append(p)  # textured): aligned as photos; a refit needs the curve, which only that look fits
         for p, hue in zip(photo_pairs, compare_photo_pairs(paths, photo_pairs, workers)):
             if hue is not None:
                 fine[p] = {"fine_photo_hue": hue}
@@ -259,7 +260,7 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
         if confirmed(i, j, row) and (uf.group_size(i) == 1 or uf.group_size(j) == 1) and uf.union(i, j):
             links.append(Link(i, j, "near-duplicate", row))
     # then the products only the finer look's tone curve explains, under the same rule, closest fit first
-    for _, i, j, row in sorted(refit_links, key=lambda r: fine.get((r[1], r[2]), {}).get("fine_tone", np.inf)):
+    for i, j, row in sorted(refit_links, key=lambda r: fine.get((r[0], r[1]), {}).get("fine_tone", np.inf)):
         if confirmed(i, j, row, refitted=True) and (uf.group_size(i) == 1 or uf.group_size(j) == 1) and uf.union(i, j):
             links.append(Link(i, j, "near-duplicate", row))
     return DuplicateGroups(uf, links, v, index, candidates, pixel_hashes, len(fine), refused)

@@ -233,6 +233,8 @@ def test_cli_passes_the_tone_curve_knobs(tmp_path: Path, monkeypatch: pytest.Mon
     assert seen[3] == Thresholds(fine_photos=False, fine_photo_hue=0.05)
     assert runner.invoke(app, ["dedupe", str(tmp_path), "--no-fine-curve", "--fine-tone-threshold", "0.03", "--tonal-gamma", "0.2"]).exit_code == 0
     assert seen[4] == Thresholds(fine_curve=False, fine_tone=0.03, tonal_gamma=0.2)
+    assert runner.invoke(app, ["dedupe", str(tmp_path), "--no-fine-rescue", "--fine-photo-changed-threshold", "0.02"]).exit_code == 0
+    assert seen[5] == Thresholds(fine_rescue=False, fine_photo_far=0.02)
 
 
 def test_unknown_engine_and_table_are_refused(ds: Path) -> None:
@@ -819,3 +821,58 @@ def test_manifest_and_report_carry_the_fine_look(tmp_path: Path) -> None:
     looked = [e["to_kept"] for e in evidence if "fine_shape" in e["to_kept"]]
     assert looked and all({"hash", "tone", "fine_shape", "fine_hue"} <= set(e) for e in looked)
     assert "fine_shape" in report.read_text()
+
+
+def _cropped_photo_files(tmp_path: Path, real_root: Path) -> list[Path]:
+    """A real street photo; two copies cropped by 7 % (one also contrast-edited), which move its 32x32 structure
+    past the limit; crops as large of the shot with one region mirrored (another pose there) and of the shot with
+    its garment recoloured."""
+    from PIL import ImageEnhance
+
+    photo = Image.open(real_root / "ccp-layering" / "photos" / "0113.jpg").convert("RGB")
+    w, h = photo.size
+    crop = (int(0.07 * w), int(0.04 * h), w - int(0.035 * w), h - int(0.07 * h))
+    changed = np.asarray(photo).copy()
+    rows, cols = slice(int(0.55 * h), int(0.75 * h)), slice(int(0.3 * w), int(0.6 * w))
+    changed[rows, cols] = changed[rows, cols][:, ::-1]
+    other = (int(0.035 * w), int(0.07 * h), w - int(0.07 * w), h - int(0.04 * h))  # cut from the other sides: no
+    images = [photo, photo.crop(crop), ImageEnhance.Contrast(photo.crop(crop)).enhance(1.2),  # thumbnail match to the crops
+              Image.fromarray(changed).crop(other), Image.fromarray(_garment_turned(np.asarray(photo), 20)).crop(other)]
+    paths = []
+    for k, im in enumerate(images):
+        paths.append(tmp_path / f"cropped{k}.jpg")
+        im.save(paths[-1], quality=90)
+    return paths
+
+
+def test_photo_rescue_joins_crops_the_thumbnails_refused_and_keeps_a_changed_region_apart(tmp_path: Path, real_root: Path) -> None:
+    """Crops of a photo that the thumbnails refuse on structure alone are aligned pixel for pixel and joined: one
+    tone curve explains every aligned value (none changed); the same crop with a region mirrored (6 % of the
+    frame) or the garment recoloured reaches the same look and is refused there, by the changed share or the hue."""
+    from curate.dedupe import confirm
+    from curate.dedupe.verify import Thresholds, verify, views
+
+    paths = _cropped_photo_files(tmp_path, real_root)
+    th = Thresholds()
+    thumbs = [thumbnail(p) for p in paths]
+    v = views(np.stack([t.array() for t in thumbs]), np.stack([t.detail_array() for t in thumbs]), np.array([t.aspect for t in thumbs]))
+    others = np.arange(1, 5)
+    rescue: list = []
+    accepted, _ = verify(v, np.zeros(4, np.int64), others, th, None, None, rescue)
+    # every one refused by the thumbnails, and every one asked for the finer look: the test reaches it
+    assert not accepted.any() and sorted(k for k, _ in rescue) == [0, 1, 2, 3], rescue
+    assert all(th.structure < row["structure"] <= th.fine_rescue_structure for _, row in rescue), rescue
+    views_ = [confirm.photo_view(p.read_bytes()) for p in paths]
+    got = [confirm.rescue_photos(views_[0], views_[k], th) for k in range(1, 5)]
+    assert all(r is not None and r[4] >= confirm.RESCUE_INLIERS and r[5] >= confirm.RESCUE_COVERAGE for r in got), got
+    hue, tone, shift, far = (np.array([r[n] for r in got]) for n in range(4))  # type: ignore[index]
+    assert far[:2].max() <= th.fine_photo_far / 5 and tone[:2].max() <= th.fine_tone and shift[:2].max() <= th.tonal_shift, got
+    assert far[2] > 3 * th.fine_photo_far, got  # the mirrored region: ~6 % of the overlap
+    assert hue[3] > 3 * th.fine_photo_hue, got  # the recoloured garment
+    found = find_duplicates(thumbs, paths, th)
+    groups = found.groups(range(5))
+    assert groups == [[0, 1, 2]], groups
+    joined = [link.distances for link in found.links if 0 in (link.a, link.b)]  # the crops' way to the original
+    assert len(joined) == 1 and "fine_photo_far" in joined[0] and joined[0]["structure"] > th.structure, joined  # type: ignore[operator]
+    off = find_duplicates(thumbs, paths, Thresholds(fine_rescue=False))
+    assert off.groups(range(5)) == [[1, 2]], off.groups(range(5))  # without it the crops stay apart from the original

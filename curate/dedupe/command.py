@@ -143,7 +143,7 @@ def dedupe_table(m, table: str, thresholds: Thresholds, workers: int, engine: st
     return stats, report, {ids[i]: e for i, e in errors.items()}
 
 
-MARGIN_DISTANCES = ("tone", "structure", "shift", "detail", "aspect", "fine_shape", "fine_hue", "fine_tone", "fine_photo_hue")  # fine_*: a finer look, when one was given
+MARGIN_DISTANCES = ("tone", "structure", "shift", "detail", "aspect", "fine_shape", "fine_hue", "fine_tone", "fine_photo_hue", "fine_photo_far")  # fine_*: a finer look, when one was given
 
 
 def _margin(dup_dist: list, group: list[int], thresholds: Thresholds) -> float:  # noqa: ANN001
@@ -377,6 +377,11 @@ def dedupe_command(
                                           "aligns the two by keypoints and refuses a garment recoloured in the same shot"),
     fine_photo_hue: float = typer.Option(_D.fine_photo_hue, "--fine-photo-hue-threshold", min=0.0, max=1.0,
                                          help="max share of two aligned photos' overlap with a turned hue"),
+    fine_rescue: bool = typer.Option(_D.fine_rescue, "--fine-rescue/--no-fine-rescue",
+                                     help="with --fine-check, align pixel by pixel the pairs the thumbnails refused on shape alone "
+                                          "(a cropped photo) and join those one tone curve explains"),
+    fine_photo_far: float = typer.Option(_D.fine_photo_far, "--fine-photo-changed-threshold", min=0.0, max=1.0,
+                                     help="max share of the aligned values that tone curve leaves changed, for such a pair to join"),
     workers: int = typer.Option(1, "--workers", min=1, help="hashing processes (local) or CPUs (a local Ray)"),
     engine: str = typer.Option("local", "--engine", help=f"hashing engine: {' | '.join(ENGINES)} (ray needs tryon-bench[distributed])"),
     search_hash: str = typer.Option("ours", "--hash", help="candidate hash: ours (measures best, docs/benchmarks/dedupe.md) | "
@@ -395,7 +400,8 @@ def dedupe_command(
                                                                    tonal=tonal, tonal_contrast=tonal_contrast, tonal_gamma=tonal_gamma, local=local,
                                                                    fine=fine, fine_shape=fine_shape, fine_hue=fine_hue,
                                                                    fine_curve=fine_curve, fine_tone=fine_tone,
-                                                                   fine_photos=fine_photos, fine_photo_hue=fine_photo_hue),
+                                                                   fine_photos=fine_photos, fine_photo_hue=fine_photo_hue,
+                                                                   fine_rescue=fine_rescue, fine_photo_far=fine_photo_far),
                                               workers, engine,
                                               search_hash)
     except (ValueError, RuntimeError, FileNotFoundError) as exc:

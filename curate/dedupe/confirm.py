@@ -31,6 +31,14 @@ a recolour keep the keypoints), and the link is refused when more than ``Thresho
 overlap turned hue by more than ``PHOTO_HUE_TURN`` where both are saturated. Too few keypoints or inliers (a plain
 scene, another shot): not judged.
 
+The same alignment also *joins* (:func:`rescue_photos`): a copy the thumbnails refused on shape alone (a crop
+of a photo moves a 32x32 thumbnail's structure past its limit, ~0.03-0.09 on the tuning sets, where two shots
+of one garment move it far more) is joined when, aligned, it covers the smaller image, one global tone curve
+(verify's, within its bounds) explains its pixels to within ``Thresholds.fine_tone``, leaves under
+``Thresholds.fine_photo_far`` of the sampled values changed by more than ``PHOTO_FAR`` and its hue is unturned. Pixels
+agreeing after one similarity and one tone curve is evidence a thumbnail cannot give: another pose, a near twin
+or a colourway leaves regions that no curve maps back.
+
 Each image is decoded once per run for this; pairs are grouped by connected component so that a worker
 decodes every image it needs once, and components run on the same process pool as hashing.
 """
@@ -69,6 +77,11 @@ PHOTO_HUE_TURN = 12  # of 256 (~17 degrees): aligned photos' hue is steadier tha
 PHOTO_EDGE = 4  # pixels of the overlap's rim left out of the photo hue check (interpolation at the frame)
 FIT_BLUR = 3  # pixels: the fine tone curve is fitted on 7x7 local means
 FIT_PIXELS = 3000  # product pixels the fine tone curve is fitted on (evenly spread over the core)
+PHOTO_FAR = 0.08  # |difference| of values in [0, 1] (20 of 255) after the curve from which a sampled value counts as
+#                   changed: in linear units, since the fitted curve's compromise in the shadows is large in log units
+RESCUE_INLIERS = 60  # RANSAC inliers for the alignment to join a pair (tuning: copies 71-461, colourways of
+#                      plain products that aligned at all 25-200, most under 60; refusing needs fewer: 25)
+RESCUE_COVERAGE = 0.8  # share of the smaller image the aligned overlap must cover (a <= 6 % crop per side: >= 0.88)
 _FAR = 20.0  # distances are capped here in the alignment score (a missing part should not dominate it)
 
 
@@ -137,9 +150,9 @@ def photo_view(data: bytes) -> PhotoView | None:
     return PhotoView(np.array([k.pt for k in keypoints], np.float32), descriptors, rgb)
 
 
-def compare_photos(pa: PhotoView, pb: PhotoView) -> float | None:
-    """Share of the two photos' overlap whose hue turned (both saturated, after a 3x3 opening), with b aligned
-    onto a; None when they cannot be aligned."""
+def _photo_alignment(pa: PhotoView, pb: PhotoView) -> tuple[np.ndarray, np.ndarray, int, int, float] | None:
+    """(b warped onto a, the overlap mask eroded by PHOTO_EDGE, its area, RANSAC inliers, the overlap's share of
+    the smaller image), or None when the two photos cannot be aligned."""
     import cv2
 
     matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(pa.descriptors, pb.descriptors)
@@ -161,7 +174,37 @@ def compare_photos(pa: PhotoView, pb: PhotoView) -> float | None:
     area = cv2.countNonZero(overlap)
     if area < 0.25 * h * w:
         return None
+    # the smaller image's area in a's pixels, each side less the eroded rim
+    hb, wb = (scale * n - 2 * PHOTO_EDGE for n in pb.rgb.shape[:2])
+    smaller = min((h - 2 * PHOTO_EDGE) * (w - 2 * PHOTO_EDGE), max(hb, 1.0) * max(wb, 1.0))
+    return warped, overlap, area, int(inliers.sum()), area / smaller
+
+
+def compare_photos(pa: PhotoView, pb: PhotoView) -> float | None:
+    """Share of the two photos' overlap whose hue turned (both saturated, after a 3x3 opening), with b aligned
+    onto a; None when they cannot be aligned."""
+    import cv2
+
+    aligned = _photo_alignment(pa, pb)
+    if aligned is None:
+        return None
+    warped, overlap, area, _, _ = aligned
     return _turned(pa.hsv, cv2.cvtColor(warped, cv2.COLOR_RGB2HSV_FULL), PHOTO_HUE_TURN, overlap) / area
+
+
+def rescue_photos(pa: PhotoView, pb: PhotoView, thresholds: "Thresholds") -> tuple[float, float, float, float, float, float] | None:
+    """(hue-turned share, tone and colour shift after one global tone curve, share of changed values, inliers,
+    coverage of the smaller image) of two aligned photos: what joins a copy the thumbnails refused; None when they
+    cannot be aligned."""
+    import cv2
+
+    aligned = _photo_alignment(pa, pb)
+    if aligned is None:
+        return None
+    warped, overlap, area, inliers, coverage = aligned
+    hue = _turned(pa.hsv, cv2.cvtColor(warped, cv2.COLOR_RGB2HSV_FULL), PHOTO_HUE_TURN, overlap) / area
+    tone, shift, far = _curve_fit_pixels(pa.rgb, warped, overlap, thresholds)
+    return hue, tone, shift, far, float(inliers), coverage
 
 
 def fine_view(data: bytes) -> FineView | None:
@@ -320,12 +363,12 @@ def _hue_turned(fa: FineView, rgb_b: np.ndarray, core: np.ndarray) -> float:
     return turned / max(cv2.countNonZero(core), 1)
 
 
-def _tone_fit(fa: FineView, fb: FineView, rgb_a: np.ndarray, rgb_b: np.ndarray, core: np.ndarray,
-              thresholds: "Thresholds") -> tuple[float, float]:
-    """(tone, colour shift) of the product's aligned pixels after one global tone curve (verify's
-    y = s * x**g + o within the same bounds, either direction), the background's colour included: the 16x16
-    fit of the thumbnails, repeated on FIT_PIXELS local means where a crop or a watermark moves a few cells'
-    averages a lot."""
+def _curve_fit_pixels(rgb_a: np.ndarray, rgb_b: np.ndarray, where: np.ndarray, thresholds: "Thresholds",
+                      extra: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, float, float]:
+    """(tone, colour shift, share of values changed by more than PHOTO_FAR) of two aligned images' pixels under
+    ``where`` after one global tone curve (verify's y = s * x**g + o within the same bounds, either direction),
+    on FIT_PIXELS local means: the thumbnails' 16x16 fit repeated where a crop or a watermark moves a few cells'
+    averages a lot. ``extra``: one colour per image that counts as a tenth of the points (a product's background)."""
     import cv2
 
     from curate.dedupe.verify import _chroma, _fit_curve
@@ -334,23 +377,34 @@ def _tone_fit(fa: FineView, fb: FineView, rgb_a: np.ndarray, rgb_b: np.ndarray, 
     # across texture, which the log distance magnifies in the dark
     box = (2 * FIT_BLUR + 1, 2 * FIT_BLUR + 1)
     rgb_a, rgb_b = cv2.blur(rgb_a, box), cv2.blur(rgb_b, box)
-    core = cv2.erode(core, np.ones(box, np.uint8))
+    core = cv2.erode(where, np.ones(box, np.uint8))
     ys, xs = np.nonzero(core)
     if len(ys) < 50:
-        return float("inf"), float("inf")
+        return float("inf"), float("inf"), 1.0
     pick = np.linspace(0, len(ys) - 1, min(FIT_PIXELS, len(ys))).astype(np.int64)
-    a = rgb_a[ys[pick], xs[pick]].astype(np.float32) / 255.0
-    b = rgb_b[ys[pick], xs[pick]].astype(np.float32) / 255.0
-    # the background as a tenth of the points: an edit moves it with the product, a lightness colourway does not
-    ring = max(1, len(pick) // 10)
-    a = np.concatenate([a.ravel(), np.tile(fa.background.astype(np.float32) / 255.0, ring)])[None]
-    b = np.concatenate([b.ravel(), np.tile(fb.background.astype(np.float32) / 255.0, ring)])[None]
-    best = (float("inf"), float("inf"))
-    for src, dst in ((a, b), (b, a)):
+    a = (rgb_a[ys[pick], xs[pick]].astype(np.float32) / 255.0).ravel()
+    b = (rgb_b[ys[pick], xs[pick]].astype(np.float32) / 255.0).ravel()
+    if extra is not None:
+        ring = max(1, len(pick) // 10)
+        a = np.concatenate([a, np.tile(extra[0].astype(np.float32) / 255.0, ring)])
+        b = np.concatenate([b, np.tile(extra[1].astype(np.float32) / 255.0, ring)])
+    best, changed = (float("inf"), float("inf")), 1.0
+    for src, dst in ((a[None], b[None]), (b[None], a[None])):
         tone, fitted = _fit_curve(src, dst, thresholds)
         if tone[0] < best[0]:  # and the colour left after the curve: a desaturated or slightly turned colourway
             best = (float(tone[0]), float(np.abs(_chroma(fitted) - _chroma(dst)).sum()))
-    return best
+        # the changed share in the direction that explains more: values an edit clipped map back only one way
+        if np.isfinite(tone[0]):
+            changed = min(changed, float((np.abs(fitted - dst) > PHOTO_FAR).mean()))
+    return (*best, changed)
+
+
+def _tone_fit(fa: FineView, fb: FineView, rgb_a: np.ndarray, rgb_b: np.ndarray, core: np.ndarray,
+              thresholds: "Thresholds") -> tuple[float, float]:
+    """(tone, colour shift) of the product's aligned pixels after one global tone curve, the background's colour
+    included as a tenth of the points: an edit moves it with the product, a lightness colourway does not."""
+    tone, shift, _ = _curve_fit_pixels(rgb_a, rgb_b, core, thresholds, (fa.background, fb.background))
+    return tone, shift
 
 
 def compare(fa: FineView, fb: FineView, thresholds: "Thresholds | None" = None) -> tuple[float, float, float, float] | None:
@@ -379,18 +433,28 @@ def align(fa: FineView, fb: FineView) -> tuple[float, np.ndarray]:
     return float(far[k]), best
 
 
-def _compare_component(item: tuple[list[str], list[tuple[int, int]]], photos: bool = False,
+def _compare_component(item: tuple[list[str], list[tuple[int, ...]]], photos: bool = False,
                        thresholds: "Thresholds | None" = None) -> list:
-    """One connected component: its files and its pairs (local indices); ``photos``: the photo look instead
-    of the product look (``thresholds``: the tone curve's bounds for it). Never raises (a pool task)."""
-    view_of, judge = (photo_view, compare_photos) if photos else (fine_view, functools.partial(compare, thresholds=thresholds))
+    """One connected component: its files and its pairs (local indices; a photo pair's third element, when true,
+    asks for :func:`rescue_photos` instead of :func:`compare_photos`); ``photos``: the photo look instead of the
+    product look (``thresholds``: the tone curve's bounds). Never raises (a pool task)."""
+    from curate.dedupe.verify import Thresholds
+
+    thresholds = thresholds or Thresholds()
+    if photos:
+        view_of = photo_view
+
+        def judge(fa, fb, rescue=False):  # noqa: ANN001, ANN202
+            return rescue_photos(fa, fb, thresholds) if rescue else compare_photos(fa, fb)
+    else:
+        view_of, judge = fine_view, functools.partial(compare, thresholds=thresholds)
     files, pairs = item
     # the views a component's pairs need, most recently used last; at most VIEW_CACHE of them (~2 MB each at
     # 512x384), so one chained component of thousands of images cannot exhaust a worker's memory
     views: collections.OrderedDict[int, object] = collections.OrderedDict()
     out: list = [None] * len(pairs)
     for n in sorted(range(len(pairs)), key=pairs.__getitem__):  # pairs of one image one after another
-        a, b = pairs[n]
+        a, b, *mode = pairs[n]
         for k in (a, b):
             if k in views:
                 views.move_to_end(k)
@@ -403,14 +467,10 @@ def _compare_component(item: tuple[list[str], list[tuple[int, int]]], photos: bo
                 views.popitem(last=False)
         fa, fb = views[a], views[b]
         try:
-            out[n] = None if fa is None or fb is None else judge(fa, fb)
+            out[n] = None if fa is None or fb is None else judge(fa, fb, *mode)
         except Exception:  # noqa: BLE001 - a pair that cannot be compared refuses nothing
             out[n] = None
     return out
-
-
-def _compare_photo_component(item: tuple[list[str], list[tuple[int, int]]]) -> list[float | None]:
-    return _compare_component(item, photos=True)
 
 
 def compare_pairs(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]], workers: int = 1,
@@ -421,7 +481,16 @@ def compare_pairs(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]],
 
 def compare_photo_pairs(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]], workers: int = 1) -> list[float | None]:
     """``compare_photos`` for each (i, j) of ``pairs`` (indices into ``paths``), on ``workers`` processes."""
-    return _by_component(paths, pairs, workers, _compare_photo_component)
+    return look_at_photos(paths, pairs, (), workers)[0]
+
+
+def look_at_photos(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]], rescue: Sequence[tuple[int, int]],
+                   workers: int = 1, thresholds: "Thresholds | None" = None) -> tuple[list, list]:
+    """``compare_photos`` for each (i, j) of ``pairs`` and ``rescue_photos`` for each of ``rescue`` (indices into
+    ``paths``), in one pass on ``workers`` processes, so an image both need is decoded once."""
+    both = [(i, j, False) for i, j in pairs] + [(i, j, True) for i, j in rescue]
+    out = _by_component(paths, both, workers, functools.partial(_compare_component, photos=True, thresholds=thresholds))
+    return out[:len(pairs)], out[len(pairs):]
 
 
 def _by_component(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]], workers: int, task) -> list:  # noqa: ANN001
@@ -434,18 +503,18 @@ def _by_component(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]],
     nodes = sorted({k for p in pairs for k in p})
     local = {k: n for n, k in enumerate(nodes)}
     uf = UnionFind(len(nodes))
-    for a, b in pairs:
+    for a, b, *_ in pairs:
         uf.union(local[a], local[b])
     members: dict[int, list[int]] = {}
     for k in nodes:
         members.setdefault(uf.find(local[k]), []).append(k)
     by_root: dict[int, list[int]] = {}
-    for n, (a, _) in enumerate(pairs):
+    for n, (a, *_) in enumerate(pairs):
         by_root.setdefault(uf.find(local[a]), []).append(n)
     items, order = [], []
     for root, rows in by_root.items():
         index = {k: m for m, k in enumerate(members[root])}
-        items.append(([str(paths[k]) for k in members[root]], [(index[pairs[n][0]], index[pairs[n][1]]) for n in rows]))
+        items.append(([str(paths[k]) for k in members[root]], [(index[pairs[n][0]], index[pairs[n][1]], *pairs[n][2:]) for n in rows]))
         order.append(rows)
     results = map_local(task, items, workers, shard=4)
     out: list = [None] * len(pairs)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from curate.dedupe.confirm import RESCUE_COVERAGE, RESCUE_INLIERS
 from curate.dedupe.features import Thumb
 from curate.dedupe.search import pairs_within
 from curate.dedupe.verify import Thresholds, Views, distances, verify, views
@@ -199,13 +200,17 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
 
     boxed = np.array([bool(thumbs[i].boxed) for i in ok])  # type: ignore[union-attr]
     refit_links: list[tuple[int, int, dict[str, float]]] = []  # products a finer tone curve may yet join
+    rescue_links: list[tuple[int, int, dict[str, float]]] = []  # pairs refused on shape alone an alignment may yet join
     for ia, ib in blocks:
         candidates += len(ia)
         refit: list[tuple[int, dict[str, float]]] = []
+        rescue: list[tuple[int, dict[str, float]]] = []
         looked = boxed[ia] & boxed[ib] if thresholds.fine and thresholds.fine_curve else None
-        accepted, d = verify(v, ia, ib, thresholds, looked, refit)
+        accepted, d = verify(v, ia, ib, thresholds, looked, refit, rescue)
         for k, row in refit:
             refit_links.append((int(index[ia[k]]), int(index[ib[k]]), row))
+        for k, row in rescue:
+            rescue_links.append((int(index[ia[k]]), int(index[ib[k]]), row))
         via_curve = np.isfinite(d.tonal_tone)  # type: ignore[arg-type] - verify always fills it
         for k, (a, b) in enumerate(zip(ia[accepted], ib[accepted])):
             i, j = int(index[a]), int(index[b])
@@ -219,28 +224,40 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
     # recoloured prints the thumbnails cannot tell apart, and at links between two photos, a garment recoloured
     # in one shot; it refuses a link, except the products it fits a tone curve for again (refit_links)
     refitted = {(i, j) for i, j, _ in refit_links}
-    kinds = {p: gets_a_look(*p) for p in [*looked_links, *((i, j) for _, i, j, _ in curve_links), *refitted]}
+    # a rescued pair of two products is judged by the product look's tone curve: --no-fine-curve turns that off too
+    rescue_links = [r for r in rescue_links if thresholds.fine_curve or gets_a_look(r[0], r[1]) != "product"]
+    rescued = {(i, j) for i, j, _ in rescue_links}
+    kinds = {p: gets_a_look(*p) for p in [*looked_links, *((i, j) for _, i, j, _ in curve_links), *refitted, *rescued]}
     fine: dict[tuple[int, int], dict[str, float]] = {}
     product_pairs = [p for p, kind in kinds.items() if kind == "product"]
-    photo_pairs = [p for p, kind in kinds.items() if kind == "photo"]
-    if product_pairs or photo_pairs:
-        from curate.dedupe.confirm import compare_pairs, compare_photo_pairs
+    photo_pairs = [p for p, kind in kinds.items() if kind == "photo" and p not in rescued]
+    rescue_pairs = [p for p, kind in kinds.items() if kind == "photo" and p in rescued]
+    if product_pairs or photo_pairs or rescue_pairs:
+        from curate.dedupe.confirm import compare_pairs, look_at_photos
 
         for p, r in zip(product_pairs, compare_pairs(paths, product_pairs, workers, thresholds)):
             if r is not None:
                 fine[p] = {"fine_shape": r[0], "fine_hue": r[1], "fine_tone": r[2], "fine_tone_shift": r[3]}
-            elif thresholds.fine_photos and p not in refitted:  # a product the silhouette look cannot judge (small,
-                photo_pairs.append(p)  # textured): aligned as photos; a refit needs the curve, which only that look fits
-        for p, hue in zip(photo_pairs, compare_photo_pairs(paths, photo_pairs, workers)):
+            elif thresholds.fine_photos and p in rescued:  # a product the silhouette look cannot judge (small,
+                rescue_pairs.append(p)  # textured, a person on a plain wall): aligned as photos; a refit needs the
+            elif thresholds.fine_photos and p not in refitted:  # curve on the product, which only that look fits
+                photo_pairs.append(p)
+        looks, rescues = look_at_photos(paths, photo_pairs, rescue_pairs, workers, thresholds)
+        for p, hue in zip(photo_pairs, looks):
             if hue is not None:
                 fine[p] = {"fine_photo_hue": hue}
+        for p, r in zip(rescue_pairs, rescues):
+            # judged only when aligned on enough keypoints over most of the smaller image: else the pair stays refused
+            if r is not None and r[4] >= RESCUE_INLIERS and r[5] >= RESCUE_COVERAGE:
+                fine[p] = {"fine_photo_hue": r[0], "fine_tone": r[1], "fine_tone_shift": r[2], "fine_photo_far": r[3]}
     limits = {"fine_shape": thresholds.fine_shape, "fine_hue": thresholds.fine_hue, "fine_photo_hue": thresholds.fine_photo_hue,
-              "fine_tone": thresholds.fine_tone, "fine_tone_shift": thresholds.tonal_shift}
+              "fine_tone": thresholds.fine_tone, "fine_tone_shift": thresholds.tonal_shift, "fine_photo_far": thresholds.fine_photo_far}
     refused = 0
 
     def confirmed(i: int, j: int, row: dict[str, float], refitted: bool = False) -> bool:
-        """Whether a link stands after its finer look; a link the thumbnails refused (``refitted``) needs the look
-        and its tone curve, any other is judged on shape and hue only (its own curve already held)."""
+        """Whether a link stands after its finer look; a link the thumbnails refused (``refitted``: a refit or a
+        rescue) needs the look and its tone curve, any other is judged on shape and hue only (its own curve
+        already held)."""
         nonlocal refused
         if (i, j) not in fine or (refitted and "fine_tone" not in fine[(i, j)]):  # a photo look fits no curve
             return not refitted
@@ -260,7 +277,9 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
         if confirmed(i, j, row) and (uf.group_size(i) == 1 or uf.group_size(j) == 1) and uf.union(i, j):
             links.append(Link(i, j, "near-duplicate", row))
     # then the products only the finer look's tone curve explains, under the same rule, closest fit first
-    for i, j, row in sorted(refit_links, key=lambda r: fine.get((r[0], r[1]), {}).get("fine_tone", np.inf)):
-        if confirmed(i, j, row, refitted=True) and (uf.group_size(i) == 1 or uf.group_size(j) == 1) and uf.union(i, j):
-            links.append(Link(i, j, "near-duplicate", row))
+    # and the pairs refused on shape alone that the finer look aligned pixel for pixel (a crop), under the same rule
+    for later in (refit_links, rescue_links):
+        for i, j, row in sorted(later, key=lambda r: fine.get((r[0], r[1]), {}).get("fine_tone", np.inf)):
+            if confirmed(i, j, row, refitted=True) and (uf.group_size(i) == 1 or uf.group_size(j) == 1) and uf.union(i, j):
+                links.append(Link(i, j, "near-duplicate", row))
     return DuplicateGroups(uf, links, v, index, candidates, pixel_hashes, len(fine), refused)

@@ -176,6 +176,9 @@ class Thresholds:
     fine_tone: float = 0.04  # look on their aligned pixels: max distance from that curve to be joined
     fine_photos: bool = True  # the finer look at links between two photos too (neither on a plain background)
     fine_photo_hue: float = 0.01  # max share of two aligned photos' overlap with a turned hue: a garment recoloured
+    fine_rescue: bool = True  # pairs the thumbnails refused on shape alone (a crop of a photo) are looked at finer:
+    fine_rescue_structure: float = 0.1  # up to this structure (a crop moves it 0.03-0.09 on the tuning sets) and joined
+    fine_photo_far: float = 0.01  # when aligned pixel by pixel; max share of values a tone curve leaves changed
 
     @classmethod
     def with_overrides(cls, items: "list[str]") -> "Thresholds":
@@ -392,10 +395,13 @@ def tonal_alignment(v: Views, i: np.ndarray, j: np.ndarray, vi: np.ndarray, vj: 
 
 
 def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds, looked: np.ndarray | None = None,
-           refit: list[tuple[int, dict[str, float]]] | None = None) -> tuple[np.ndarray, PairDistances]:
+           refit: list[tuple[int, dict[str, float]]] | None = None,
+           rescue: list[tuple[int, dict[str, float]]] | None = None) -> tuple[np.ndarray, PairDistances]:
     """Accepted pairs (a boolean mask over the input) and their distances, in two stages: the colour shift
     and the aspect cost a few numbers per pair and reject most candidates (colourways, other garments), so
-    the per-cell distances are computed for the few that remain."""
+    the per-cell distances are computed for the few that remain. ``refit`` and ``rescue`` (when given) collect
+    (row, distances) of refused pairs a finer look may still join (core.find_duplicates): boxed products whose
+    tone curve nearly fitted (``looked``: both boxed), and pairs refused on shape alone."""
     # the cheap stage only rejects what no view pair could accept: the colour shift against the largest
     # allowance any view pair gets (unless a tone curve may explain the shift: then the aspect alone)
     aspect = np.abs(v.log_aspect[i] - v.log_aspect[j])
@@ -416,6 +422,7 @@ def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds, looke
         d.tonal_tone = np.full(len(rows), np.inf, np.float32)
         d.tonal_shift = np.full(len(rows), np.inf, np.float32)
         d.tonal_local = np.full(len(rows), np.inf, np.float32)
+        refitting = np.zeros(len(rows), bool)  # rows handed to the finer tone curve
         if thresholds.tonal:
             # the shape checks hold but the tone or the colour does not: is it one tone curve away? (the
             # admission is checked before fitting: most colourways of one cut stop there)
@@ -434,6 +441,18 @@ def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds, looke
                     lost = ask[~ok[ask] & looked[rows[ask]] & (ts <= REFIT_SHIFT * thresholds.tonal_shift)]
                     again = d.take(lost)
                     refit.extend((int(rows[r]), again.row(m)) for m, r in enumerate(lost))
+                    refitting[lost] = True
+        if rescue is not None and thresholds.fine and thresholds.fine_rescue:
+            # refused, but not for colour: the hue and lightness checks hold (or a tone curve may explain the
+            # shift) and the shape is off by what a crop does, not by what another garment does; a look that aligns
+            # their pixels decides (curate.dedupe.confirm). Pairs already going to the finer tone curve are not
+            # asked twice
+            near = (~ok & (d.structure <= thresholds.fine_rescue_structure) & (d.detail <= thresholds.detail)
+                    & (d.local <= thresholds.local) & (d.contrast <= thresholds.tonal_contrast)
+                    & (d.shift <= thresholds.shift + thresholds.tonal_shift_per_contrast * d.contrast))
+            near = np.flatnonzero(near & ~refitting)
+            asked = d.take(near)
+            rescue.extend((int(rows[r]), asked.row(m)) for m, r in enumerate(near))
         accepted[rows[ok]] = True
         kept.append(d.take(ok))
     fields = [f.name for f in dataclasses.fields(PairDistances)]

@@ -876,3 +876,48 @@ def test_photo_rescue_joins_crops_the_thumbnails_refused_and_keeps_a_changed_reg
     assert len(joined) == 1 and "fine_photo_far" in joined[0] and joined[0]["structure"] > th.structure, joined  # type: ignore[operator]
     off = find_duplicates(thumbs, paths, Thresholds(fine_rescue=False))
     assert off.groups(range(5)) == [[1, 2]], off.groups(range(5))  # without it the crops stay apart from the original
+
+
+def test_rescue_fits_a_product_curve_on_the_keypoint_alignment_when_the_outline_alignment_misses_it(tmp_path: Path) -> None:
+    """A printed tee and its copy cropped by 2-3 % per side, contrast x1.25 and brightness x0.85: the
+    thumbnails refuse it (tone, colour shift), the outline look finds one outline and no turned hue but its curve, on the
+    nearest-pixel outline alignment, leaves tone over the limit; the keypoint alignment's curve explains every
+    value, so the pair is joined with both looks' evidence. Its near twin (another cut parameter) under the same
+    edit reaches the same looks and the outline refuses it."""
+    import dataclasses as dc
+
+    from PIL import ImageEnhance
+
+    from curate.dedupe.confirm import compare_pairs, look_at_photos
+    from curate.dedupe.verify import Thresholds
+
+    dataset = _bench_dataset()
+    cut = dc.replace(dataset.random_cut(np.random.default_rng(14)), kind="tee", pattern="print")
+    params = list(cut.params)
+    params[6] = params[6] + 0.15 if params[6] < 0.85 else params[6] - 0.15
+    twin = dc.replace(cut, params=tuple(params))
+
+    def edited(im: Image.Image) -> Image.Image:
+        w, h = im.size
+        cropped = im.crop((int(0.03 * w), int(0.02 * h), w - int(0.02 * w), h - int(0.03 * h)))
+        return ImageEnhance.Brightness(ImageEnhance.Contrast(cropped).enhance(1.25)).enhance(0.85)
+
+    original = Image.fromarray(dataset.draw_product(cut)).resize((768, 1024), Image.BICUBIC)
+    twin_image = Image.fromarray(dataset.draw_product(twin)).resize((768, 1024), Image.BICUBIC)
+    paths = [tmp_path / f"{k}.jpg" for k in range(3)]
+    original.save(paths[0], quality=92)
+    edited(original).save(paths[1], quality=90)
+    edited(twin_image).save(paths[2], quality=90)
+    th = Thresholds()
+    thumbs = [thumbnail(p) for p in paths]
+    assert all(t.boxed for t in thumbs)
+    shape, hue, tone, _ = compare_pairs(paths, [(0, 1)], 1, th)[0]  # type: ignore[misc]
+    assert shape <= th.fine_shape and hue <= th.fine_hue and tone > 1.5 * th.fine_tone, (shape, hue, tone)
+    photo = look_at_photos(paths, [], [(0, 1)], 1, th)[1][0]
+    assert photo is not None and photo[1] <= th.fine_tone / 2 and photo[2] <= th.tonal_shift and photo[3] <= th.fine_photo_far, photo
+    found = find_duplicates(thumbs, paths, th)
+    assert found.groups(range(3)) == [[0, 1]], found.groups(range(3))
+    (link,) = found.links
+    assert {"fine_shape", "fine_hue", "fine_photo_far"} <= set(link.distances) and link.distances["tone"] > th.tone  # type: ignore[arg-type]
+    assert compare_pairs(paths, [(0, 2)], 1, th)[0][0] > th.fine_shape  # type: ignore[index] - the twin's outline
+    assert find_duplicates(thumbs, paths, Thresholds(fine_rescue=False)).groups(range(3)) == []

@@ -238,6 +238,12 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
         for p, r in zip(product_pairs, compare_pairs(paths, product_pairs, workers, thresholds)):
             if r is not None:
                 fine[p] = {"fine_shape": r[0], "fine_hue": r[1], "fine_tone": r[2], "fine_tone_shift": r[3]}
+                if (thresholds.fine_photos and thresholds.fine_rescue and (p in rescued or p in refitted)
+                        and r[0] <= thresholds.fine_shape and r[1] <= thresholds.fine_hue
+                        and not (r[2] <= thresholds.fine_tone and r[3] <= thresholds.tonal_shift)):
+                    # one outline, no hue turned, but the curve on the outline-aligned product failed: the keypoint
+                    # alignment is finer (sub-pixel, interpolated) and its curve decides, the outline's verdict kept
+                    rescue_pairs.append(p)
             elif thresholds.fine_photos and p in rescued:  # a product the silhouette look cannot judge (small,
                 rescue_pairs.append(p)  # textured, a person on a plain wall): aligned as photos; a refit needs the
             elif thresholds.fine_photos and p not in refitted:  # curve on the product, which only that look fits
@@ -248,8 +254,10 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
                 fine[p] = {"fine_photo_hue": hue}
         for p, r in zip(rescue_pairs, rescues):
             # judged only when aligned on enough keypoints over most of the smaller image: else the pair stays refused
+            # (or, for a product the outline judged, keeps that look's curve)
             if r is not None and r[4] >= RESCUE_INLIERS and r[5] >= RESCUE_COVERAGE:
-                fine[p] = {"fine_photo_hue": r[0], "fine_tone": r[1], "fine_tone_shift": r[2], "fine_photo_far": r[3]}
+                fine[p] = {**{k: fine[p][k] for k in ("fine_shape", "fine_hue") if p in fine},
+                           "fine_photo_hue": r[0], "fine_tone": r[1], "fine_tone_shift": r[2], "fine_photo_far": r[3]}
     limits = {"fine_shape": thresholds.fine_shape, "fine_hue": thresholds.fine_hue, "fine_photo_hue": thresholds.fine_photo_hue,
               "fine_tone": thresholds.fine_tone, "fine_tone_shift": thresholds.tonal_shift, "fine_photo_far": thresholds.fine_photo_far}
     refused = 0

@@ -179,6 +179,9 @@ class Thresholds:
     fine_rescue: bool = True  # pairs the thumbnails refused on shape alone (a crop of a photo) are looked at finer:
     fine_rescue_structure: float = 0.1  # up to this structure (a crop moves it 0.03-0.09 on the tuning sets) and joined
     fine_photo_far: float = 0.01  # when aligned pixel by pixel; max share of values a tone curve leaves changed
+    fine_rescue_local: float = 0.2  # max local colour change (PairDistances.local) of a pair the rescue looks at: looser
+    #                               than `local`, since the finer look measures hue turns pixel by pixel (a crop or a
+    #                               strong contrast edit moves colour edges across the 16x16 cells)
 
     @classmethod
     def with_overrides(cls, items: "list[str]") -> "Thresholds":
@@ -443,12 +446,12 @@ def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds, looke
                     refit.extend((int(rows[r]), again.row(m)) for m, r in enumerate(lost))
                     refitting[lost] = True
         if rescue is not None and thresholds.fine and thresholds.fine_rescue:
-            # refused, but not for colour: the hue and lightness checks hold (or a tone curve may explain the
+            # refused, but not for colour: the lightness checks hold (or a tone curve may explain the
             # shift) and the shape is off by what a crop does, not by what another garment does; a look that aligns
             # their pixels decides (curate.dedupe.confirm). Pairs already going to the finer tone curve are not
             # asked twice
             near = (~ok & (d.structure <= thresholds.fine_rescue_structure) & (d.detail <= thresholds.detail)
-                    & (d.local <= thresholds.local) & (d.contrast <= thresholds.tonal_contrast)
+                    & (d.local <= thresholds.fine_rescue_local) & (d.contrast <= thresholds.tonal_contrast)
                     & (d.shift <= thresholds.shift + thresholds.tonal_shift_per_contrast * d.contrast))
             near = np.flatnonzero(near & ~refitting)
             asked = d.take(near)

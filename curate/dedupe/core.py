@@ -227,12 +227,18 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
     # a rescued pair of two products is judged by the product look's tone curve: --no-fine-curve turns that off too
     rescue_links = [r for r in rescue_links if thresholds.fine_curve or gets_a_look(r[0], r[1]) != "product"]
     rescued = {(i, j) for i, j, _ in rescue_links}
-    kinds = {p: gets_a_look(*p) for p in [*looked_links, *((i, j) for _, i, j, _ in curve_links), *refitted, *rescued]}
     fine: dict[tuple[int, int], dict[str, float]] = {}
-    product_pairs = [p for p, kind in kinds.items() if kind == "product"]
-    photo_pairs = [p for p, kind in kinds.items() if kind == "photo" and p not in rescued]
-    rescue_pairs = [p for p, kind in kinds.items() if kind == "photo" and p in rescued]
-    if product_pairs or photo_pairs or rescue_pairs:
+
+    def look(pairs: list[tuple[int, int]]) -> None:
+        """The finer looks at ``pairs``, into ``fine``: the product look for two boxed images, the photo look for
+        the rest (and for products the outline cannot judge); a pair the thumbnails refused gets the alignment
+        that can join it."""
+        kinds = {p: gets_a_look(*p) for p in pairs}
+        product_pairs = [p for p, kind in kinds.items() if kind == "product"]
+        photo_pairs = [p for p, kind in kinds.items() if kind == "photo" and p not in rescued]
+        rescue_pairs = [p for p, kind in kinds.items() if kind == "photo" and p in rescued]
+        if not (product_pairs or photo_pairs or rescue_pairs):
+            return
         from curate.dedupe.confirm import compare_pairs, look_at_photos
 
         for p, r in zip(product_pairs, compare_pairs(paths, product_pairs, workers, thresholds)):
@@ -275,6 +281,7 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
         refused += not ok and not refitted
         return ok
 
+    look([*looked_links, *((i, j) for _, i, j, _ in curve_links), *refitted])
     for (i, j), row in looked_links.items():
         if confirmed(i, j, row) and uf.union(i, j):
             links.append(Link(i, j, "near-duplicate", row))
@@ -287,6 +294,10 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
     # then the products only the finer look's tone curve explains, under the same rule, closest fit first
     # and the pairs refused on shape alone that the finer look aligned pixel for pixel (a crop), under the same rule
     for later in (refit_links, rescue_links):
+        if later is rescue_links:  # looked at only where the rule could still let it join: groups only grow, so a
+            later = [r for r in later if uf.find(r[0]) != uf.find(r[1])  # pair refused by it now is refused
+                     and (uf.group_size(r[0]) == 1 or uf.group_size(r[1]) == 1)]  # then; the same answers, fewer looks
+            look([(i, j) for i, j, _ in later])
         for i, j, row in sorted(later, key=lambda r: fine.get((r[0], r[1]), {}).get("fine_tone", np.inf)):
             if confirmed(i, j, row, refitted=True) and (uf.group_size(i) == 1 or uf.group_size(j) == 1) and uf.union(i, j):
                 links.append(Link(i, j, "near-duplicate", row))

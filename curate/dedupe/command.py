@@ -378,10 +378,11 @@ def dedupe_command(
     fine_photo_hue: float = typer.Option(_D.fine_photo_hue, "--fine-photo-hue-threshold", min=0.0, max=1.0,
                                          help="max share of two aligned photos' overlap with a turned hue"),
     fine_rescue: bool = typer.Option(_D.fine_rescue, "--fine-rescue/--no-fine-rescue",
-                                     help="with --fine-check, align pixel by pixel the pairs the thumbnails refused on shape alone "
-                                          "(a cropped photo) and join those one tone curve explains"),
+                                     help="with --fine-check, align pixel by pixel the pairs the thumbnails refused whose colour "
+                                          "held and whose shape moved no more than a crop does (a cropped photo, a strongly edited "
+                                          "product), and join those one tone curve explains"),
     fine_photo_far: float = typer.Option(_D.fine_photo_far, "--fine-photo-changed-threshold", min=0.0, max=1.0,
-                                     help="max share of the aligned values that tone curve leaves changed, for such a pair to join"),
+                                         help="max share of the aligned values that tone curve leaves changed, for such a pair to join"),
     workers: int = typer.Option(1, "--workers", min=1, help="hashing processes (local) or CPUs (a local Ray)"),
     engine: str = typer.Option("local", "--engine", help=f"hashing engine: {' | '.join(ENGINES)} (ray needs tryon-bench[distributed])"),
     search_hash: str = typer.Option("ours", "--hash", help="candidate hash: ours (measures best, docs/benchmarks/dedupe.md) | "

@@ -31,7 +31,7 @@ a recolour keep the keypoints), and the link is refused when more than ``Thresho
 overlap turned hue by more than ``PHOTO_HUE_TURN`` where both are saturated. Too few keypoints or inliers (a plain
 scene, another shot): not judged.
 
-The same alignment also *joins* (:func:`rescue_photos`): a copy the thumbnails refused on shape alone (a crop
+The same alignment also *joins* (:func:`rescue_photos`): a copy the thumbnails refused on shape or tone (a crop
 of a photo moves a 32x32 thumbnail's structure past its limit, ~0.03-0.09 on the tuning sets, where two shots
 of one garment move it far more) is joined when, aligned, it covers the smaller image, one global tone curve
 (verify's, within its bounds) explains its pixels to within ``Thresholds.fine_tone``, leaves under

@@ -200,7 +200,7 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
 
     boxed = np.array([bool(thumbs[i].boxed) for i in ok])  # type: ignore[union-attr]
     refit_links: list[tuple[int, int, dict[str, float]]] = []  # products a finer tone curve may yet join
-    rescue_links: list[tuple[int, int, dict[str, float]]] = []  # pairs refused on shape alone an alignment may yet join
+    rescue_links: list[tuple[int, int, dict[str, float]]] = []  # refused pairs a pixel alignment may yet join (rescue)
     for ia, ib in blocks:
         candidates += len(ia)
         refit: list[tuple[int, dict[str, float]]] = []
@@ -292,7 +292,7 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
         if confirmed(i, j, row) and (uf.group_size(i) == 1 or uf.group_size(j) == 1) and uf.union(i, j):
             links.append(Link(i, j, "near-duplicate", row))
     # then the products only the finer look's tone curve explains, under the same rule, closest fit first
-    # and the pairs refused on shape alone that the finer look aligned pixel for pixel (a crop), under the same rule
+    # and the refused pairs the finer look aligned pixel for pixel (a crop, a strong tone edit), under the same rule
     for later in (refit_links, rescue_links):
         if later is rescue_links:  # looked at only where the rule could still let it join: groups only grow, so a
             later = [r for r in later if uf.find(r[0]) != uf.find(r[1])  # pair refused by it now is refused

@@ -176,9 +176,10 @@ class Thresholds:
     fine_tone: float = 0.04  # look on their aligned pixels: max distance from that curve to be joined
     fine_photos: bool = True  # the finer look at links between two photos too (neither on a plain background)
     fine_photo_hue: float = 0.01  # max share of two aligned photos' overlap with a turned hue: a garment recoloured
-    fine_rescue: bool = True  # pairs the thumbnails refused on shape alone (a crop of a photo) are looked at finer:
-    fine_rescue_structure: float = 0.1  # up to this structure (a crop moves it 0.03-0.09 on the tuning sets) and joined
-    fine_photo_far: float = 0.01  # when aligned pixel by pixel; max share of values a tone curve leaves changed
+    fine_rescue: bool = True  # refused pairs whose colour held and whose shape moved no more than a crop does are
+    #                          aligned pixel by pixel by the finer look, and joined when one tone curve explains them
+    fine_rescue_structure: float = 0.1  # max structure of such a pair (a crop moves it 0.03-0.09 on the tuning sets)
+    fine_photo_far: float = 0.01  # max share of aligned values the tone curve leaves changed, for the pair to join
     fine_rescue_shift: float = 0.06  # two products: max colour shift, and max colour shift left by the 16x16 tone
     fine_rescue_curve_shift: float = 0.07  # curve, for the rescue to look at them (what a look costs: see verify)
     fine_rescue_local: float = 0.2  # max local colour change (PairDistances.local) of a pair the rescue looks at: looser
@@ -406,7 +407,8 @@ def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds, looke
     and the aspect cost a few numbers per pair and reject most candidates (colourways, other garments), so
     the per-cell distances are computed for the few that remain. ``refit`` and ``rescue`` (when given) collect
     (row, distances) of refused pairs a finer look may still join (core.find_duplicates): boxed products whose
-    tone curve nearly fitted (``looked``: both boxed), and pairs refused on shape alone."""
+    tone curve nearly fitted (``looked``: both boxed), and pairs whose colour held and whose shape moved no more
+    than a crop does (the rescue)."""
     # the cheap stage only rejects what no view pair could accept: the colour shift against the largest
     # allowance any view pair gets (unless a tone curve may explain the shift: then the aspect alone)
     aspect = np.abs(v.log_aspect[i] - v.log_aspect[j])

@@ -27,12 +27,16 @@ from curate.manifest import Manifest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _bench_dataset():  # noqa: ANN202 - bench/dedupe/dataset.py, the benchmark's own generator
-    spec = importlib.util.spec_from_file_location("bench_dedupe_dataset", REPO / "bench" / "dedupe" / "dataset.py")
+def _bench_module(name: str):  # noqa: ANN202 - bench/dedupe/<name>.py, which is not a package
+    spec = importlib.util.spec_from_file_location(f"bench_dedupe_{name}", REPO / "bench" / "dedupe" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
+    sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module
+
+
+def _bench_dataset():  # noqa: ANN202 - bench/dedupe/dataset.py, the benchmark's own generator
+    return _bench_module("dataset")
 
 
 @pytest.fixture(scope="module")
@@ -928,9 +932,7 @@ def test_onmodel_tuning_set_per_family_with_the_rescue(tmp_path: Path, real_root
     the colourways, copies weighted to crops and tone edits), a seed no threshold was chosen on: every edit family
     at the level reached, the colourways apart, and the crops the rescue brings (without it 31 of 42)."""
     dataset = _bench_dataset()
-    spec = importlib.util.spec_from_file_location("bench_dedupe_truth", REPO / "bench" / "dedupe" / "truth.py")
-    truth_module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(truth_module)  # type: ignore[union-attr]
+    truth_module = _bench_module("truth")
     truth = pd.read_csv(dataset.build(tmp_path / "set", 150, real_root, seed=112, workers=2, variant="onmodel"), keep_default_na=False)
     files = [str(tmp_path / "set" / f) for f in truth["file"]]
     thumbs = hash_files(files, "local", 2)

@@ -180,31 +180,33 @@ def _photo_alignment(pa: PhotoView, pb: PhotoView) -> tuple[np.ndarray, np.ndarr
     return warped, overlap, area, int(inliers.sum()), area / smaller
 
 
+def _photo_hue(pa: PhotoView, warped: np.ndarray, overlap: np.ndarray, area: int) -> float:
+    """Share of the overlap whose hue turned by more than PHOTO_HUE_TURN from a to b warped onto it."""
+    import cv2
+
+    return _turned(pa.hsv, cv2.cvtColor(warped, cv2.COLOR_RGB2HSV_FULL), PHOTO_HUE_TURN, overlap) / area
+
+
 def compare_photos(pa: PhotoView, pb: PhotoView) -> float | None:
     """Share of the two photos' overlap whose hue turned (both saturated, after a 3x3 opening), with b aligned
     onto a; None when they cannot be aligned."""
-    import cv2
-
     aligned = _photo_alignment(pa, pb)
     if aligned is None:
         return None
     warped, overlap, area, _, _ = aligned
-    return _turned(pa.hsv, cv2.cvtColor(warped, cv2.COLOR_RGB2HSV_FULL), PHOTO_HUE_TURN, overlap) / area
+    return _photo_hue(pa, warped, overlap, area)
 
 
 def rescue_photos(pa: PhotoView, pb: PhotoView, thresholds: "Thresholds") -> tuple[float, float, float, float, float, float] | None:
     """(hue-turned share, tone and colour shift after one global tone curve, share of changed values, inliers,
     coverage of the smaller image) of two aligned photos: what joins a copy the thumbnails refused; None when they
-    cannot be aligned."""
-    import cv2
-
+    cannot be aligned well enough to join anything (under RESCUE_INLIERS inliers or RESCUE_COVERAGE coverage)."""
     aligned = _photo_alignment(pa, pb)
-    if aligned is None:
+    if aligned is None or aligned[3] < RESCUE_INLIERS or aligned[4] < RESCUE_COVERAGE:
         return None
     warped, overlap, area, inliers, coverage = aligned
-    hue = _turned(pa.hsv, cv2.cvtColor(warped, cv2.COLOR_RGB2HSV_FULL), PHOTO_HUE_TURN, overlap) / area
     tone, shift, far = _curve_fit_pixels(pa.rgb, warped, overlap, thresholds)
-    return hue, tone, shift, far, float(inliers), coverage
+    return _photo_hue(pa, warped, overlap, area), tone, shift, far, float(inliers), coverage
 
 
 def fine_view(data: bytes) -> FineView | None:
@@ -493,14 +495,14 @@ def look_at_photos(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]]
     return out[:len(pairs)], out[len(pairs):]
 
 
-def _by_component(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]], workers: int, task) -> list:  # noqa: ANN001
+def _by_component(paths: Sequence[str | Path], pairs: Sequence[tuple[int, ...]], workers: int, task) -> list:  # noqa: ANN001
     """``task`` over the connected components of ``pairs``, so a worker decodes each image it needs once."""
     from curate.dedupe.core import UnionFind
     from curate.dedupe.engine import map_local
 
     if not pairs:
         return []
-    nodes = sorted({k for p in pairs for k in p})
+    nodes = sorted({k for p in pairs for k in p[:2]})  # a pair's third element, if any, is its mode, not an image
     local = {k: n for n, k in enumerate(nodes)}
     uf = UnionFind(len(nodes))
     for a, b, *_ in pairs:

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.dedupe.confirm import RESCUE_COVERAGE, RESCUE_INLIERS
 from curate.dedupe.features import Thumb
 from curate.dedupe.search import pairs_within
 from curate.dedupe.verify import Thresholds, Views, distances, verify, views
@@ -259,9 +258,9 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
             if hue is not None:
                 fine[p] = {"fine_photo_hue": hue}
         for p, r in zip(rescue_pairs, rescues):
-            # judged only when aligned on enough keypoints over most of the smaller image: else the pair stays refused
-            # (or, for a product the outline judged, keeps that look's curve)
-            if r is not None and r[4] >= RESCUE_INLIERS and r[5] >= RESCUE_COVERAGE:
+            # None: not aligned on enough keypoints over most of the smaller image, so the pair stays refused (or, for
+            # a product the outline judged, keeps that look's curve)
+            if r is not None:
                 fine[p] = {**{k: fine[p][k] for k in ("fine_shape", "fine_hue") if p in fine},
                            "fine_photo_hue": r[0], "fine_tone": r[1], "fine_tone_shift": r[2], "fine_photo_far": r[3]}
     limits = {"fine_shape": thresholds.fine_shape, "fine_hue": thresholds.fine_hue, "fine_photo_hue": thresholds.fine_photo_hue,

@@ -430,6 +430,7 @@ def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds, looke
         d.tonal_shift = np.full(len(rows), np.inf, np.float32)
         d.tonal_local = np.full(len(rows), np.inf, np.float32)
         refitting = np.zeros(len(rows), bool)  # rows handed to the finer tone curve
+        curved = np.zeros(len(rows), bool)  # rows whose coarse tone curve was fitted (d.tonal_*)
         if thresholds.tonal:
             # the shape checks hold but the tone or the colour does not: is it one tone curve away? (the
             # admission is checked before fitting: most colourways of one cut stop there)
@@ -439,6 +440,7 @@ def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds, looke
                 views_ = np.asarray(VIEW_PAIRS)[d.view[ask]]
                 tt, ts, tl = tonal_alignment(v, i[rows][ask], j[rows][ask], views_[:, 0], views_[:, 1], thresholds)
                 d.tonal_tone[ask], d.tonal_shift[ask], d.tonal_local[ask] = tt, ts, tl
+                curved[ask] = True
                 ok[ask] = (tt <= thresholds.tone) & (ts <= thresholds.tonal_shift) & (tl <= thresholds.local)
                 if looked is not None and refit is not None:
                     # products the curve could explain in shape and colour allowance, but whose 16x16 fit left
@@ -463,8 +465,11 @@ def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds, looke
                 # ~14 ms a pair, so only those whose colour the coarse tone curve nearly explains are asked (tuning
                 # seed 102: every product copy the rescue joined had shift <= 0.053 and a curve residual <= 0.068)
                 prod = near[looked[rows[near]]]
-                views_ = np.asarray(VIEW_PAIRS)[d.view[prod]]
-                _, ts, _ = tonal_alignment(v, i[rows][prod], j[rows][prod], views_[:, 0], views_[:, 1], thresholds)
+                ts = d.tonal_shift[prod].copy()  # the curve fitted above where it was, fitted now for the rest
+                fresh = ~curved[prod]
+                if fresh.any():
+                    views_ = np.asarray(VIEW_PAIRS)[d.view[prod[fresh]]]
+                    ts[fresh] = tonal_alignment(v, i[rows][prod[fresh]], j[rows][prod[fresh]], views_[:, 0], views_[:, 1], thresholds)[1]
                 drop = prod[(d.shift[prod] > thresholds.fine_rescue_shift) | ~(ts <= thresholds.fine_rescue_curve_shift)]
                 near = np.setdiff1d(near, drop)
             asked = d.take(near)

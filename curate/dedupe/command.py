@@ -265,7 +265,7 @@ def write_report(ds: Path, stats: list[DedupeStats], reports: dict[str, list[dic
 
     parts = ["<!doctype html><meta charset='utf-8'><title>dedupe report</title><style>body{font-family:sans-serif;margin:16px}"
              ".g{display:flex;gap:8px;margin:8px 0;padding:6px;border-bottom:1px solid #ddd;align-items:flex-start}"
-             ".m{font-size:11px;text-align:center;max-width:260px;word-break:break-all}.k{outline:3px solid #2a2}"
+             ".m{font-size:11px;text-align:center;max-width:260px;word-break:break-all}.c{flex:none}.k{outline:3px solid #2a2}"
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}</style>"
              "<h1>Duplicate groups</h1><table><tr><th>table</th><th>ok rows</th><th>groups</th><th>exact bytes</th>"
              "<th>same pixels</th><th>near duplicates</th><th>unreadable</th><th>hashed this run</th><th>from cache</th></tr>"]
@@ -284,7 +284,7 @@ def write_report(ds: Path, stats: list[DedupeStats], reports: dict[str, list[dic
         if len(groups) > REPORT_GROUPS:
             parts.append(f"<p>The first {REPORT_GROUPS} groups are drawn; all are in the manifest.</p>")
         for g in drawn[table]:
-            cells = [f"<div class='m'>certainty<br><b>{g.get('margin', 1.0):.2f}</b></div>"]
+            cells = [f"<div class='m c'>certainty<br><b>{g.get('margin', 1.0):.2f}</b></div>"]
             for ident, _path, kept, why, dist in g["members"]:
                 label = "KEPT" if kept else f"{why}<br>{html.escape(_distance_label(dist))}"
                 cells.append(f"<div class='m'><img class='{'k' if kept else ''}' src='data:image/jpeg;base64,{next(images)}'><br>"

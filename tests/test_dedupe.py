@@ -39,6 +39,26 @@ def _bench_dataset():  # noqa: ANN202 - bench/dedupe/dataset.py, the benchmark's
     return _bench_module("dataset")
 
 
+def _copy_and_darker_colourway(tmp_path: Path, seed: int, edit) -> list[Path]:  # noqa: ANN001
+    """A solid product of the bench generator's cut ``seed`` (drawn at 512x384, saved at 1024x768 as the generator
+    does), ``edit`` of it, and its colourway with the main colour's value x0.6 (background unchanged)."""
+    import dataclasses as dc
+
+    dataset = _bench_dataset()
+    cut = dc.replace(dataset.random_cut(np.random.default_rng(seed)), pattern="solid")
+    h, s, v = cut.colours[0]
+
+    def big(c):  # noqa: ANN001, ANN202
+        return Image.fromarray(dataset.draw_product(c)).resize((768, 1024), Image.BICUBIC)
+
+    original = big(cut)
+    paths = [tmp_path / f"{k}.jpg" for k in range(3)]
+    original.save(paths[0], quality=92)
+    edit(original).save(paths[1], quality=90)
+    big(dc.replace(cut, colours=((h, s, v * 0.6), *cut.colours[1:]))).save(paths[2], quality=92)
+    return paths
+
+
 @pytest.fixture(scope="module")
 def synth256(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A curate-synth dataset at its default 256x192 (the 128x96 fixture is below what a 5 % crop or a
@@ -239,6 +259,8 @@ def test_cli_passes_the_tone_curve_knobs(tmp_path: Path, monkeypatch: pytest.Mon
     assert seen[4] == Thresholds(fine_curve=False, fine_tone=0.03, tonal_gamma=0.2)
     assert runner.invoke(app, ["dedupe", str(tmp_path), "--no-fine-rescue", "--fine-photo-changed-threshold", "0.02"]).exit_code == 0
     assert seen[5] == Thresholds(fine_rescue=False, fine_photo_far=0.02)
+    assert runner.invoke(app, ["dedupe", str(tmp_path), "--fine-changed-threshold", "0.1"]).exit_code == 0
+    assert seen[6] == Thresholds(fine_far=0.1)
 
 
 def test_unknown_engine_and_table_are_refused(ds: Path) -> None:
@@ -643,7 +665,7 @@ def test_fine_look_refuses_a_near_twin_and_a_recoloured_print_and_keeps_copies(t
     found = find_duplicates(thumbs, paths, Thresholds())
     assert sorted(found.groups(range(10))) == [[0, 1, 2, 3, 4, 5], [7, 9]]
     assert found.fine_refused >= 1 and found.fine_checked >= found.fine_refused
-    shape, hue, tone, tone_shift = zip(*compare_pairs(paths, [(0, k) for k in range(1, 7)] + [(7, 8), (7, 9)]))  # type: ignore[misc]
+    shape, hue, tone, tone_shift, _ = zip(*compare_pairs(paths, [(0, k) for k in range(1, 7)] + [(7, 8), (7, 9)]))  # type: ignore[misc]
     th = Thresholds()
     assert max(shape[:5]) <= th.fine_shape / 3 and shape[5] > 2 * th.fine_shape, shape
     assert hue[6] > 10 * th.fine_hue and max(hue[:6] + hue[7:]) <= th.fine_hue, hue
@@ -658,25 +680,12 @@ def test_fine_tone_curve_joins_a_copy_the_thumbnails_fit_missed_and_keeps_a_dark
     so the thumbnails alone refuse the pair; the finer look fits the curve again on the aligned pixels (0.015,
     shift 0.001) and joins it. The same skirt in a darker colourway (value x0.6, background unchanged) stays
     apart either way: no curve within the bounds takes the product there and leaves the background."""
-    import dataclasses as dc
-
     from PIL import ImageEnhance
 
     from curate.dedupe.confirm import compare_pairs
     from curate.dedupe.verify import Thresholds
 
-    dataset = _bench_dataset()
-    cut = dc.replace(dataset.random_cut(np.random.default_rng(3)), pattern="solid")
-    h, s, v = cut.colours[0]
-
-    def big(c):  # noqa: ANN001, ANN202
-        return Image.fromarray(dataset.draw_product(c)).resize((768, 1024), Image.BICUBIC)
-
-    original = big(cut)
-    paths = [tmp_path / f"{k}.jpg" for k in range(3)]
-    original.save(paths[0], quality=92)
-    ImageEnhance.Contrast(original).enhance(0.8).save(paths[1], quality=90)
-    big(dc.replace(cut, colours=((h, s, v * 0.6), *cut.colours[1:]))).save(paths[2], quality=92)
+    paths = _copy_and_darker_colourway(tmp_path, 3, lambda im: ImageEnhance.Contrast(im).enhance(0.8))
     thumbs = [thumbnail(p) for p in paths]
     th = Thresholds()
     assert find_duplicates(thumbs, paths, Thresholds(fine_curve=False)).groups(range(3)) == []
@@ -684,8 +693,70 @@ def test_fine_tone_curve_joins_a_copy_the_thumbnails_fit_missed_and_keeps_a_dark
     assert found.groups(range(3)) == [[0, 1]]
     (link,) = [link for link in found.links if link.kind == "near-duplicate"]
     assert link.distances["fine_tone"] <= th.fine_tone and link.distances["tonal_shift"] > th.tonal_shift  # type: ignore[index]
-    _, _, tone, shift = compare_pairs(paths, [(0, 2)])[0]  # type: ignore[misc]
+    _, _, tone, shift, _ = compare_pairs(paths, [(0, 2)])[0]  # type: ignore[misc]
     assert tone > th.fine_tone or shift > th.tonal_shift
+
+
+def test_tone_curve_ignores_values_a_contrast_edit_clipped_at_black(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A saturated purple longsleeve and its PIL contrast x1.2 copy: the edit sends the colour's weak channels to 0,
+    and a curve fitted on those clipped values too misses the copy (tone 0.17 on the thumbnails, refused at
+    every level); fitted only on the values neither end clipped, the product look's curve holds (tone 0.023) and
+    joins it. Its darker colourway (value x0.6) stays apart."""
+    from PIL import ImageEnhance
+
+    from curate.dedupe import verify
+    from curate.dedupe.verify import Thresholds
+
+    paths = _copy_and_darker_colourway(tmp_path, 14, lambda im: ImageEnhance.Contrast(im).enhance(1.2))
+    copy = np.asarray(Image.open(paths[1]))
+    assert (copy[200:800, 200:600].min(axis=(0, 1)) <= 3).any()  # the edit clipped a channel at black
+    thumbs = [thumbnail(p) for p in paths]
+    found = find_duplicates(thumbs, paths, Thresholds())
+    assert found.groups(range(3)) == [[0, 1]]
+    (link,) = [link for link in found.links if link.kind == "near-duplicate"]
+    assert link.distances["tone"] > Thresholds().tone and link.distances["fine_tone"] <= Thresholds().fine_tone  # type: ignore[index]
+    monkeypatch.setattr(verify, "BLACK", -1.0)  # every value fits the curve, as before
+    assert find_duplicates(thumbs, paths, Thresholds()).groups(range(3)) == []
+
+
+def test_fine_look_refuses_a_block_recoloured_in_lightness_and_keeps_edited_copies(tmp_path: Path) -> None:
+    """A colour-block tee whose one block is darker (value x0.6) or lighter (x1.6): the thumbnails and the outline
+    accept it (same cut, same hues, a tone distance under 0.08), but after one tone curve a tenth or more of the
+    aligned product's values are still changed, where its brightness, contrast and watermarked copies (the text over
+    the garment) leave at most half of ``fine_far``: that check refuses the colourways and keeps the copies. (A x1.12
+    brightened copy, which clips the light block towards white, is within 0.013 of the lighter colourway and joins
+    it: the conflict of docs/benchmarks/dedupe.md, decided for joining.)"""
+    import dataclasses as dc
+
+    from PIL import ImageDraw, ImageEnhance, ImageFont
+
+    from curate.dedupe.confirm import compare_pairs
+    from curate.dedupe.verify import Thresholds
+
+    dataset = _bench_dataset()
+    cut = dc.replace(dataset.random_cut(np.random.default_rng(27)), pattern="colourblock")
+    h, s, v = cut.colours[0]
+
+    def big(c):  # noqa: ANN001, ANN202
+        return Image.fromarray(dataset.draw_product(c)).resize((768, 1024), Image.BICUBIC)
+
+    original = big(cut)
+    marked = original.copy()
+    ImageDraw.Draw(marked).text((300, 500), "SAMPLE", fill=(130, 130, 130), font=ImageFont.load_default(size=36))
+    images = [original, Image.fromarray(np.clip(np.asarray(original, np.float32) * 0.88, 0, 255).astype(np.uint8)),
+              ImageEnhance.Contrast(original).enhance(0.9), marked,
+              big(dc.replace(cut, colours=((h, s, v * 0.6), *cut.colours[1:]))), big(dc.replace(cut, colours=((h, s, v * 1.6), *cut.colours[1:])))]
+    paths = [tmp_path / f"{k}.jpg" for k in range(len(images))]
+    for im, p in zip(images, paths):
+        im.save(p, quality=92)
+    thumbs = [thumbnail(p) for p in paths]
+    th = Thresholds()
+    assert find_duplicates(thumbs, paths, dc.replace(th, fine_far=float("inf"))).groups(range(6)) == [[0, 1, 2, 3, 4, 5]]
+    found = find_duplicates(thumbs, paths, th)
+    assert found.groups(range(6)) == [[0, 1, 2, 3]]
+    far = [r[4] for r in compare_pairs(paths, [(0, k) for k in range(1, 6)])]  # type: ignore[index]
+    assert max(far[:3]) <= th.fine_far / 2 and min(far[3:]) > 2.5 * th.fine_far, far  # the watermark: 0.011
+    assert all("fine_far" in link.distances for link in found.links if link.kind == "near-duplicate")  # type: ignore[operator]
 
 
 def test_fine_look_judges_only_products_it_can_read(tmp_path: Path) -> None:
@@ -896,7 +967,9 @@ def test_rescue_fits_a_product_curve_on_the_keypoint_alignment_when_the_outline_
     from curate.dedupe.verify import Thresholds
 
     dataset = _bench_dataset()
-    cut = dc.replace(dataset.random_cut(np.random.default_rng(6)), kind="tee", pattern="print")
+    # seed 27: the outline alignment's curve leaves tone 0.042 and colour 0.032 (seed 6 was such a case until the curve
+    # stopped fitting values clipped at black; it fits there now)
+    cut = dc.replace(dataset.random_cut(np.random.default_rng(27)), kind="tee", pattern="print")
     params = list(cut.params)
     params[6] = params[6] + 0.15 if params[6] < 0.85 else params[6] - 0.15
     twin = dc.replace(cut, params=tuple(params))
@@ -915,7 +988,7 @@ def test_rescue_fits_a_product_curve_on_the_keypoint_alignment_when_the_outline_
     th = Thresholds()
     thumbs = [thumbnail(p) for p in paths]
     assert all(t.boxed for t in thumbs)
-    shape, hue, tone, shift = compare_pairs(paths, [(0, 1)], 1, th)[0]  # type: ignore[misc]
+    shape, hue, tone, shift, _ = compare_pairs(paths, [(0, 1)], 1, th)[0]  # type: ignore[misc]
     assert shape <= th.fine_shape and hue <= th.fine_hue and (tone > th.fine_tone or shift > th.tonal_shift), (shape, hue, tone, shift)
     photo = look_at_photos(paths, [], [(0, 1)], 1, th)[1][0]
     assert photo is not None and photo[1] <= th.fine_tone / 2 and photo[2] <= th.tonal_shift and photo[3] <= th.fine_photo_far, photo
@@ -927,25 +1000,28 @@ def test_rescue_fits_a_product_curve_on_the_keypoint_alignment_when_the_outline_
     assert find_duplicates(thumbs, paths, Thresholds(fine_rescue=False)).groups(range(3)) == []
 
 
+def _scored_tuning_set(tmp_path: Path, n: int, real_root: Path | None, seed: int, variant: str, *settings) -> list[dict]:  # noqa: ANN002
+    """bench/dedupe's tuning generator at (n, seed, variant), scored by its truth module under each of ``settings``."""
+    truth_module = _bench_module("truth")
+    truth = pd.read_csv(_bench_dataset().build(tmp_path / "set", n, real_root, seed=seed, workers=2, variant=variant), keep_default_na=False)
+    files = [str(tmp_path / "set" / f) for f in truth["file"]]
+    thumbs = hash_files(files, "local", 2)
+    dup, traps = truth_module.truth_pairs(truth)
+    out = []
+    for th in settings:
+        found = find_duplicates(thumbs, files, th, workers=2)  # type: ignore[arg-type]
+        pairs = {(a, b) for g in found.groups(range(len(files))) for a, b in itertools.combinations(sorted(g), 2)}
+        out.append(truth_module.scores(pairs, dup, traps))
+    return out
+
+
 def test_onmodel_tuning_set_per_family_with_the_rescue(tmp_path: Path, real_root: Path) -> None:
     """The tuning generator's `onmodel` variant (every shared real photo once, its garment recoloured alone for
     the colourways, copies weighted to crops and tone edits), a seed no threshold was chosen on: every edit family
     at the level reached, the colourways apart, and the crops the rescue brings (without it 31 of 42)."""
-    dataset = _bench_dataset()
-    truth_module = _bench_module("truth")
-    truth = pd.read_csv(dataset.build(tmp_path / "set", 150, real_root, seed=112, workers=2, variant="onmodel"), keep_default_na=False)
-    files = [str(tmp_path / "set" / f) for f in truth["file"]]
-    thumbs = hash_files(files, "local", 2)
-    dup, traps = truth_module.truth_pairs(truth)
-
-    def scored(th):  # noqa: ANN001, ANN202
-        found = find_duplicates(thumbs, files, th, workers=2)  # type: ignore[arg-type]
-        pairs = {(a, b) for g in found.groups(range(len(files))) for a, b in itertools.combinations(sorted(g), 2)}
-        return truth_module.scores(pairs, dup, traps)
-
     from curate.dedupe.verify import Thresholds
 
-    on, off = scored(Thresholds()), scored(Thresholds(fine_rescue=False))
+    on, off = _scored_tuning_set(tmp_path, 150, real_root, 112, "onmodel", Thresholds(), Thresholds(fine_rescue=False))
     # measured on this seed (520 files, 237 copy pairs, 1 trap of 380 merged either way): P 0.996, R 0.937; crop
     # 40/42, two copies 43/48, combined 19/21, every other family 20/21; without the rescue R 0.878, crop 31/42
     crop, crop_off = on["per_family"]["crop"], off["per_family"]["crop"]
@@ -953,3 +1029,19 @@ def test_onmodel_tuning_set_per_family_with_the_rescue(tmp_path: Path, real_root
     assert all(found >= 0.9 * total for family, (found, total) in on["per_family"].items() if family != "two-copies"), on["per_family"]
     assert on["per_family"]["two-copies"][0] >= 0.85 * on["per_family"]["two-copies"][1], on["per_family"]
     assert on["precision"] >= 0.99 and on["recall"] >= 0.93 and on["trap_fp"] <= 1, on
+
+
+def test_tonal_tuning_set_per_family(tmp_path: Path) -> None:
+    """The tuning generator's `tonal` variant (contrast, gamma and chains of edits, colourways of drawn products) at
+    a seed no threshold was chosen on: every edit family at the level reached, and no colourway merged. Measured
+    (2,003 files, 256 copy pairs, 1,719 trap pairs): P 1.000, R 0.992, every family complete but combined 25/27;
+    before the changed-values check and the black-clip fit (fine_far inf, BLACK off, the earlier colour allowance and
+    product gate) 1 trap merged and combined 24/27."""
+    from curate.dedupe.verify import Thresholds
+
+    (s,) = _scored_tuning_set(tmp_path, 2000, None, 113, "tonal", Thresholds())
+    assert s["trap_fp"] == 0 and s["precision"] == 1.0 and s["recall"] >= 0.98, s
+    assert all(hit >= 0.9 * total for hit, total in s["per_family"].values()), s["per_family"]
+    for family in ("contrast", "gamma", "brightness", "two-copies"):
+        assert s["per_family"][family][0] == s["per_family"][family][1], (family, s["per_family"])
+

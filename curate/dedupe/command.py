@@ -143,7 +143,7 @@ def dedupe_table(m, table: str, thresholds: Thresholds, workers: int, engine: st
     return stats, report, {ids[i]: e for i, e in errors.items()}
 
 
-MARGIN_DISTANCES = ("tone", "structure", "shift", "detail", "aspect", "fine_shape", "fine_hue", "fine_tone", "fine_photo_hue", "fine_photo_far")  # fine_*: a finer look, when one was given
+MARGIN_DISTANCES = ("tone", "structure", "shift", "detail", "aspect", "fine_shape", "fine_hue", "fine_tone", "fine_photo_hue", "fine_photo_far", "fine_far")  # fine_*: a finer look, when one was given
 
 
 def _margin(dup_dist: list, group: list[int], thresholds: Thresholds) -> float:  # noqa: ANN001
@@ -372,6 +372,9 @@ def dedupe_command(
                                          "thumbnail fit failed, and join them when it holds (strongly edited copies)"),
     fine_tone: float = typer.Option(_D.fine_tone, "--fine-tone-threshold", min=0.0,
                                     help="max distance from that finer tone curve"),
+    fine_far: float = typer.Option(_D.fine_far, "--fine-changed-threshold", min=0.0, max=1.0,
+                                   help="with --fine-check, max share of two products' aligned values that one tone curve leaves "
+                                        "changed (by more than 20 of 255): a lightness colourway, a recoloured region"),
     fine_photos: bool = typer.Option(_D.fine_photos, "--fine-photo-check/--no-fine-photo-check",
                                      help="with --fine-check, also look again at links between photos (no plain background): "
                                           "aligns the two by keypoints and refuses a garment recoloured in the same shot"),
@@ -400,7 +403,7 @@ def dedupe_command(
         stats, pair_dups, report = run_dedupe(ds, on, dataclasses.replace(Thresholds(threshold, tone, structure, colour, detail, aspect, colour_tolerance, contrast_range),
                                                                    tonal=tonal, tonal_contrast=tonal_contrast, tonal_gamma=tonal_gamma, local=local,
                                                                    fine=fine, fine_shape=fine_shape, fine_hue=fine_hue,
-                                                                   fine_curve=fine_curve, fine_tone=fine_tone,
+                                                                   fine_curve=fine_curve, fine_tone=fine_tone, fine_far=fine_far,
                                                                    fine_photos=fine_photos, fine_photo_hue=fine_photo_hue,
                                                                    fine_rescue=fine_rescue, fine_photo_far=fine_photo_far),
                                               workers, engine,

@@ -13,6 +13,11 @@ product on a uniform background, :mod:`curate.dedupe.features`) is looked at aga
 * **colour**: more than ``Thresholds.fine_hue`` of the product's pixels (away from its edges, where both
   images are saturated) have their hue turned by more than ``HUE_TURN``. Tone edits keep hue; a recoloured
   emblem turns it.
+* **changed values**: after one global tone curve (verify's, within its bounds) fitted on the aligned product's
+  local means and its background's colour, more than ``Thresholds.fine_far`` of those values still differ from
+  it by more than ``PHOTO_FAR``. An edit sends product and background through one curve; a lighter or darker
+  colourway moves the product but not the background, and a recoloured region of the same hue family no curve
+  maps back (issue 16: colourway false positives of the tuning sets 13 -> 0, shade variant 507 -> 437 of 1,094).
 
 Alignment: the candidates are isotropic scales (same original pixels: a crop; the frame's ratio: a resize;
 the content box's height or width ratio on sides the frame does not cut) times anchors (a corner or the
@@ -402,17 +407,17 @@ def _curve_fit_pixels(rgb_a: np.ndarray, rgb_b: np.ndarray, where: np.ndarray, t
 
 
 def _tone_fit(fa: FineView, fb: FineView, rgb_a: np.ndarray, rgb_b: np.ndarray, core: np.ndarray,
-              thresholds: "Thresholds") -> tuple[float, float]:
-    """(tone, colour shift) of the product's aligned pixels after one global tone curve, the background's colour
-    included as a tenth of the points: an edit moves it with the product, a lightness colourway does not."""
-    tone, shift, _ = _curve_fit_pixels(rgb_a, rgb_b, core, thresholds, (fa.background, fb.background))
-    return tone, shift
+              thresholds: "Thresholds") -> tuple[float, float, float]:
+    """(tone, colour shift, share of values changed) of the product's aligned pixels after one global tone curve,
+    the background's colour included as a tenth of the points: an edit moves it with the product, a lightness
+    colourway does not."""
+    return _curve_fit_pixels(rgb_a, rgb_b, core, thresholds, (fa.background, fb.background))
 
 
-def compare(fa: FineView, fb: FineView, thresholds: "Thresholds | None" = None) -> tuple[float, float, float, float] | None:
+def compare(fa: FineView, fb: FineView, thresholds: "Thresholds | None" = None) -> tuple[float, float, float, float, float] | None:
     """(shape: share of outline points off the other's outline, colour: share of the product's pixels with a
-    turned hue, tone and colour shift after one global tone curve), or None when either silhouette is not
-    simple enough to judge."""
+    turned hue, tone and colour shift after one global tone curve, the share of values that curve leaves changed
+    by more than PHOTO_FAR), or None when either silhouette is not simple enough to judge."""
     from curate.dedupe.verify import Thresholds
 
     if min(fa.simple, fb.simple) < SIMPLE or not len(fa.points) or not len(fb.points):
@@ -476,7 +481,7 @@ def _compare_component(item: tuple[list[str], list[tuple[int, ...]]], photos: bo
 
 
 def compare_pairs(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]], workers: int = 1,
-                  thresholds: "Thresholds | None" = None) -> list[tuple[float, float, float, float] | None]:
+                  thresholds: "Thresholds | None" = None) -> list[tuple[float, float, float, float, float] | None]:
     """``compare`` for each (i, j) of ``pairs`` (indices into ``paths``), on ``workers`` processes."""
     return _by_component(paths, pairs, workers, functools.partial(_compare_component, thresholds=thresholds))
 

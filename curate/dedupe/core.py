@@ -71,6 +71,7 @@ class DuplicateGroups:
     pixel_hashes: dict[int, str] = dataclasses.field(default_factory=dict)  # the images decoded in full, by index
     fine_checked: int = 0  # links given a finer look (curate.dedupe.confirm), products and photos
     fine_refused: int = 0  # ... and refused by it
+    looks: dict[tuple[int, int], dict[str, float]] = dataclasses.field(default_factory=dict)  # each look's measurements
 
     def same_pixels(self, i: int, j: int) -> bool:
         """True when both images were decoded in full (same size and thumbnail, other bytes) and their
@@ -242,7 +243,7 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
 
         for p, r in zip(product_pairs, compare_pairs(paths, product_pairs, workers, thresholds)):
             if r is not None:
-                fine[p] = {"fine_shape": r[0], "fine_hue": r[1], "fine_tone": r[2], "fine_tone_shift": r[3]}
+                fine[p] = {"fine_shape": r[0], "fine_hue": r[1], "fine_tone": r[2], "fine_tone_shift": r[3], "fine_far": r[4]}
                 if (thresholds.fine_photos and thresholds.fine_rescue and (p in rescued or p in refitted)
                         and r[0] <= thresholds.fine_shape and r[1] <= thresholds.fine_hue
                         and not (r[2] <= thresholds.fine_tone and r[3] <= thresholds.tonal_shift)):
@@ -264,7 +265,7 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
                 fine[p] = {**{k: fine[p][k] for k in ("fine_shape", "fine_hue") if p in fine},
                            "fine_photo_hue": r[0], "fine_tone": r[1], "fine_tone_shift": r[2], "fine_photo_far": r[3]}
     limits = {"fine_shape": thresholds.fine_shape, "fine_hue": thresholds.fine_hue, "fine_photo_hue": thresholds.fine_photo_hue,
-              "fine_tone": thresholds.fine_tone, "fine_tone_shift": thresholds.tonal_shift, "fine_photo_far": thresholds.fine_photo_far}
+              "fine_tone": thresholds.fine_tone, "fine_tone_shift": thresholds.tonal_shift, "fine_photo_far": thresholds.fine_photo_far, "fine_far": thresholds.fine_far}
     refused = 0
 
     def confirmed(i: int, j: int, row: dict[str, float], refitted: bool = False) -> bool:
@@ -300,4 +301,4 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
         for i, j, row in sorted(later, key=lambda r: fine.get((r[0], r[1]), {}).get("fine_tone", np.inf)):
             if confirmed(i, j, row, refitted=True) and (uf.group_size(i) == 1 or uf.group_size(j) == 1) and uf.union(i, j):
                 links.append(Link(i, j, "near-duplicate", row))
-    return DuplicateGroups(uf, links, v, index, candidates, pixel_hashes, len(fine), refused)
+    return DuplicateGroups(uf, links, v, index, candidates, pixel_hashes, len(fine), refused, fine)

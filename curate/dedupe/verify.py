@@ -164,7 +164,9 @@ class Thresholds:
     tonal_contrast: float = 0.45  # max |log contrast ratio|: one 0.75-1.25 contrast edit changes it by up to 0.22,
     #                             two chained by 0.45; a product against its darker namesake changes it more
     tonal_shift: float = 0.02  # max colour shift left after the curve
-    tonal_shift_per_contrast: float = 0.75  # colour shift before the curve allowed per unit of |log contrast ratio|
+    tonal_shift_per_contrast: float = 1.25  # colour shift before the curve allowed per unit of |log contrast ratio|
+    #                                        (a contrast-up edit clips a saturated colour's weak channels at black and
+    #                                        moves its chromaticity further; 1.0-1.5 answer alike on the tuning sets)
     local: float = 0.05  # max largest local colour change (PairDistances.local)
     tonal_structure: float = 0.02  # the shape checks of a pair accepted through a tone curve, tighter than the
     tonal_detail: float = 0.2  # others': the curve explains any colour difference, so two products of one cut in
@@ -179,8 +181,11 @@ class Thresholds:
     fine_rescue: bool = True  # refused pairs whose colour held and whose shape moved no more than a crop does are
     #                          aligned pixel by pixel by the finer look, and joined when one tone curve explains them
     fine_rescue_structure: float = 0.1  # max structure of such a pair (a crop moves it 0.03-0.09 on the tuning sets)
+    fine_far: float = 0.03  # two products: max share of their aligned values that one tone curve leaves changed (a
+    #                        lightness colourway's background, a recoloured region; copies 0-0.003, a centred watermark
+    #                        <= 0.016 on the tuning sets)
     fine_photo_far: float = 0.01  # max share of aligned values the tone curve leaves changed, for the pair to join
-    fine_rescue_shift: float = 0.06  # two products: max colour shift, and max colour shift left by the 16x16 tone
+    fine_rescue_shift: float = 0.15  # two products: max colour shift, and max colour shift left by the 16x16 tone
     fine_rescue_curve_shift: float = 0.07  # curve, for the rescue to look at them (what a look costs: see verify)
     fine_rescue_local: float = 0.2  # max local colour change (PairDistances.local) of a pair the rescue looks at: looser
     #                               than `local`, since the finer look measures hue turns pixel by pixel (a crop or a
@@ -302,6 +307,8 @@ REFIT_SHIFT = 1.5  # the finer tone curve is tried on products whose coarse fit 
 #                   (tuning seed 102: every copy it joined left <= 0.024; colourways a median 0.078)
 TONAL_GAMMA_STEPS = 9  # gammas tried, evenly in log over [-tonal_gamma, +tonal_gamma]
 SATURATED = 0.985  # a value at or above this may have been clipped by the edit: it bounds the curve, never fits it
+BLACK = 0.015  # ... and one at or below this may have been clipped at black (a contrast-up edit of a saturated colour
+#                sends its weak channels there): the same
 TONAL_RIDGE = 0.01  # pull of the fit towards the identity (s = 1, o = 0), per unit of fitted weight: a solid
 #                     product on white is two clusters of values, and without it one cluster alone would let
 #                     any curve through
@@ -351,7 +358,7 @@ def _fit_curve(x: np.ndarray, y: np.ndarray, th: Thresholds) -> tuple[np.ndarray
     n = len(x)
     best = np.full(n, np.inf, np.float32)
     fitted = np.zeros_like(y)
-    free = (y < SATURATED).astype(np.float32)
+    free = ((y < SATURATED) & (y > BLACK)).astype(np.float32)
     sw = free.sum(axis=1)
     lam = TONAL_RIDGE * np.maximum(sw, 1.0)
     sy = (free * y).sum(axis=1)

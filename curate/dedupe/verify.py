@@ -185,7 +185,7 @@ class Thresholds:
     #                        lightness colourway's background, a recoloured region; copies 0-0.003, a centred watermark
     #                        <= 0.016 on the tuning sets)
     fine_photo_far: float = 0.01  # max share of aligned values the tone curve leaves changed, for the pair to join
-    fine_rescue_shift: float = 0.15  # two products: max colour shift, and max colour shift left by the 16x16 tone
+    fine_rescue_shift: float = 0.06  # two products: max colour shift, and max colour shift left by the 16x16 tone
     fine_rescue_curve_shift: float = 0.07  # curve, for the rescue to look at them (what a look costs: see verify)
     fine_rescue_local: float = 0.2  # max local colour change (PairDistances.local) of a pair the rescue looks at: looser
     #                               than `local`, since the finer look measures hue turns pixel by pixel (a crop or a

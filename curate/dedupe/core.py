@@ -69,9 +69,13 @@ class DuplicateGroups:
     index: np.ndarray  # views row -> image index (the readable images)
     candidates: int  # hash pairs within the radius that went through verification
     pixel_hashes: dict[int, str] = dataclasses.field(default_factory=dict)  # the images decoded in full, by index
-    fine_checked: int = 0  # links given a finer look (curate.dedupe.confirm), products and photos
-    fine_refused: int = 0  # ... and refused by it
+    fine_refused: int = 0  # links the finer look (curate.dedupe.confirm) refused
     looks: dict[tuple[int, int], dict[str, float]] = dataclasses.field(default_factory=dict)  # each look's measurements
+
+    @property
+    def fine_checked(self) -> int:
+        """Links given a finer look, products and photos."""
+        return len(self.looks)
 
     def same_pixels(self, i: int, j: int) -> bool:
         """True when both images were decoded in full (same size and thumbnail, other bytes) and their
@@ -301,4 +305,4 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
         for i, j, row in sorted(later, key=lambda r: fine.get((r[0], r[1]), {}).get("fine_tone", np.inf)):
             if confirmed(i, j, row, refitted=True) and (uf.group_size(i) == 1 or uf.group_size(j) == 1) and uf.union(i, j):
                 links.append(Link(i, j, "near-duplicate", row))
-    return DuplicateGroups(uf, links, v, index, candidates, pixel_hashes, len(fine), refused, fine)
+    return DuplicateGroups(uf, links, v, index, candidates, pixel_hashes, refused, fine)

@@ -353,7 +353,7 @@ def _local_colour(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def _fit_curve(x: np.ndarray, y: np.ndarray, th: Thresholds) -> tuple[np.ndarray, np.ndarray]:
     """The best y ~ clip(s * x**g + o) per row over the gamma grid, (s, o) by ridge least squares on the values
-    y did not saturate; returns (trimmed mean |log difference| of the fitted x against y, fitted x). Rows whose
+    y did not clip at either end (SATURATED, BLACK); returns (trimmed mean |log difference| of the fitted x against y, fitted x). Rows whose
     best in-bounds curve is out of bounds get an infinite distance."""
     n = len(x)
     best = np.full(n, np.inf, np.float32)

@@ -87,6 +87,8 @@ PHOTO_FAR = 0.08  # |difference| of values in [0, 1] (20 of 255) after the curve
 RESCUE_INLIERS = 60  # RANSAC inliers for the alignment to join a pair (tuning: copies 71-461, colourways of
 #                      plain products that aligned at all 25-200, most under 60; refusing needs fewer: 25)
 RESCUE_COVERAGE = 0.8  # share of the smaller image the aligned overlap must cover (a <= 6 % crop per side: >= 0.88)
+TASK_PAIRS = 48  # pairs at most in one pool task: a component with more is split (the views of its images shared
+#                 across the split are decoded once per task that needs them)
 _FAR = 20.0  # distances are capped here in the alignment score (a missing part should not dominate it)
 
 
@@ -512,17 +514,20 @@ def _by_component(paths: Sequence[str | Path], pairs: Sequence[tuple[int, ...]],
     uf = UnionFind(len(nodes))
     for a, b, *_ in pairs:
         uf.union(local[a], local[b])
-    members: dict[int, list[int]] = {}
-    for k in nodes:
-        members.setdefault(uf.find(local[k]), []).append(k)
     by_root: dict[int, list[int]] = {}
     for n, (a, *_) in enumerate(pairs):
         by_root.setdefault(uf.find(local[a]), []).append(n)
     items, order = [], []
     for root, rows in by_root.items():
-        index = {k: m for m, k in enumerate(members[root])}
-        items.append(([str(paths[k]) for k in members[root]], [(index[pairs[n][0]], index[pairs[n][1]], *pairs[n][2:]) for n in rows]))
-        order.append(rows)
+        # a large component (one cut in many products, chained) would keep one worker busy while the others idle:
+        # it is cut into runs of TASK_PAIRS pairs, in image order so a run still shares most of its decodes
+        rows = sorted(rows, key=lambda n: pairs[n][:2]) if len(rows) > TASK_PAIRS else rows
+        for start in range(0, len(rows), TASK_PAIRS):
+            run = rows[start:start + TASK_PAIRS]
+            files = list(dict.fromkeys(k for n in run for k in pairs[n][:2]))
+            index = {k: m for m, k in enumerate(files)}
+            items.append(([str(paths[k]) for k in files], [(index[pairs[n][0]], index[pairs[n][1]], *pairs[n][2:]) for n in run]))
+            order.append(run)
     results = map_local(task, items, workers, shard=4)
     out: list = [None] * len(pairs)
     for rows, res in zip(order, results):

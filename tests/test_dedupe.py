@@ -143,6 +143,46 @@ def test_benchmark_generator_set_per_transform(tmp_path: Path) -> None:
     assert precision >= 0.97 and recall >= 0.9, (precision, recall, per)
 
 
+def test_workers_decide_what_one_process_decides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The candidate blocks verified on a pool and the finer look's components cut into small pool tasks give
+    the same links (kind, distances, in the same order), groups and looks as one process."""
+    import curate.dedupe.confirm as confirm
+    import curate.dedupe.core as core
+
+    truth = pd.read_csv(_bench_dataset().build(tmp_path / "set", 240, None, seed=7, workers=2), keep_default_na=False)
+    files = [str(tmp_path / "set" / f) for f in truth["file"]]
+    thumbs = hash_files(files, "local", 2)
+    one = find_duplicates(thumbs, files, workers=1)  # type: ignore[arg-type]
+    monkeypatch.setattr(core, "VERIFY_POOL_MIN", 0)  # the pool even for this small set
+    monkeypatch.setattr(confirm, "TASK_PAIRS", 2)  # every component of more than two pairs is split
+    two = find_duplicates(thumbs, files, workers=2)  # type: ignore[arg-type]
+    assert [(k.a, k.b, k.kind, k.distances) for k in two.links] == [(k.a, k.b, k.kind, k.distances) for k in one.links]
+    assert two.looks == one.looks and two.candidates == one.candidates and two.fine_refused == one.fine_refused
+    assert len(one.links) > 20 and sum(k.kind == "near-duplicate" for k in one.links) > 10 and one.looks
+    near = [(k.a, k.b) for k in one.links if k.kind == "near-duplicate"]
+    assert one.distances_of(near) == [one.distances(a, b) for a, b in near]  # the batch is the pair-by-pair answer
+
+
+def test_imap_local_keeps_order_and_state() -> None:
+    """More items than are ever in flight, on two workers: results in input order, each worker's state set once."""
+    from curate.dedupe.engine import imap_local
+
+    out = list(imap_local(_offset_by_state, iter(range(50)), 2, _set_state, (1000,), ahead=2))
+    assert out == [1000 + x for x in range(50)]
+    assert list(imap_local(_offset_by_state, [1, 2], 1, _set_state, (5,))) == [6, 7]
+
+
+_STATE: dict[str, int] = {}
+
+
+def _set_state(offset: int) -> None:
+    _STATE["offset"] = offset
+
+
+def _offset_by_state(x: int) -> int:
+    return _STATE["offset"] + x
+
+
 def test_same_pixels_different_bytes(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     img = Image.fromarray(rng.integers(0, 255, (240, 180, 3), dtype=np.uint8))

@@ -114,8 +114,12 @@ def dedupe_table(m, table: str, thresholds: Thresholds, workers: int, engine: st
     dup_of, dup_reason, dup_dist, policy = ([None] * len(df) for _ in range(4))
     counts: dict[str, int] = {}
     report = []
-    for gid, g in enumerate(sorted(groups, key=min)):
-        kept = max(g, key=lambda i: (area[i], size[i], -i))
+    groups = sorted(groups, key=min)
+    kept_of = [max(g, key=lambda i: (area[i], size[i], -i)) for g in groups]
+    reason = {i: _reason(thumbs, found, kept, i) for g, kept in zip(groups, kept_of) for i in g if i != kept}
+    near = [(min(i, kept), max(i, kept)) for g, kept in zip(groups, kept_of) for i in g if i != kept and reason[i] == "near-duplicate"]
+    to_kept = dict(zip(near, found.distances_of(near)))  # one pass over the views for every near duplicate
+    for gid, (g, kept) in enumerate(zip(groups, kept_of)):
         for i in g:
             group_col[i] = gid
             policy[i] = DEDUPE_KEEP_POLICY
@@ -123,10 +127,10 @@ def dedupe_table(m, table: str, thresholds: Thresholds, workers: int, engine: st
                 continue
             keep[i] = False
             dup_of[i] = ids[kept]
-            dup_reason[i] = _reason(thumbs, found, kept, i)
+            dup_reason[i] = reason[i]
             if dup_reason[i] == "near-duplicate":
                 # distances to the kept member; when i joined through another member (a chain), that edge too
-                evidence: dict = {"to_kept": found.distances(min(i, kept), max(i, kept))}
+                evidence: dict = {"to_kept": to_kept[(min(i, kept), max(i, kept))]}
                 link = link_of.get(i)
                 if link is not None and link.kind == "near-duplicate":
                     if kept in (link.a, link.b):  # the link itself: what only its decision measured (tone curve, finer look)

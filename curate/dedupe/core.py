@@ -24,7 +24,7 @@ import numpy as np
 
 from curate.dedupe.features import Thumb
 from curate.dedupe.search import pairs_within
-from curate.dedupe.verify import Thresholds, Views, distances, verify, views
+from curate.dedupe.verify import VERIFY_BATCH, Thresholds, Views, distances, verify, views
 from curate.imageio import sha256_bytes
 
 
@@ -85,10 +85,22 @@ class DuplicateGroups:
 
     def distances(self, i: int, j: int) -> dict[str, float] | None:
         """The verification distances between images i and j (None when either was unreadable)."""
-        rows = np.searchsorted(self.index, [i, j])
-        if self.views is None or not (self.index[rows] == [i, j]).all():
-            return None
-        return distances(self.views, rows[:1], rows[1:]).row(0)
+        return self.distances_of([(i, j)])[0]
+
+    def distances_of(self, pairs: Sequence[tuple[int, int]]) -> list[dict[str, float] | None]:
+        """:meth:`distances` of many pairs in one pass over the views (a manifest's every near-duplicate)."""
+        out: list[dict[str, float] | None] = [None] * len(pairs)
+        if self.views is None or not len(pairs):
+            return out
+        ij = np.asarray(pairs, np.int64).reshape(-1, 2)
+        rows = np.minimum(np.searchsorted(self.index, ij), len(self.index) - 1)
+        known = np.flatnonzero((self.index[rows] == ij).all(axis=1))
+        for start in range(0, len(known), VERIFY_BATCH):  # per-cell temporaries bounded as in verify
+            part = known[start:start + VERIFY_BATCH]
+            d = distances(self.views, rows[part, 0], rows[part, 1])
+            for m, k in enumerate(part):
+                out[k] = d.row(m)
+        return out
 
     def groups(self, members: Sequence[int]) -> list[list[int]]:
         out: dict[int, list[int]] = {}
@@ -148,6 +160,28 @@ def find_duplicates(
         return _find_duplicates(thumbs, paths, thresholds, pixel_hash, search_hash, workers)
 
 
+VERIFY_POOL_MIN = 1000  # images from which candidate blocks are verified on the worker pool
+_VERIFYING: tuple[Views, Thresholds, np.ndarray] | None = None  # (views, thresholds, boxed) a verify worker reads
+
+
+def _set_verify_state(v: Views | None, thresholds: Thresholds | None, boxed: np.ndarray | None) -> None:
+    global _VERIFYING
+    _VERIFYING = None if v is None else (v, thresholds, boxed)  # type: ignore[assignment]
+    if v is not None:
+        one_blas_thread()  # threadpoolctl applies the limit when it is made: a worker keeps one BLAS thread
+
+
+def _verify_block(block: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """One block of candidate pairs through verify: (ia, ib, (accepted, distances, refit rows, rescue rows))."""
+    v, thresholds, boxed = _VERIFYING  # type: ignore[misc]
+    ia, ib = block
+    refit: list[tuple[int, dict[str, float]]] = []
+    rescue: list[tuple[int, dict[str, float]]] = []
+    looked = boxed[ia] & boxed[ib] if thresholds.fine and thresholds.fine_curve else None
+    accepted, d = verify(v, ia, ib, thresholds, looked, refit, rescue)
+    return ia, ib, (accepted, d, refit, rescue)
+
+
 def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path], thresholds: Thresholds,
                      pixel_hash: Callable[[str | Path], str], search_hash: str, workers: int = 1) -> DuplicateGroups:
     n = len(thumbs)
@@ -205,12 +239,13 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
     boxed = np.array([bool(thumbs[i].boxed) for i in ok])  # type: ignore[union-attr]
     refit_links: list[tuple[int, int, dict[str, float]]] = []  # products a finer tone curve may yet join
     rescue_links: list[tuple[int, int, dict[str, float]]] = []  # refused pairs a pixel alignment may yet join (rescue)
-    for ia, ib in blocks:
+    from curate.dedupe.engine import imap_local
+
+    # the blocks are verified on the workers (each holds the views), their results taken in block order, so the
+    # unions below run in the order one process would run them; a small catalogue is not worth a pool's start
+    verified = imap_local(_verify_block, blocks, workers if len(ok) >= VERIFY_POOL_MIN else 1, _set_verify_state, (v, thresholds, boxed))
+    for ia, ib, (accepted, d, refit, rescue) in verified:
         candidates += len(ia)
-        refit: list[tuple[int, dict[str, float]]] = []
-        rescue: list[tuple[int, dict[str, float]]] = []
-        looked = boxed[ia] & boxed[ib] if thresholds.fine and thresholds.fine_curve else None
-        accepted, d = verify(v, ia, ib, thresholds, looked, refit, rescue)
         for k, row in refit:
             refit_links.append((int(index[ia[k]]), int(index[ib[k]]), row))
         for k, row in rescue:
@@ -227,6 +262,7 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
     # a finer look (curate.dedupe.confirm) at links between two products on plain backgrounds, the near twins and
     # recoloured prints the thumbnails cannot tell apart, and at links between two photos, a garment recoloured
     # in one shot; it refuses a link, except the products it fits a tone curve for again (refit_links)
+    _set_verify_state(None, None, None)  # where the blocks were verified here, the views are not kept past this call
     refitted = {(i, j) for i, j, _ in refit_links}
     # a rescued pair of two products is judged by the product look's tone curve: --no-fine-curve turns that off too
     rescue_links = [r for r in rescue_links if thresholds.fine_curve or gets_a_look(r[0], r[1]) != "product"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
@@ -56,6 +56,36 @@ def map_local(fn: Callable[[T], R], items: Sequence[T], workers: int, shard: int
     chunk = max(1, min(shard, -(-len(items) // (4 * workers))))
     with ProcessPoolExecutor(workers, initializer=_init_pool_worker) as pool:
         return list(pool.map(fn, items, chunksize=chunk))
+
+
+def _init_state_worker(setup: Callable[..., None] | None, args: tuple) -> None:
+    _init_pool_worker()
+    if setup is not None:
+        setup(*args)
+
+
+def imap_local(fn: Callable[[T], R], items: Iterable[T], workers: int, setup: Callable[..., None] | None = None,
+               setup_args: tuple = (), ahead: int = 4) -> Iterator[R]:
+    """``fn(x) for x in items``, in order, on a local pool of ``workers`` processes with at most ``ahead`` items per
+    worker in flight, so a long iterable (the candidate blocks of a large catalogue) is never held whole. ``setup``
+    (``*setup_args``) runs once in each worker, or once here when there is one worker: the state ``fn`` reads (with
+    the fork start method the arguments are inherited, not pickled). ``fn`` must not raise."""
+    import collections
+
+    if workers <= 1:
+        _init_worker()
+        if setup is not None:
+            setup(*setup_args)
+        yield from map(fn, items)
+        return
+    with ProcessPoolExecutor(workers, initializer=_init_state_worker, initargs=(setup, setup_args)) as pool:
+        pending: collections.deque = collections.deque()
+        for x in items:
+            pending.append(pool.submit(fn, x))
+            if len(pending) >= ahead * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _hash_local(paths: Sequence[str], workers: int, extra: str | None = None) -> list[Thumb | str]:

@@ -151,6 +151,7 @@ def main() -> None:
     ap.add_argument("--also", action="append", default=[], help="this tree's command again with these extra flags, in the "
                     "same rounds (e.g. --also=--no-fine-check: what the finer look costs)")
     args = ap.parse_args()
+    args.src, args.out = args.src.resolve(), args.out.resolve()  # the baseline runs in another working directory
     images = args.out / "images"
     if not images.is_dir():  # the images only (the truth file is not an image)
         images.mkdir(parents=True)

@@ -828,7 +828,11 @@ def test_fine_look_gives_the_same_answers_with_a_tiny_view_cache(tmp_path: Path,
     paths = _lookalike_files(tmp_path)
     pairs = [(6, 0), (0, 3), (7, 9), (2, 5), (0, 1), (8, 7), (4, 0), (1, 2)]  # one chain and one print family
     full = confirm.compare_pairs(paths, pairs, workers=1)
+    assert not confirm._VIEWS  # the views kept across tasks are gone once the call returns (a file may change)
     monkeypatch.setattr(confirm, "VIEW_CACHE", 1)
+    assert confirm.compare_pairs(paths, pairs, workers=1) == full
+    monkeypatch.setattr(confirm, "VIEW_CACHE", 128)
+    monkeypatch.setattr(confirm, "TASK_PAIRS", 1)  # one task per pair: every view after the first from the cache
     assert confirm.compare_pairs(paths, pairs, workers=1) == full
     assert full[0] is not None and full[0][0] > confirm.OUTLINE_TOLERANCE / 100  # the twin still refused
 

@@ -442,6 +442,14 @@ def align(fa: FineView, fb: FineView) -> tuple[float, np.ndarray]:
     return float(far[k]), best
 
 
+# the views the pairs of this process's tasks needed, most recently used last, by (photo look?, path); at most
+# VIEW_CACHE of them (~2 MB each at 512x384), so one chained component of thousands of images cannot exhaust a
+# worker's memory. Kept across tasks: a large component is cut into runs (TASK_PAIRS) that share images, and a
+# worker is handed consecutive runs. A pool's workers end with the pool; in this process it is emptied when
+# _by_component returns, so a file changed between two calls is never looked at from its old view.
+_VIEWS: collections.OrderedDict[tuple[bool, str], object] = collections.OrderedDict()
+
+
 def _compare_component(item: tuple[list[str], list[tuple[int, ...]]], photos: bool = False,
                        thresholds: "Thresholds | None" = None) -> list:
     """One connected component: its files and its pairs (local indices; a photo pair's third element, when true,
@@ -458,23 +466,21 @@ def _compare_component(item: tuple[list[str], list[tuple[int, ...]]], photos: bo
     else:
         view_of, judge = fine_view, functools.partial(compare, thresholds=thresholds)
     files, pairs = item
-    # the views a component's pairs need, most recently used last; at most VIEW_CACHE of them (~2 MB each at
-    # 512x384), so one chained component of thousands of images cannot exhaust a worker's memory
-    views: collections.OrderedDict[int, object] = collections.OrderedDict()
+    views = _VIEWS
     out: list = [None] * len(pairs)
     for n in sorted(range(len(pairs)), key=pairs.__getitem__):  # pairs of one image one after another
         a, b, *mode = pairs[n]
-        for k in (a, b):
-            if k in views:
-                views.move_to_end(k)
+        for key in ((photos, files[a]), (photos, files[b])):
+            if key in views:
+                views.move_to_end(key)
                 continue
             try:
-                views[k] = view_of(Path(files[k]).read_bytes())
+                views[key] = view_of(Path(key[1]).read_bytes())
             except Exception:  # noqa: BLE001 - hashed fine a moment ago; a failure here refuses nothing
-                views[k] = None
+                views[key] = None
             while len(views) > max(VIEW_CACHE, 2):  # never the pair's own two
                 views.popitem(last=False)
-        fa, fb = views[a], views[b]
+        fa, fb = views[(photos, files[a])], views[(photos, files[b])]
         try:
             out[n] = None if fa is None or fb is None else judge(fa, fb, *mode)
         except Exception:  # noqa: BLE001 - a pair that cannot be compared refuses nothing
@@ -528,7 +534,10 @@ def _by_component(paths: Sequence[str | Path], pairs: Sequence[tuple[int, ...]],
             index = {k: m for m, k in enumerate(files)}
             items.append(([str(paths[k]) for k in files], [(index[pairs[n][0]], index[pairs[n][1]], *pairs[n][2:]) for n in run]))
             order.append(run)
-    results = map_local(task, items, workers, shard=4)
+    try:
+        results = map_local(task, items, workers, shard=4)
+    finally:
+        _VIEWS.clear()
     out: list = [None] * len(pairs)
     for rows, res in zip(order, results):
         for n, r in zip(rows, res):

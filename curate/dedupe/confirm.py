@@ -87,8 +87,8 @@ PHOTO_FAR = 0.08  # |difference| of values in [0, 1] (20 of 255) after the curve
 RESCUE_INLIERS = 60  # RANSAC inliers for the alignment to join a pair (tuning: copies 71-461, colourways of
 #                      plain products that aligned at all 25-200, most under 60; refusing needs fewer: 25)
 RESCUE_COVERAGE = 0.8  # share of the smaller image the aligned overlap must cover (a <= 6 % crop per side: >= 0.88)
-TASK_PAIRS = 48  # pairs at most in one pool task: a component with more is split (the views of its images shared
-#                 across the split are decoded once per task that needs them)
+TASK_PAIRS = 48  # pairs at most in one pool task: a component with more is split (a worker's later runs of it find
+#                 the views they share in its _VIEWS while they last there)
 _FAR = 20.0  # distances are capped here in the alignment score (a missing part should not dominate it)
 
 
@@ -509,7 +509,8 @@ def look_at_photos(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]]
 
 
 def _by_component(paths: Sequence[str | Path], pairs: Sequence[tuple[int, ...]], workers: int, task) -> list:  # noqa: ANN001
-    """``task`` over the connected components of ``pairs``, so a worker decodes each image it needs once."""
+    """``task`` over the connected components of ``pairs`` (a large one cut into runs of TASK_PAIRS), so a worker
+    decodes the images one task needs once."""
     from curate.dedupe.core import UnionFind
     from curate.dedupe.engine import map_local
 

@@ -171,6 +171,18 @@ def _set_verify_state(v: Views | None, thresholds: Thresholds | None, boxed: np.
         one_blas_thread()  # threadpoolctl applies the limit when it is made: a worker keeps one BLAS thread
 
 
+def _verified(blocks: Iterator[tuple[np.ndarray, np.ndarray]], v: Views, thresholds: Thresholds, boxed: np.ndarray,
+              workers: int) -> Iterator[tuple[np.ndarray, np.ndarray, tuple]]:
+    """:func:`_verify_block` over ``blocks`` in block order, on the pool; where it ran here, the views are not kept
+    past it (a pool's workers end with the pool)."""
+    from curate.dedupe.engine import imap_local
+
+    try:
+        yield from imap_local(_verify_block, blocks, workers, _set_verify_state, (v, thresholds, boxed))
+    finally:
+        _set_verify_state(None, None, None)
+
+
 def _verify_block(block: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, tuple]:
     """One block of candidate pairs through verify: (ia, ib, (accepted, distances, refit rows, rescue rows))."""
     v, thresholds, boxed = _VERIFYING  # type: ignore[misc]
@@ -239,12 +251,9 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
     boxed = np.array([bool(thumbs[i].boxed) for i in ok])  # type: ignore[union-attr]
     refit_links: list[tuple[int, int, dict[str, float]]] = []  # products a finer tone curve may yet join
     rescue_links: list[tuple[int, int, dict[str, float]]] = []  # refused pairs a pixel alignment may yet join (rescue)
-    from curate.dedupe.engine import imap_local
-
     # the blocks are verified on the workers (each holds the views), their results taken in block order, so the
     # unions below run in the order one process would run them; a small catalogue is not worth a pool's start
-    verified = imap_local(_verify_block, blocks, workers if len(ok) >= VERIFY_POOL_MIN else 1, _set_verify_state, (v, thresholds, boxed))
-    for ia, ib, (accepted, d, refit, rescue) in verified:
+    for ia, ib, (accepted, d, refit, rescue) in _verified(blocks, v, thresholds, boxed, workers if len(ok) >= VERIFY_POOL_MIN else 1):
         candidates += len(ia)
         for k, row in refit:
             refit_links.append((int(index[ia[k]]), int(index[ib[k]]), row))
@@ -262,7 +271,6 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
     # a finer look (curate.dedupe.confirm) at links between two products on plain backgrounds, the near twins and
     # recoloured prints the thumbnails cannot tell apart, and at links between two photos, a garment recoloured
     # in one shot; it refuses a link, except the products it fits a tone curve for again (refit_links)
-    _set_verify_state(None, None, None)  # where the blocks were verified here, the views are not kept past this call
     refitted = {(i, j) for i, j, _ in refit_links}
     # a rescued pair of two products is judged by the product look's tone curve: --no-fine-curve turns that off too
     rescue_links = [r for r in rescue_links if thresholds.fine_curve or gets_a_look(r[0], r[1]) != "product"]

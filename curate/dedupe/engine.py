@@ -8,6 +8,7 @@ an unreadable image is reported and skipped, it never stops the run.
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import os
@@ -70,8 +71,6 @@ def imap_local(fn: Callable[[T], R], items: Iterable[T], workers: int, setup: Ca
     worker in flight, so a long iterable (the candidate blocks of a large catalogue) is never held whole. ``setup``
     (``*setup_args``) runs once in each worker, or once here when there is one worker: the state ``fn`` reads (with
     the fork start method the arguments are inherited, not pickled). ``fn`` must not raise."""
-    import collections
-
     if workers <= 1:
         _init_worker()
         if setup is not None:

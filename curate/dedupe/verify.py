@@ -260,13 +260,18 @@ class PairDistances:
 _DEFAULT = Thresholds()
 
 
-def _trimmed_mean(x: np.ndarray, keep: float = TRIM_KEEP) -> np.ndarray:
+def _trimmed_mean(x: np.ndarray, keep: float = TRIM_KEEP, overwrite: bool = False) -> np.ndarray:
     """Row means of the smallest ``keep`` share of each row: a watermark or the strip a crop removed
-    changes a few per cent of the cells a lot, a different garment changes most cells."""
+    changes a few per cent of the cells a lot, a different garment changes most cells. ``overwrite``: ``x`` is
+    a scratch array, partitioned in place instead of copied (the same result)."""
     k = max(1, int(round(x.shape[1] * keep)))
     if len(x) == 0:
         return np.zeros(0, x.dtype)
-    return np.partition(x, k - 1, axis=1)[:, :k].mean(axis=1)
+    if overwrite:
+        x.partition(k - 1, axis=1)
+    else:
+        x = np.partition(x, k - 1, axis=1)
+    return x[:, :k].mean(axis=1)
 
 
 def distances(v: Views, i: np.ndarray, j: np.ndarray) -> PairDistances:
@@ -364,7 +369,6 @@ def _fit_curve(x: np.ndarray, y: np.ndarray, th: Thresholds) -> tuple[np.ndarray
     free_y = free * y  # free is 0 or 1, so (free * xg) * y below is xg * free_y to the bit
     sy = free_y.sum(axis=1)
     log_y = np.log(255.0 * y + 8.0)
-    keep = max(1, int(round(m * TRIM_KEEP)))
     with np.errstate(divide="ignore"):  # log 0 = -inf, and exp(g * -inf) = 0 = 0 ** g
         log_x = np.log(x.astype(np.float64))
     # this runs for every candidate pair and twice per finer look: its temporaries are made once and written
@@ -386,8 +390,7 @@ def _fit_curve(x: np.ndarray, y: np.ndarray, th: Thresholds) -> tuple[np.ndarray
         np.clip(np.add(np.multiply(s[:, None], xg, out=pred), o[:, None], out=pred), 0.0, 1.0, out=pred)
         np.log(np.add(np.multiply(pred, 255.0, out=work), 8.0, out=work), out=work)
         np.abs(np.subtract(work, log_y, out=work), out=work)
-        work.partition(keep - 1, axis=1)  # _trimmed_mean, in place on the scratch array
-        d = work[:, :keep].mean(axis=1).astype(np.float32)
+        d = _trimmed_mean(work, overwrite=True).astype(np.float32)
         ok = (np.abs(np.log(np.maximum(s, 1e-6))) <= th.tonal_gain) & (np.abs(o) <= th.tonal_offset) & (s > 0)
         d = np.where(ok, d, np.inf).astype(np.float32)
         better = d < best

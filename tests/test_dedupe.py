@@ -301,6 +301,8 @@ def test_cli_passes_the_tone_curve_knobs(tmp_path: Path, monkeypatch: pytest.Mon
     assert seen[5] == Thresholds(fine_rescue=False, fine_photo_far=0.02)
     assert runner.invoke(app, ["dedupe", str(tmp_path), "--fine-changed-threshold", "0.1"]).exit_code == 0
     assert seen[6] == Thresholds(fine_far=0.1)
+    assert runner.invoke(app, ["dedupe", str(tmp_path), "--no-curve-bridges"]).exit_code == 0
+    assert seen[7] == Thresholds(curve_bridges=False)
 
 
 def test_unknown_engine_and_table_are_refused(ds: Path) -> None:
@@ -481,10 +483,14 @@ def test_colourways_and_recoloured_prints_stay_apart() -> None:
     assert _decide(original, greyed)
 
 
-def test_tone_curve_links_attach_images_but_never_join_groups() -> None:
-    """A tone-curve link brings a single image into a group but does not join two groups (one such bridge
-    between two products of one cut in two shades would merge both products' whole groups). Its cost, shown
-    here: a contrast copy that has a copy of its own stays its own group."""
+def test_tone_curve_links_join_two_groups_only_when_every_cross_pair_agrees() -> None:
+    """A tone-curve link brings a single image into a group; it joins two groups only when every pair across them is
+    a link that stood (one bridge between two products of one cut in two shades would merge both products' whole
+    groups). Here a contrast copy that has a copy of its own pairs up first and then meets its original's group:
+    every cross pair agrees, so they join; --no-curve-bridges (curve_bridges=False) keeps them apart, as before."""
+    from curate.dedupe.verify import Thresholds
+
+    found_groups = lambda t: sorted(find_duplicates(t, [f"{k}.jpg" for k in range(5)]).groups(range(5)))  # noqa: E731
     rng = np.random.default_rng(0)
     a = _thumb((200.0, 40.0, 40.0))
     noisy = lambda img: np.clip(img + rng.normal(0, 1.0, img.shape), 0, 255)  # noqa: E731 - a re-encode's noise
@@ -493,20 +499,52 @@ def test_tone_curve_links_attach_images_but_never_join_groups() -> None:
     thumbs = [Thumb(np.round(img).astype(np.uint8).tobytes(), np.zeros((2, 8, 8), np.float16).tobytes(), 768, 1024, True,
                     f"sha{k}", 0.75) for k, img in enumerate(images)]
     found = find_duplicates(thumbs, [f"{k}.jpg" for k in range(5)])
-    assert sorted(found.groups(range(5))) == [[0, 1, 4], [2, 3]]
+    assert sorted(found.groups(range(5))) == [[0, 1, 2, 3, 4]]
+    apart = find_duplicates(thumbs, [f"{k}.jpg" for k in range(5)], Thresholds(curve_bridges=False))
+    assert sorted(apart.groups(range(5))) == [[0, 1, 4], [2, 3]]
+    # a cross pair that does not stand keeps the bridge shut: the copy of the contrast copy made another colour
+    images[3] = np.clip(images[2] * np.array([0.7, 1.0, 1.3]), 0, 255)
+    thumbs[3] = Thumb(np.round(images[3]).astype(np.uint8).tobytes(), thumbs[3].detail, 768, 1024, True, "sha3", 0.75)
+    assert [0, 1, 2, 3, 4] not in found_groups(thumbs)
+
+
+def test_fine_look_keeps_a_pale_block_a_brightened_copy_pushes_under_the_median_level(tmp_path: Path,
+                                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A green top with a pale pink lower block, and the same brightened x1.3: at the median level (half-way to the
+    green) the pink block is in the original's silhouette and out of the copy's, so their outlines disagree; at the
+    lower level (LIGHT_QUANTILE) both keep it and the look finds one outline. Without the lower level (its quantile
+    set to the median's) the copy is refused on shape."""
+    import curate.dedupe.confirm as confirm
+    from curate.dedupe.verify import Thresholds
+
+    img = np.full((1024, 768, 3), 255, np.uint8)
+    img[100:500, 200:568] = (40, 160, 80)
+    img[500:700, 200:568] = (200, 130, 200)
+    original, brighter = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    Image.fromarray(img).save(original, quality=95)
+    Image.fromarray(np.clip(img.astype(np.float32) * 1.3, 0, 255).astype(np.uint8)).save(brighter, quality=95)
+    limit = Thresholds().fine_shape
+    shape = confirm.compare(confirm.fine_view(original.read_bytes()), confirm.fine_view(brighter.read_bytes()))[0]
+    assert shape <= limit
+    monkeypatch.setattr(confirm, "LIGHT_QUANTILE", 0.5)
+    shape = confirm.compare(confirm.fine_view(original.read_bytes()), confirm.fine_view(brighter.read_bytes()))[0]
+    assert shape > limit
 
 
 def test_tonal_contrast_is_the_lightness_knob() -> None:
     """The conflict: a grey product on a light background darkened while its background stays is what a
     contrast or gamma edit does too, and no image measure tells them apart. The default decides by how far
-    the contrast moved: up to what two chained 0.75-1.25 edits can do (|log contrast ratio| <= 0.45,
-    Thresholds.tonal_contrast) it is the same product (x0.7: contrast 0.43), beyond it another (x0.6: 0.55).
-    --tonal-contrast moves the line both ways; a true contrast copy joins at the default."""
+    the contrast moved: up to what one 0.7-1.3 contrast edit about a light image's mean grey can do (|log contrast
+    ratio| <= 0.6, Thresholds.tonal_contrast; 0.45 before the eighth change of issue 16) it is the same product (x0.7:
+    contrast 0.43, x0.6: 0.55), beyond it another (x0.47). --tonal-contrast moves the line both ways; a true
+    contrast copy joins at the default."""
     from curate.dedupe.verify import Thresholds
 
     grey = _thumb((150.0, 150.0, 150.0), background=250.0)
-    darker, darkest = _thumb((105.0, 105.0, 105.0), background=250.0), _thumb((90.0, 90.0, 90.0), background=250.0)
+    darker, darkest = _thumb((105.0, 105.0, 105.0), background=250.0), _thumb((70.0, 70.0, 70.0), background=250.0)
     assert _decide(grey, darker) and not _decide(grey, darker, Thresholds(tonal_contrast=0.3))
+    shade = _thumb((90.0, 90.0, 90.0), background=250.0)  # x0.6: joined at the default, apart at the old 0.45
+    assert _decide(grey, shade) and not _decide(grey, shade, Thresholds(tonal_contrast=0.45))
     assert not _decide(grey, darkest) and _decide(grey, darkest, Thresholds(tonal_contrast=1.0))
     assert _decide(grey, _edit(grey, "contrast", 1.2))
 

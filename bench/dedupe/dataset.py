@@ -37,6 +37,12 @@ TONAL_TRANSFORMS = (*TRANSFORMS, "contrast", "gamma", "combined")
 # the tuning-only variant ``onmodel`` (issue 16): every real photo once, each garment recoloured alone (the
 # photo's main saturated hue, not every saturated pixel) and copies weighted to crops and tone edits
 ONMODEL_TRANSFORMS = ("crop", "brightness", "contrast", "reencode", "gamma", "crop", "combined", "resize", "watermark")
+# the tuning-only variant ``wide`` (issue 16, eighth change): tone edits drawn continuously over 0.7-1.3 (wider
+# than any set reported on), contrast about three pivots, brightness as a gain or an offset, 2-3 edits chained,
+# up to three copies of one original, and the ``hard`` variant's lookalikes - so the tone path is tuned on
+# more kinds of edit than one library's enhancer at four factors
+WIDE_TRANSFORMS = ("contrast", "brightness", "combined", "gamma", "crop", "contrast", "combined", "reencode",
+                   "watermark", "resize", "exact", "combined")
 REAL_DIRS_EXCLUDED = ("parse", "mask", "garment-parse")
 CANVAS = (512, 384)  # h, w the products are drawn at (VITON-like 3:4) ...
 SAVED = (1024, 768)  # ... and saved at, upsampled: the resolution of VITON-HD and DressCode photos
@@ -231,9 +237,41 @@ def garment_recoloured(rgb: np.ndarray, turn: float) -> np.ndarray | None:
     return np.asarray(Image.fromarray(hsv.astype(np.uint8), "HSV").convert("RGB"))
 
 
-def transformed(im: Image.Image, kind: str, rng: np.random.Generator) -> tuple[Image.Image, int]:
-    """One near-duplicate edit; returns the image and the JPEG quality to save it with."""
+def _wide_tonal(im: Image.Image, kind: str, rng: np.random.Generator) -> Image.Image:
+    """Variant ``wide``'s tone edits: factors continuous over 0.7-1.3, each edit in more than one common form."""
+    x = np.asarray(im, np.float32)
+    f = float(rng.uniform(0.7, 1.3))
+    if kind == "brightness":  # a gain (PIL's enhancer, a shop's exposure slider) or an offset (OpenCV's beta)
+        y = x * f if rng.uniform() < 0.5 else x + (f - 1.0) * 100.0
+    elif kind == "contrast":  # about the mean grey (PIL), mid grey, or each channel's own mean
+        pivot = str(rng.choice(["grey", "mid", "channel"]))
+        if pivot == "grey":
+            c = float((x @ np.array([0.299, 0.587, 0.114], np.float32)).mean())
+        elif pivot == "mid":
+            c = 127.5
+        else:
+            c = x.reshape(-1, 3).mean(axis=0)
+        y = (x - c) * f + c
+    else:  # gamma
+        y = 255.0 * (x / 255.0) ** f
+    return Image.fromarray(np.clip(np.rint(y), 0, 255).astype(np.uint8))
+
+
+def transformed(im: Image.Image, kind: str, rng: np.random.Generator, wide: bool = False) -> tuple[Image.Image, int]:
+    """One near-duplicate edit; returns the image and the JPEG quality to save it with. ``wide``: variant
+    ``wide``'s tone edits and chains of two or three edits."""
     w, h = im.size
+    if wide and kind in ("brightness", "contrast", "gamma"):
+        return _wide_tonal(im, kind, rng), 90
+    if wide and kind == "combined":
+        tonal = ["brightness", "contrast", "gamma"]
+        first = str(rng.choice(tonal))
+        rest = [t for t in ("brightness", "contrast", "gamma", "crop", "resize", "reencode", "watermark") if t != first]
+        out, q = transformed(im, first, rng, wide)
+        for kind_ in rng.choice(rest, int(rng.integers(1, 3)), replace=False):
+            out, q2 = transformed(out, str(kind_), rng, wide)
+            q = min(q, q2)
+        return out, q
     if kind == "reencode":
         return im, int(rng.integers(55, 80))
     if kind == "resize":
@@ -287,6 +325,7 @@ class _BaseJob:
     lookalikes: int = 0  # near twins / print recolours of a drawn product (variant "hard"), after its colourways
     garment_colourways: bool = False  # a real photo's colourways recolour its main garment only (variant "onmodel")
     shades: bool = False  # a drawn product's colourways are mild lighter/darker versions (variant "shade")
+    wide: bool = False  # copies made with variant "wide"'s edits
 
 
 def _save(im: Image.Image, path: Path, quality: int) -> None:
@@ -341,7 +380,7 @@ def _make_base(job: _BaseJob, out: Path) -> list[dict[str, str]]:
             (out / name).write_bytes(original.read_bytes())
         else:
             with Image.open(original) as src:
-                im, q = transformed(src.convert("RGB"), kind, rng)
+                im, q = transformed(src.convert("RGB"), kind, rng, job.wide)
             _save(im, out / name, q)
         rows.append({"file": name, "origin": names[0], "transform": kind, "colourway_of": "", "source": "real" if job.real else "drawn"})
     return rows
@@ -355,7 +394,8 @@ def plan(n: int, real: list[Path], seed: int, variant: str = "") -> list[_BaseJo
     """Bases until ~n files: every real photo once, drawn products for the rest; ~45 % of bases in 2-4
     colourways; ~22 % of bases with one duplicate (transforms in turn, exact copies included), ~3 % with two."""
     rng = np.random.default_rng(seed)
-    kinds = TONAL_TRANSFORMS if variant in ("tonal", "hard", "shade") else ONMODEL_TRANSFORMS if variant == "onmodel" else TRANSFORMS
+    kinds = (TONAL_TRANSFORMS if variant in ("tonal", "hard", "shade") else ONMODEL_TRANSFORMS if variant == "onmodel"
+             else WIDE_TRANSFORMS if variant == "wide" else TRANSFORMS)
     jobs: list[_BaseJob] = []
     files = 0
     t = 0
@@ -371,14 +411,16 @@ def plan(n: int, real: list[Path], seed: int, variant: str = "") -> list[_BaseJo
         colourways = int(rng.integers(1, 4)) if rng.uniform() < 0.45 else 0
         copies: list[str] = []
         u = rng.uniform()
-        for _ in range(2 if u < 0.03 else 1 if u < 0.25 else 0):
+        # variant "wide": ~30 % of bases with copies, a third of those with two or three
+        counts = (3 if u < 0.04 else 2 if u < 0.1 else 1 if u < 0.3 else 0) if variant == "wide" else (2 if u < 0.03 else 1 if u < 0.25 else 0)
+        for _ in range(counts):
             copies.append(kinds[t % len(kinds)])
             t += 1
         # the "hard" variant: a third of the drawn bases also get 1-2 lookalikes, files b<base>_l<k>.jpg
         drawn = i >= len(real)
-        looks = int(rng.integers(1, 3)) if variant == "hard" and drawn and rng.uniform() < 0.33 else 0
+        looks = int(rng.integers(1, 3)) if variant in ("hard", "wide") and drawn and rng.uniform() < 0.33 else 0
         job = _BaseJob(i, seed * 1_000_003 + i, str(real[i]) if not drawn else None, colourways, tuple(copies), looks,
-                       shades=variant == "shade" and drawn)
+                       shades=variant == "shade" and drawn, wide=variant == "wide")
         jobs.append(job)
         files += 1 + colourways + len(copies) + looks
     return jobs

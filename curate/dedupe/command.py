@@ -390,6 +390,9 @@ def dedupe_command(
                                           "product), and join those one tone curve explains"),
     fine_photo_far: float = typer.Option(_D.fine_photo_far, "--fine-photo-changed-threshold", min=0.0, max=1.0,
                                          help="max share of the aligned values that tone curve leaves changed, for such a pair to join"),
+    curve_bridges: bool = typer.Option(_D.curve_bridges, "--curve-bridges/--no-curve-bridges",
+                                       help="let a tone-curve link join two groups when every pair across them is a link that "
+                                            "stood (several edited copies of one original); off: it only brings single images in"),
     workers: int = typer.Option(1, "--workers", min=1, help="hashing processes (local) or CPUs (a local Ray)"),
     engine: str = typer.Option("local", "--engine", help=f"hashing engine: {' | '.join(ENGINES)} (ray needs tryon-bench[distributed])"),
     search_hash: str = typer.Option("ours", "--hash", help="candidate hash: ours (measures best, docs/benchmarks/dedupe.md) | "
@@ -409,7 +412,8 @@ def dedupe_command(
                                                                    fine=fine, fine_shape=fine_shape, fine_hue=fine_hue,
                                                                    fine_curve=fine_curve, fine_tone=fine_tone, fine_far=fine_far,
                                                                    fine_photos=fine_photos, fine_photo_hue=fine_photo_hue,
-                                                                   fine_rescue=fine_rescue, fine_photo_far=fine_photo_far),
+                                                                   fine_rescue=fine_rescue, fine_photo_far=fine_photo_far,
+                                                                   curve_bridges=curve_bridges),
                                               workers, engine,
                                               search_hash)
     except (ValueError, RuntimeError, FileNotFoundError) as exc:

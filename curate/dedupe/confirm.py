@@ -66,6 +66,8 @@ FINE_SIDE = 256  # short side the images are looked at (issue 16; chosen on the 
 OUTLINE_TOLERANCE = 1.25  # pixels (at FINE_SIDE) an outline point may be from the other's: resampling and JPEG jitter
 CLOSING = 7 / 384  # of the short side (7 px at 512x384): gaps narrower than this are closed before the outline is
 #                   taken; relative, so a smaller copy closes the same gaps as its original
+LIGHT_QUANTILE = 0.25  # a second silhouette's edge level (FineView.light): at this quantile of the product's
+#                       differences from the background instead of its median
 SIMPLE = 0.6  # min share of a silhouette's foreground boundary that is its outline, for it to be judged
 FRAME_MARGIN = 3.0  # pixels: outline points within this of the other image's frame are not counted
 VIEW_CACHE = 128  # fine views a worker keeps while it goes through one connected component's pairs
@@ -127,10 +129,21 @@ class FineView(_Colour):
     rgb: np.ndarray  # [h, w, 3] uint8
     simple: float  # outline pixels / all foreground boundary pixels
     background: np.ndarray  # [3] uint8 the plain background's colour
+    diff: np.ndarray | None = None  # [h, w] uint8 largest channel difference from the background, kept when the
+    light_level: float = 0.0  # silhouette at this lower level may differ (FineView.light)
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.content.shape  # type: ignore[return-value]
+
+    @functools.cached_property
+    def light(self) -> "FineView | None":
+        """The same image's silhouette at the lower level (LIGHT_QUANTILE), taken when a pair first asks for it:
+        itself when that level is the same, None when there is no silhouette there."""
+        if self.diff is None:
+            return self
+        shape = _silhouette(self.rgb, self.diff, self.light_level)
+        return None if shape is None else FineView(scale=self.scale, rgb=self.rgb, background=self.background, **shape)
 
 
 @dataclasses.dataclass
@@ -216,12 +229,21 @@ def rescue_photos(pa: PhotoView, pb: PhotoView, thresholds: "Thresholds") -> tup
     return _photo_hue(pa, warped, overlap, area), tone, shift, far, float(inliers), coverage
 
 
+def _level(counts: np.ndarray, quantile: float) -> float:
+    """The silhouette's edge level: half-way between the background and the product's colour at ``quantile`` of
+    its pixels' difference from it (``counts``: their histogram above FOREGROUND). A brightness or contrast edit
+    scales both, so that edge stays where it was (a fixed threshold slides along soft edges)."""
+    from curate.dedupe.features import FOREGROUND
+
+    return max(FOREGROUND, 0.5 * (FOREGROUND + 1 + int(np.searchsorted(np.cumsum(counts), counts.sum() * quantile))))
+
+
 def fine_view(data: bytes) -> FineView | None:
     """The look of one image's bytes, or None when it is not a product on a uniform background or its short
     side is under FINE_SIDE."""
     import cv2
 
-    from curate.dedupe.features import FOREGROUND, border_background, content_components, decode_reduced
+    from curate.dedupe.features import FOREGROUND, border_background, decode_reduced
 
     rgb, width, height = decode_reduced(data, FINE_SIDE)
     if min(rgb.shape[:2]) < FINE_SIDE:  # a smaller file has no finer look to give than its thumbnail's
@@ -235,10 +257,24 @@ def fine_view(data: bytes) -> FineView | None:
     counts = cv2.calcHist([diff], [0], None, [256], [0, 256]).ravel()[FOREGROUND + 1:]
     if not counts.sum():
         return None
-    # the edge where the product is half-way between the background and its own typical (median) colour: a
-    # brightness or contrast edit scales both, so that edge stays where it was (a fixed threshold slides along
-    # soft edges)
-    level = max(FOREGROUND, 0.5 * (FOREGROUND + 1 + int(np.searchsorted(np.cumsum(counts), counts.sum() / 2))))
+    # the level at the product's typical (median) colour; a light region of it (a pale colour block, an emblem)
+    # may lie under that level in a brightened copy and over it in the original, so the look can also take the
+    # silhouette at a lower level (FineView.light), which keeps such regions in both
+    shape = _silhouette(rgb, diff, _level(counts, 0.5))
+    if shape is None:
+        return None
+    light = _level(counts, LIGHT_QUANTILE)
+    return FineView(scale=max(rgb.shape[:2]) / max(width, height), rgb=rgb, background=np.asarray(bg, np.uint8),
+                    diff=diff if light < _level(counts, 0.5) else None, light_level=light, **shape)
+
+
+def _silhouette(rgb: np.ndarray, diff: np.ndarray, level: float) -> dict | None:
+    """FineView's box, touch, points, distance, origin, content and simple for the content above ``level``, or None
+    when there is none or it is a scene."""
+    import cv2
+
+    from curate.dedupe.features import content_components
+
     n, labels, stats, _ = cv2.connectedComponentsWithStats((diff > level).view(np.uint8), connectivity=8)
     if n <= 1:
         return None
@@ -281,8 +317,8 @@ def fine_view(data: bytes) -> FineView | None:
     x0, y0 = (max(0, int(v) - int(_FAR) - 1) for v in everywhere.min(axis=0))
     x1, y1 = (int(v) + int(_FAR) + 2 for v in everywhere.max(axis=0))
     distance = cv2.distanceTransform(1 - outline[y0:y1, x0:x1], cv2.DIST_L2, 3)
-    return FineView(max(h, w) / max(width, height), box, touch, points, distance, np.array([x0, y0], np.float32), content, rgb, simple,
-                    np.asarray(bg, np.uint8))
+    return dict(box=box, touch=touch, points=points, distance=distance, origin=np.array([x0, y0], np.float32),
+                content=content, simple=simple)
 
 
 def _sample(view: FineView, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -424,9 +460,18 @@ def compare(fa: FineView, fb: FineView, thresholds: "Thresholds | None" = None) 
 
     if min(fa.simple, fb.simple) < SIMPLE or not len(fa.points) or not len(fb.points):
         return None
+    thresholds = thresholds or Thresholds()
     far, best = align(fa, fb)
+    if far > thresholds.fine_shape and fa.light is not None and fb.light is not None:
+        # the outlines disagree at the median level: a pale region may have crossed it in one copy only, so both
+        # are taken again at the lower level, where it stays in (a near twin's moved sleeve moves at every level)
+        la, lb = fa.light, fb.light
+        if (la is not fa or lb is not fb) and min(la.simple, lb.simple) >= SIMPLE and len(la.points) and len(lb.points):
+            light_far, light_best = align(la, lb)
+            if light_far < far:
+                far, best, fa, fb = light_far, light_best, la, lb
     rgb_a, rgb_b, core = _aligned(fa, fb, *map(float, best))
-    return (far, _hue_turned(fa, rgb_b, core), *_tone_fit(fa, fb, rgb_a, rgb_b, core, thresholds or Thresholds()))
+    return (far, _hue_turned(fa, rgb_b, core), *_tone_fit(fa, fb, rgb_a, rgb_b, core, thresholds))
 
 
 def align(fa: FineView, fb: FineView) -> tuple[float, np.ndarray]:

@@ -28,6 +28,9 @@ from curate.dedupe.verify import VERIFY_BATCH, Thresholds, Views, distances, ver
 from curate.imageio import sha256_bytes
 
 
+BRIDGE_PAIRS = 64  # most pairs across two groups the bridge test checks: a bridge is between a few copies' groups
+
+
 class UnionFind:
     def __init__(self, n: int) -> None:
         self.parent = list(range(n))
@@ -251,6 +254,8 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
     boxed = np.array([bool(thumbs[i].boxed) for i in ok])  # type: ignore[union-attr]
     refit_links: list[tuple[int, int, dict[str, float]]] = []  # products a finer tone curve may yet join
     rescue_links: list[tuple[int, int, dict[str, float]]] = []  # refused pairs a pixel alignment may yet join (rescue)
+    # every pair whose link stood, joined or not: what a bridge between two groups is checked against (below)
+    stood: set[tuple[int, int]] = {(min(link.a, link.b), max(link.a, link.b)) for link in links}
     # the blocks are verified on the workers (each holds the views), their results taken in block order, so the
     # unions below run in the order one process would run them; a small catalogue is not worth a pool's start
     for ia, ib, (accepted, d, refit, rescue) in _verified(blocks, v, thresholds, boxed, workers if len(ok) >= VERIFY_POOL_MIN else 1):
@@ -266,8 +271,10 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
                 curve_links.append((float(d.tonal_tone[k]), i, j, d.row(k)))  # type: ignore[index]
             elif gets_a_look(i, j):
                 looked_links[(i, j)] = d.row(k)
-            elif uf.union(i, j):
-                links.append(Link(i, j, "near-duplicate", d.row(k)))
+            else:
+                stood.add((min(i, j), max(i, j)))
+                if uf.union(i, j):
+                    links.append(Link(i, j, "near-duplicate", d.row(k)))
     # a finer look (curate.dedupe.confirm) at links between two products on plain backgrounds, the near twins and
     # recoloured prints the thumbnails cannot tell apart, and at links between two photos, a garment recoloured
     # in one shot; it refuses a link, except the products it fits a tone curve for again (refit_links)
@@ -294,7 +301,7 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
                 fine[p] = {"fine_shape": r[0], "fine_hue": r[1], "fine_tone": r[2], "fine_tone_shift": r[3], "fine_far": r[4]}
                 if (thresholds.fine_photos and thresholds.fine_rescue and (p in rescued or p in refitted)
                         and r[0] <= thresholds.fine_shape and r[1] <= thresholds.fine_hue
-                        and not (r[2] <= thresholds.fine_tone and r[3] <= thresholds.tonal_shift)):
+                        and not (r[2] <= thresholds.fine_tone and r[3] <= thresholds.fine_tone_shift)):
                     # one outline, no hue turned, but the curve on the outline-aligned product failed: the keypoint
                     # alignment is finer (sub-pixel, interpolated) and its curve decides, the outline's verdict kept
                     rescue_pairs.append(p)
@@ -313,7 +320,7 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
                 fine[p] = {**{k: fine[p][k] for k in ("fine_shape", "fine_hue") if p in fine},
                            "fine_photo_hue": r[0], "fine_tone": r[1], "fine_tone_shift": r[2], "fine_photo_far": r[3]}
     limits = {"fine_shape": thresholds.fine_shape, "fine_hue": thresholds.fine_hue, "fine_photo_hue": thresholds.fine_photo_hue,
-              "fine_tone": thresholds.fine_tone, "fine_tone_shift": thresholds.tonal_shift, "fine_photo_far": thresholds.fine_photo_far, "fine_far": thresholds.fine_far}
+              "fine_tone": thresholds.fine_tone, "fine_tone_shift": thresholds.fine_tone_shift, "fine_photo_far": thresholds.fine_photo_far, "fine_far": thresholds.fine_far}
     refused = 0
 
     def confirmed(i: int, j: int, row: dict[str, float], refitted: bool = False) -> bool:
@@ -331,14 +338,27 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
 
     look([*looked_links, *((i, j) for _, i, j, _ in curve_links), *refitted])
     for (i, j), row in looked_links.items():
-        if confirmed(i, j, row) and uf.union(i, j):
-            links.append(Link(i, j, "near-duplicate", row))
-    # links that only a tone curve explains come last, most certain first, and may bring one image into a group
-    # but never join two groups: the curve's freedom can bridge two products of one cut in two shades, and
-    # through the union-find one such bridge would merge both products' whole groups
+        if confirmed(i, j, row):
+            stood.add((min(i, j), max(i, j)))
+            if uf.union(i, j):
+                links.append(Link(i, j, "near-duplicate", row))
+    bridges: list[tuple[int, int, dict[str, float]]] = []  # tone-curve links between two groups, in the order met
+
+    def curve_join(i: int, j: int, row: dict[str, float]) -> None:
+        """A confirmed link that only a tone curve explains: it may bring one image into a group, but not join two
+        groups (the curve's freedom can bridge two products of one cut in two shades, and through the union-find one
+        such bridge would merge both products' whole groups) - that waits for the bridge test at the end."""
+        stood.add((min(i, j), max(i, j)))
+        if uf.group_size(i) == 1 or uf.group_size(j) == 1:
+            if uf.union(i, j):
+                links.append(Link(i, j, "near-duplicate", row))
+        elif uf.find(i) != uf.find(j):
+            bridges.append((i, j, row))
+
+    # links that only a tone curve explains come last, most certain first
     for _, i, j, row in sorted(curve_links):
-        if confirmed(i, j, row) and (uf.group_size(i) == 1 or uf.group_size(j) == 1) and uf.union(i, j):
-            links.append(Link(i, j, "near-duplicate", row))
+        if confirmed(i, j, row):
+            curve_join(i, j, row)
     # then the products only the finer look's tone curve explains, under the same rule, closest fit first
     # and the refused pairs the finer look aligned pixel for pixel (a crop, a strong tone edit), under the same rule
     for later in (refit_links, rescue_links):
@@ -347,6 +367,23 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
                      and (uf.group_size(r[0]) == 1 or uf.group_size(r[1]) == 1)]  # then; the same answers, fewer looks
             look([(i, j) for i, j, _ in later])
         for i, j, row in sorted(later, key=lambda r: fine.get((r[0], r[1]), {}).get("fine_tone", np.inf)):
-            if confirmed(i, j, row, refitted=True) and (uf.group_size(i) == 1 or uf.group_size(j) == 1) and uf.union(i, j):
+            if confirmed(i, j, row, refitted=True):
+                curve_join(i, j, row)
+    if thresholds.curve_bridges and bridges:
+        # two groups a tone-curve link would join, joined when every pair across them is a link that stood (complete
+        # linkage): several tone-edited copies of one original first pair up among themselves and then meet the
+        # original's group; two shades of one cut each with its copies rarely agree on every cross pair
+        members: dict[int, list[int]] = {}
+        for i in ok:
+            members.setdefault(uf.find(i), []).append(i)
+        for i, j, row in bridges:
+            ri, rj = uf.find(i), uf.find(j)
+            if ri == rj or len(members[ri]) * len(members[rj]) > BRIDGE_PAIRS:
+                continue
+            agree = sum((min(a, b), max(a, b)) in stood for a in members[ri] for b in members[rj])
+            if agree >= thresholds.bridge_agreement * len(members[ri]) * len(members[rj]):
+                uf.union(i, j)
                 links.append(Link(i, j, "near-duplicate", row))
+                root = uf.find(i)
+                members[root] = members.pop(ri) + members.pop(rj)
     return DuplicateGroups(uf, links, v, index, candidates, pixel_hashes, refused, fine)

@@ -161,8 +161,10 @@ class Thresholds:
     tonal_offset: float = 0.3  # max |o|: how far the curve may move black; a lightness colourway of a product
     #                          on a light background needs far more (it darkens the product, not the background)
     tonal_gamma: float = 0.35  # max |log g|
-    tonal_contrast: float = 0.45  # max |log contrast ratio|: one 0.75-1.25 contrast edit changes it by up to 0.22,
-    #                             two chained by 0.45; a product against its darker namesake changes it more
+    tonal_contrast: float = 0.6  # max |log contrast ratio| (of the content): one 0.7-1.3 contrast edit about a light
+    #                            image's mean grey moves the content's mean too and changes it by up to ~0.57 (tuning
+    #                            set `wide` seed 130: 0.47-0.57 for copies 0.45 refused); a product against its
+    #                            darker namesake changes it more
     tonal_shift: float = 0.02  # max colour shift left after the curve
     tonal_shift_per_contrast: float = 1.25  # colour shift before the curve allowed per unit of |log contrast ratio|
     #                                        (a contrast-up edit clips a saturated colour's weak channels at black and
@@ -171,11 +173,15 @@ class Thresholds:
     tonal_structure: float = 0.02  # the shape checks of a pair accepted through a tone curve, tighter than the
     tonal_detail: float = 0.2  # others': the curve explains any colour difference, so two products of one cut in
     tonal_aspect: float = 0.06  # two colours need the shape to tell them apart, and a tone edit moves no shape
+    curve_bridges: bool = True  # a tone-curve link may also join two groups when every pair across them is a link
+    #                            that stood (core: several edited copies of one original that paired up first)
+    bridge_agreement: float = 1.0  # the share of the pairs across the two groups whose links must have stood
     fine: bool = True  # look again at links between two products on plain backgrounds (curate.dedupe.confirm)
     fine_shape: float = 0.03  # max share of outline points off the other's outline: a near twin's sleeve or hem
     fine_hue: float = 0.002  # max share of the product's pixels with a turned hue: a recoloured print
     fine_curve: bool = True  # products whose 16x16 tone-curve fit failed (above) are fitted again by the finer
     fine_tone: float = 0.04  # look on their aligned pixels: max distance from that curve to be joined
+    fine_tone_shift: float = 0.02  # and max colour shift that curve leaves (the thumbnails' is tonal_shift)
     fine_photos: bool = True  # the finer look at links between two photos too (neither on a plain background)
     fine_photo_hue: float = 0.01  # max share of two aligned photos' overlap with a turned hue: a garment recoloured
     fine_rescue: bool = True  # refused pairs whose colour held and whose shape moved no more than a crop does are

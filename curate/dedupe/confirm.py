@@ -260,12 +260,13 @@ def fine_view(data: bytes) -> FineView | None:
     # the level at the product's typical (median) colour; a light region of it (a pale colour block, an emblem)
     # may lie under that level in a brightened copy and over it in the original, so the look can also take the
     # silhouette at a lower level (FineView.light), which keeps such regions in both
-    shape = _silhouette(rgb, diff, _level(counts, 0.5))
+    median = _level(counts, 0.5)
+    shape = _silhouette(rgb, diff, median)
     if shape is None:
         return None
     light = _level(counts, LIGHT_QUANTILE)
     return FineView(scale=max(rgb.shape[:2]) / max(width, height), rgb=rgb, background=np.asarray(bg, np.uint8),
-                    diff=diff if light < _level(counts, 0.5) else None, light_level=light, **shape)
+                    diff=diff if light < median else None, light_level=light, **shape)
 
 
 def _silhouette(rgb: np.ndarray, diff: np.ndarray, level: float) -> dict | None:
@@ -462,14 +463,14 @@ def compare(fa: FineView, fb: FineView, thresholds: "Thresholds | None" = None) 
         return None
     thresholds = thresholds or Thresholds()
     far, best = align(fa, fb)
-    if far > thresholds.fine_shape and fa.light is not None and fb.light is not None:
-        # the outlines disagree at the median level: a pale region may have crossed it in one copy only, so both
-        # are taken again at the lower level, where it stays in (a near twin's moved sleeve moves at every level)
-        la, lb = fa.light, fb.light
-        if (la is not fa or lb is not fb) and min(la.simple, lb.simple) >= SIMPLE and len(la.points) and len(lb.points):
-            light_far, light_best = align(la, lb)
-            if light_far < far:
-                far, best, fa, fb = light_far, light_best, la, lb
+    # the outlines disagree at the median level: a pale region may have crossed it in one copy only, so both are
+    # taken again at the lower level, where it stays in (a near twin's moved sleeve moves at every level)
+    la, lb = (fa.light, fb.light) if far > thresholds.fine_shape else (None, None)
+    if (la is not None and lb is not None and (la is not fa or lb is not fb) and min(la.simple, lb.simple) >= SIMPLE
+            and len(la.points) and len(lb.points)):
+        light_far, light_best = align(la, lb)
+        if light_far < far:
+            far, best, fa, fb = light_far, light_best, la, lb
     rgb_a, rgb_b, core = _aligned(fa, fb, *map(float, best))
     return (far, _hue_turned(fa, rgb_b, core), *_tone_fit(fa, fb, rgb_a, rgb_b, core, thresholds))
 

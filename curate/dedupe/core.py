@@ -362,9 +362,12 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
     # then the products only the finer look's tone curve explains, under the same rule, closest fit first
     # and the refused pairs the finer look aligned pixel for pixel (a crop, a strong tone edit), under the same rule
     for later in (refit_links, rescue_links):
-        if later is rescue_links:  # looked at only where the rule could still let it join: groups only grow, so a
-            later = [r for r in later if uf.find(r[0]) != uf.find(r[1])  # pair refused by it now is refused
-                     and (uf.group_size(r[0]) == 1 or uf.group_size(r[1]) == 1)]  # then; the same answers, fewer looks
+        if later is rescue_links:
+            # looked at only where a single image can still join (groups only grow, so the singleton rule refuses then
+            # what it refuses now); a rescued pair between two groups that both have members by now is not looked at,
+            # so it never bridges them: a choice that saves looks, not a shortcut with the same answers
+            later = [r for r in later if uf.find(r[0]) != uf.find(r[1])
+                     and (uf.group_size(r[0]) == 1 or uf.group_size(r[1]) == 1)]
             look([(i, j) for i, j, _ in later])
         for i, j, row in sorted(later, key=lambda r: fine.get((r[0], r[1]), {}).get("fine_tone", np.inf)):
             if confirmed(i, j, row, refitted=True):

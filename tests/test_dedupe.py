@@ -119,6 +119,26 @@ def test_synth_duplicates_found_and_distinct_pairs_kept(ds: Path, synth256: tupl
     assert "KEPT" in text and "near-duplicate" in text and "tone" in text
 
 
+def test_group_certainty_reads_the_distances_that_decided_each_link() -> None:
+    """The report sorts groups by certainty (1 - the largest deciding distance / its threshold). A link one tone
+    curve explained has a plain tone far over its threshold by design: it is judged by the curve that held (the
+    thumbnails', else the finer look's), so such groups are not all 'least certain' (they read -5.25 before)."""
+    from curate.dedupe.command import _margin
+    from curate.dedupe.verify import Thresholds
+
+    th = Thresholds()
+    plain = {"tone": 0.04, "shift": 0.004, "structure": 0.0, "fine_tone": 0.2}  # the finer curve measured, not deciding
+    curve = {"tone": 0.5, "shift": 0.1, "tonal_tone": 0.02, "tonal_shift": 0.01, "structure": 0.0}
+    fine_curve = {"tone": 0.5, "shift": 0.1, "tonal_tone": 0.3, "tonal_shift": 0.05, "fine_tone": 0.03, "fine_tone_shift": 0.005}
+    twin = {"tone": 0.01, "shift": 0.001, "fine_shape": 0.027}
+    dist = [None, *(json.dumps({"to_kept": d}) for d in (plain, curve, fine_curve, twin))]
+    assert _margin(dist, [0, 1], th) == 0.5  # tone 0.04 of 0.08
+    assert _margin(dist, [0, 2], th) == 0.5  # the curve's shift 0.01 of 0.02
+    assert _margin(dist, [0, 3], th) == 0.25  # the finer curve's 0.03 of 0.04
+    assert _margin(dist, [0, 4], th) == 0.1  # the outline: 0.027 of 0.03
+    assert _margin(dist, [0, 1, 2, 3, 4], th) == 0.1  # the group's least certain link
+
+
 def test_benchmark_generator_set_per_transform(tmp_path: Path) -> None:
     """A small set from the benchmark's own generator (1024x768 products in colourways, every transform):
     the thresholds chosen on the 5k set hold on another seed."""
@@ -289,10 +309,10 @@ def test_cli_passes_the_tone_curve_knobs(tmp_path: Path, monkeypatch: pytest.Mon
     assert runner.invoke(app, ["dedupe", str(tmp_path), "--no-tone-curve", "--tonal-contrast", "0.2",
                                "--local-colour-threshold", "0.1"]).exit_code == 0
     assert runner.invoke(app, ["dedupe", str(tmp_path), "--no-fine-check", "--fine-shape-threshold", "0.1",
-                               "--fine-hue-threshold", "0.01"]).exit_code == 0
+                               "--fine-hue-threshold", "0.01", "--fine-hue-region-threshold", "0.02", "--fine-edge-threshold", "inf"]).exit_code == 0
     assert seen[0] == Thresholds()
     assert seen[1] == Thresholds(tonal=False, tonal_contrast=0.2, local=0.1)
-    assert seen[2] == Thresholds(fine=False, fine_shape=0.1, fine_hue=0.01)
+    assert seen[2] == Thresholds(fine=False, fine_shape=0.1, fine_hue=0.01, fine_hue_region=0.02, fine_edge=float("inf"))
     assert runner.invoke(app, ["dedupe", str(tmp_path), "--no-fine-photo-check", "--fine-photo-hue-threshold", "0.05"]).exit_code == 0
     assert seen[3] == Thresholds(fine_photos=False, fine_photo_hue=0.05)
     assert runner.invoke(app, ["dedupe", str(tmp_path), "--no-fine-curve", "--fine-tone-threshold", "0.03", "--tonal-gamma", "0.2"]).exit_code == 0
@@ -743,7 +763,7 @@ def test_fine_look_refuses_a_near_twin_and_a_recoloured_print_and_keeps_copies(t
     found = find_duplicates(thumbs, paths, Thresholds())
     assert sorted(found.groups(range(10))) == [[0, 1, 2, 3, 4, 5], [7, 9]]
     assert found.fine_refused >= 1 and found.fine_checked >= found.fine_refused
-    shape, hue, tone, tone_shift, _ = zip(*compare_pairs(paths, [(0, k) for k in range(1, 7)] + [(7, 8), (7, 9)]))  # type: ignore[misc]
+    shape, hue, tone, tone_shift, _, _, _ = zip(*compare_pairs(paths, [(0, k) for k in range(1, 7)] + [(7, 8), (7, 9)]))  # type: ignore[misc]
     th = Thresholds()
     assert max(shape[:5]) <= th.fine_shape / 3 and shape[5] > 2 * th.fine_shape, shape
     assert hue[6] > 10 * th.fine_hue and max(hue[:6] + hue[7:]) <= th.fine_hue, hue
@@ -751,6 +771,84 @@ def test_fine_look_refuses_a_near_twin_and_a_recoloured_print_and_keeps_copies(t
     assert max(tone[:5]) <= th.fine_tone / 2 and max(tone_shift[:5]) <= th.tonal_shift / 2, (tone, tone_shift)
     linked = {(link.a, link.b): link.distances for link in found.links if link.kind == "near-duplicate"}
     assert any("fine_shape" in d for d in linked.values())  # the report shows what the look measured
+
+
+def test_fine_look_refuses_a_print_recoloured_under_the_pixel_hue_limit_and_keeps_tone_edited_copies(tmp_path: Path) -> None:
+    """A printed tee and the same tee with the emblem's colours turned by 20 degrees only (under HUE_TURN's ~28, so
+    no pixel counts as turned): the emblem is still one region turned against the rest, over
+    ``fine_hue_region`` of the product, and the pair is refused; with the region test off
+    (``fine_hue_region`` 1.0) the thumbnails and every other look join it. The print's copies (resized, gamma
+    0.75, brightness x1.3 clipping the light colours, contrast x0.75, PIL's per-channel autocontrast, 0.5 % cut) turn no
+    region that far and stay joined."""
+    import dataclasses as dc
+
+    from PIL import ImageEnhance, ImageOps
+
+    from curate.dedupe.confirm import compare_pairs
+    from curate.dedupe.verify import Thresholds
+
+    dataset = _bench_dataset()
+    cut = dc.replace(dataset.random_cut(np.random.default_rng(0)), kind="tee", pattern="solid")
+    ring, bar = ((c[0], max(c[1], 0.6), max(c[2], 0.6)) for c in cut.colours[1:])
+    printed = dc.replace(cut, pattern="print", pattern_params=(0.5, 0.5, 0.5, 0.5, 0.4, 0.6), colours=(cut.colours[0], ring, bar))
+    turn = 20 / 360
+    recoloured = dc.replace(printed, colours=(cut.colours[0], ((ring[0] + turn) % 1, *ring[1:]), ((bar[0] + turn) % 1, *bar[1:])))
+    original = Image.fromarray(dataset.draw_product(printed)).resize((768, 1024), Image.BICUBIC)
+    gamma = Image.fromarray((255.0 * (np.asarray(original) / 255.0) ** 0.75).round().astype(np.uint8))
+    images = [original, Image.fromarray(dataset.draw_product(recoloured)).resize((768, 1024), Image.BICUBIC),
+              original.resize((461, 614), Image.LANCZOS), gamma, ImageEnhance.Brightness(original).enhance(1.3),
+              ImageEnhance.Contrast(original).enhance(0.75), ImageOps.autocontrast(original, cutoff=0.5)]
+    paths = []
+    for k, im in enumerate(images):
+        paths.append(tmp_path / f"{k}.jpg")
+        im.save(paths[-1], quality=92)
+    th = Thresholds()
+    shape, hue, _, _, _, region, _ = zip(*compare_pairs(paths, [(0, k) for k in range(1, 7)]))  # type: ignore[misc]
+    assert max(shape) <= th.fine_shape and hue[0] <= th.fine_hue, (shape, hue)  # the older tests see nothing
+    assert region[0] > 2 * th.fine_hue_region and max(region[1:]) <= th.fine_hue_region / 2, region
+    thumbs = [thumbnail(p) for p in paths]
+    assert find_duplicates(thumbs, paths, th).groups(range(7)) == [[0, 2, 3, 4, 5, 6]]
+    assert find_duplicates(thumbs, paths, Thresholds(fine_hue_region=1.0)).groups(range(7)) == [[0, 1, 2, 3, 4, 5, 6]]
+
+
+def test_edge_look_refuses_a_twin_whose_gap_moved_a_pixel_and_keeps_copies(tmp_path: Path) -> None:
+    """Trousers and their near twin whose inner gap is 0.1 of its range wider (about 1.5 px a side at 768x1024):
+    at FINE_SIDE no outline point moves past the tolerance, so every older test joins them. Located to a fraction
+    of a pixel at the file's resolution, the twin's gap edges sit a stretch apart (``fine_edge``), while the
+    copies (resized to 0.6, cropped, brightness x0.8, contrast x1.2, gamma 0.8, re-encoded at 70) stay well under
+    it; ``fine_edge`` inf joins the twin again."""
+    import dataclasses as dc
+
+    from PIL import ImageEnhance
+
+    from curate.dedupe.confirm import compare_pairs
+    from curate.dedupe.verify import Thresholds
+
+    dataset = _bench_dataset()
+    cut = dc.replace(dataset.random_cut(np.random.default_rng(3)), kind="trousers", pattern="solid")
+    params = list(cut.params)
+    params[6] = params[6] + 0.1 if params[6] < 0.9 else params[6] - 0.1
+
+    def big(c):  # noqa: ANN001, ANN202 - drawn at 512x384 and saved at 1024x768, as the generator does
+        return Image.fromarray(dataset.draw_product(c)).resize((768, 1024), Image.BICUBIC)
+
+    original = big(cut)
+    gamma = Image.fromarray((255.0 * (np.asarray(original) / 255.0) ** 0.8).round().astype(np.uint8))
+    images = [(original, 92), (big(dc.replace(cut, params=tuple(params))), 92), (original.resize((461, 614), Image.LANCZOS), 92),
+              (original.crop((20, 30, 750, 1000)), 92), (ImageEnhance.Brightness(original).enhance(0.8), 92),
+              (ImageEnhance.Contrast(original).enhance(1.2), 92), (gamma, 92), (original, 70)]
+    paths = []
+    for k, (im, quality) in enumerate(images):
+        paths.append(tmp_path / f"{k}.jpg")
+        im.save(paths[-1], quality=quality)
+    th = Thresholds()
+    looks = compare_pairs(paths, [(0, k) for k in range(1, 8)])
+    shape, edge = [r[0] for r in looks], [r[6] for r in looks]  # type: ignore[index]
+    assert max(shape) <= th.fine_shape, shape  # the outline at FINE_SIDE sees nothing
+    assert edge[0] > 1.5 * th.fine_edge and max(edge[1:]) <= th.fine_edge / 2, edge
+    thumbs = [thumbnail(p) for p in paths]
+    assert find_duplicates(thumbs, paths, th).groups(range(8)) == [[0, 2, 3, 4, 5, 6, 7]]
+    assert find_duplicates(thumbs, paths, Thresholds(fine_edge=float("inf"))).groups(range(8)) == [list(range(8))]
 
 
 def test_fine_tone_curve_joins_a_copy_the_thumbnails_fit_missed_and_keeps_a_darker_colourway_apart(tmp_path: Path) -> None:
@@ -771,7 +869,7 @@ def test_fine_tone_curve_joins_a_copy_the_thumbnails_fit_missed_and_keeps_a_dark
     assert found.groups(range(3)) == [[0, 1]]
     (link,) = [link for link in found.links if link.kind == "near-duplicate"]
     assert link.distances["fine_tone"] <= th.fine_tone and link.distances["tonal_shift"] > th.tonal_shift  # type: ignore[index]
-    _, _, tone, shift, _ = compare_pairs(paths, [(0, 2)])[0]  # type: ignore[misc]
+    _, _, tone, shift, _, _, _ = compare_pairs(paths, [(0, 2)])[0]  # type: ignore[misc]
     assert tone > th.fine_tone or shift > th.tonal_shift
 
 
@@ -1070,7 +1168,7 @@ def test_rescue_fits_a_product_curve_on_the_keypoint_alignment_when_the_outline_
     th = Thresholds()
     thumbs = [thumbnail(p) for p in paths]
     assert all(t.boxed for t in thumbs)
-    shape, hue, tone, shift, _ = compare_pairs(paths, [(0, 1)], 1, th)[0]  # type: ignore[misc]
+    shape, hue, tone, shift, _, _, _ = compare_pairs(paths, [(0, 1)], 1, th)[0]  # type: ignore[misc]
     assert shape <= th.fine_shape and hue <= th.fine_hue and (tone > th.fine_tone or shift > th.tonal_shift), (shape, hue, tone, shift)
     photo = look_at_photos(paths, [], [(0, 1)], 1, th)[1][0]
     assert photo is not None and photo[1] <= th.fine_tone / 2 and photo[2] <= th.tonal_shift and photo[3] <= th.fine_photo_far, photo

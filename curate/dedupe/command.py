@@ -147,7 +147,8 @@ def dedupe_table(m, table: str, thresholds: Thresholds, workers: int, engine: st
     return stats, report, {ids[i]: e for i, e in errors.items()}
 
 
-MARGIN_DISTANCES = ("tone", "structure", "shift", "detail", "aspect", "fine_shape", "fine_hue", "fine_tone", "fine_photo_hue", "fine_photo_far", "fine_far")  # fine_*: a finer look, when one was given
+INF = float("inf")
+MARGIN_DISTANCES = ("tone", "structure", "shift", "detail", "aspect", "fine_shape", "fine_hue", "fine_hue_region", "fine_edge", "fine_tone", "fine_photo_hue", "fine_photo_far", "fine_far")  # fine_*: a finer look, when one was given
 
 
 def _margin(dup_dist: list, group: list[int], thresholds: Thresholds) -> float:  # noqa: ANN001
@@ -160,10 +161,30 @@ def _margin(dup_dist: list, group: list[int], thresholds: Thresholds) -> float: 
             continue
         evidence = json.loads(dup_dist[i])
         for d in (evidence.get("to_kept") or {}, evidence.get("joined_via") or {}):
-            for name in MARGIN_DISTANCES:
-                if name in d:
-                    worst = max(worst, float(d[name]) / max(getattr(thresholds, name), 1e-9))
+            worst = max([worst, *(value / max(limit, 1e-9) for value, limit in _deciding(d, thresholds))])
     return round(1.0 - worst, 4)
+
+
+def _deciding(d: dict, thresholds: Thresholds) -> list[tuple[float, float]]:
+    """(distance, its threshold) of the measures that decided one link's evidence ``d``. A link one tone curve
+    explained exceeds the plain tone or colour shift by design (the curve was fitted because they failed), so it
+    is judged by that curve's distances instead: the thumbnails' when they held, else the finer look's; a pair
+    the rescue joined by its shape allowance is judged against that allowance."""
+    limits = {name: float(getattr(thresholds, name)) for name in MARGIN_DISTANCES}
+    # the finer look's curve is measured on every product link it looked at, but decides only where the
+    # thumbnails' curve failed
+    names = [n for n in MARGIN_DISTANCES if n != "fine_tone"]
+    if d.get("tone", 0.0) > thresholds.tone or d.get("shift", 0.0) > thresholds.shift:  # a curve decided
+        names = [n for n in names if n not in ("tone", "shift")]
+        if d.get("tonal_tone", INF) <= thresholds.tone and d.get("tonal_shift", INF) <= thresholds.tonal_shift:
+            names += ["tonal_tone", "tonal_shift"]
+            limits.update(tonal_tone=thresholds.tone, tonal_shift=thresholds.tonal_shift)
+        else:
+            names += ["fine_tone", "fine_tone_shift"]
+            limits["fine_tone_shift"] = thresholds.fine_tone_shift
+    if "fine_photo_far" in d or ("fine_tone" in d and d.get("structure", 0.0) > thresholds.structure):
+        limits["structure"] = max(thresholds.structure, thresholds.fine_rescue_structure)  # a rescued crop
+    return [(float(d[n]), limits[n]) for n in names if n in d]
 
 
 def _reason(thumbs: list[Thumb | None], found: DuplicateGroups, kept: int, i: int) -> str:
@@ -371,6 +392,13 @@ def dedupe_command(
                                      help="max share of outline points off the other product's outline"),
     fine_hue: float = typer.Option(_D.fine_hue, "--fine-hue-threshold", min=0.0, max=1.0,
                                    help="max share of the product's pixels with a turned hue"),
+    fine_hue_region: float = typer.Option(_D.fine_hue_region, "--fine-hue-region-threshold", min=0.0, max=1.0,
+                                          help="max share of the product in one region whose hue turned against the rest "
+                                               "(a print recoloured by 15-28 degrees); 1 turns the test off"),
+    fine_edge: float = typer.Option(_D.fine_edge, "--fine-edge-threshold", min=0.0,
+                                    help="with --fine-check, max mean offset in pixels (at 768 px) of a stretch of one product's "
+                                         "edges from the other's, located at the file's resolution: a near twin whose seam "
+                                         "or gap moved 1-2 px; inf turns the test off (it decodes each product again)"),
     fine_curve: bool = typer.Option(_D.fine_curve, "--fine-curve/--no-fine-curve",
                                     help="with --fine-check, fit the tone curve again on the aligned pixels of two products whose "
                                          "thumbnail fit failed, and join them when it holds (strongly edited copies)"),
@@ -409,7 +437,7 @@ def dedupe_command(
     try:
         stats, pair_dups, report = run_dedupe(ds, on, dataclasses.replace(Thresholds(threshold, tone, structure, colour, detail, aspect, colour_tolerance, contrast_range),
                                                                    tonal=tonal, tonal_contrast=tonal_contrast, tonal_gamma=tonal_gamma, local=local,
-                                                                   fine=fine, fine_shape=fine_shape, fine_hue=fine_hue,
+                                                                   fine=fine, fine_shape=fine_shape, fine_hue=fine_hue, fine_hue_region=fine_hue_region, fine_edge=fine_edge,
                                                                    fine_curve=fine_curve, fine_tone=fine_tone, fine_far=fine_far,
                                                                    fine_photos=fine_photos, fine_photo_hue=fine_photo_hue,
                                                                    fine_rescue=fine_rescue, fine_photo_far=fine_photo_far,

@@ -12,7 +12,18 @@ product on a uniform background, :mod:`curate.dedupe.features`) is looked at aga
   longer sleeve moves a stretch of it.
 * **colour**: more than ``Thresholds.fine_hue`` of the product's pixels (away from its edges, where both
   images are saturated) have their hue turned by more than ``HUE_TURN``. Tone edits keep hue; a recoloured
-  emblem turns it.
+  emblem turns it. And a **recoloured region**: the largest connected region whose hue turned by more than
+  ``REGION_TURN`` against the product's typical (median) turn covers more than ``Thresholds.fine_hue_region`` of
+  the product, counting only pixels saturated and bright enough in both (``HUE_VALUE``: a near-black's hue is
+  noise). An emblem recoloured by 15-28 degrees slips under ``HUE_TURN`` pixel by pixel but is one region; a tone
+  edit turns a colour's hue by a few degrees, and the same colour the same way everywhere.
+* **edges** (a pair every test above let through): a near twin whose seam, gap or hem moved by one or two pixels
+  at the file's resolution is under the outline tolerance at ``FINE_SIDE``. So both products' edges are located
+  to a fraction of a pixel at the file's resolution (:func:`edge_offset`): along the normal of each of a's edge
+  points, how far b's product mask (each image's own background-to-product ramp) lies out of a's, after the best
+  similarity and one uniform offset (a tone edit moves every ramp's half-way point the same way) are fitted out.
+  Refused when the mean over a stretch of ``EDGE_WINDOW`` of the outline is more than ``Thresholds.fine_edge``
+  pixels off: a copy's offsets scatter around zero, a twin's stretch moved together.
 * **changed values**: after one global tone curve (verify's, within its bounds) fitted on the aligned product's
   local means and its background's colour, more than ``Thresholds.fine_far`` of those values still differ from
   it by more than ``PHOTO_FAR``. An edit sends product and background through one curve; a lighter or darker
@@ -53,7 +64,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,6 +85,17 @@ VIEW_CACHE = 128  # fine views a worker keeps while it goes through one connecte
 MAX_POINTS = 400  # outline points per image (evenly spaced along the outline)
 HUE_TURN = 20  # of 256 (OpenCV's full-range hue): ~28 degrees; a recoloured print turns far more (tuning: 60-180)
 HUE_SATURATION = 60  # of 255: both pixels at least this saturated for their hue to count
+REGION_TURN = 10  # of 256 (~14 degrees) off the product's median turn: a pixel of a recoloured region (tuning sets:
+#                  8 cost a copy, 12 let more mild recolours through)
+EDGE_SIDE = 768  # short side at which edges are located (a larger file is decoded reduced to it, a smaller one as is)
+EDGE_REACH = 4.0  # pixels sampled either side of an edge point along its normal, every EDGE_STEP
+EDGE_STEP = 0.5
+EDGE_WINDOW = 0.04  # of an image's edge points: the stretch over which offsets are averaged
+EDGE_MIN_POINTS = 100  # edge points of one contour for it to be judged (specks and letters are not)
+EDGE_FRAME = 8  # pixels: edge points this near either frame are not judged (a crop cut the product there)
+EDGE_CACHE = 16  # full-resolution edge views a worker keeps (each ~3.5 MB at 768x1024; 48 was no faster on the
+#                 5k reporting set: pairs of one image come one after another)
+HUE_VALUE = 64  # of 255: both pixels at least this bright for the region test (dark hues swing under JPEG, contrast)
 RANK_STEP = 6  # candidates are ranked on every 6th outline point
 _REFINE = tuple(np.array([(ds, dx, dy) for ds in scales for dx in shifts for dy in shifts], np.float32)
                 for scales, shifts in (((-0.01, 0.0, 0.01), (-2.0, 0.0, 2.0)), ((-0.005, 0.0, 0.005), (-1.0, 0.0, 1.0))))
@@ -238,25 +260,35 @@ def _level(counts: np.ndarray, quantile: float) -> float:
     return max(FOREGROUND, 0.5 * (FOREGROUND + 1 + int(np.searchsorted(np.cumsum(counts), counts.sum() * quantile))))
 
 
+def _from_background(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(the plain background's colour, each pixel's largest channel difference from it, the histogram of those
+    differences above FOREGROUND), or None without a plain background or anything on it."""
+    import cv2
+
+    from curate.dedupe.features import FOREGROUND, border_background
+
+    bg = border_background(rgb)
+    if bg is None:
+        return None
+    r, g, b = cv2.split(cv2.absdiff(rgb, (float(bg[0]), float(bg[1]), float(bg[2]), 0.0)))
+    diff = cv2.max(cv2.max(r, g), b)
+    counts = cv2.calcHist([diff], [0], None, [256], [0, 256]).ravel()[FOREGROUND + 1:]
+    return None if not counts.sum() else (bg, diff, counts)
+
+
 def fine_view(data: bytes) -> FineView | None:
     """The look of one image's bytes, or None when it is not a product on a uniform background or its short
     side is under FINE_SIDE."""
-    import cv2
-
-    from curate.dedupe.features import FOREGROUND, border_background, decode_reduced
+    from curate.dedupe.features import decode_reduced
 
     rgb, width, height = decode_reduced(data, FINE_SIDE)
     if min(rgb.shape[:2]) < FINE_SIDE:  # a smaller file has no finer look to give than its thumbnail's
         return None
     rgb = np.ascontiguousarray(rgb)
-    bg = border_background(rgb)
-    if bg is None:
+    found = _from_background(rgb)
+    if found is None:
         return None
-    r, g, b = cv2.split(cv2.absdiff(rgb, (float(bg[0]), float(bg[1]), float(bg[2]), 0.0)))
-    diff = cv2.max(cv2.max(r, g), b)  # the largest channel difference from the background
-    counts = cv2.calcHist([diff], [0], None, [256], [0, 256]).ravel()[FOREGROUND + 1:]
-    if not counts.sum():
-        return None
+    bg, diff, counts = found
     # the level at the product's typical (median) colour; a light region of it (a pale colour block, an emblem)
     # may lie under that level in a brightened copy and over it in the original, so the look can also take the
     # silhouette at a lower level (FineView.light), which keeps such regions in both
@@ -409,6 +441,133 @@ def _hue_turned(fa: FineView, rgb_b: np.ndarray, core: np.ndarray) -> float:
     return turned / max(cv2.countNonZero(core), 1)
 
 
+@dataclasses.dataclass
+class EdgeView:
+    """One image at EDGE_SIDE for :func:`edge_offset`: its product mask as a ramp (0 background, 1 product, the
+    anti-aliased edge in between), the ramp's gradient direction, and its edge points in order along each contour."""
+    scale: float  # decoded pixels per file pixel
+    mask: np.ndarray  # [h, w] float32
+    points: np.ndarray  # [k, 2] float32 x, y
+    normals: np.ndarray  # [k, 2] float32 unit, towards the product
+    contour: np.ndarray  # [k] int: which contour each point is on
+
+
+def edge_view(data: bytes) -> EdgeView | None:
+    """The edges of one product image's bytes, or None without a plain background or a product."""
+    import cv2
+
+    from curate.dedupe.features import decode_reduced
+
+    rgb, width, height = decode_reduced(data, EDGE_SIDE)
+    found = _from_background(np.ascontiguousarray(rgb))
+    if found is None:
+        return None
+    _, diff, counts = found
+    level = max(_level(counts, 0.5), 1.0)
+    # 0 at half the level, 1 at 1.5 times it: the ramp's half-way point is the silhouette's edge level
+    mask = np.clip((diff.astype(np.float32) - 0.5 * level) / level, 0.0, 1.0)
+    smooth = cv2.GaussianBlur(mask, (0, 0), 1.5)
+    gx, gy = cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1)
+    contours, _ = cv2.findContours((mask >= 0.5).view(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    h, w = mask.shape
+    points, normals, which = [], [], []
+    for k, c in enumerate(c for c in contours if len(c) >= 2 * EDGE_MIN_POINTS):
+        xy = c.reshape(-1, 2)[::2]
+        keep = (xy[:, 0] >= EDGE_FRAME) & (xy[:, 0] < w - EDGE_FRAME) & (xy[:, 1] >= EDGE_FRAME) & (xy[:, 1] < h - EDGE_FRAME)
+        xy = xy[keep]
+        n = np.stack([gx[xy[:, 1], xy[:, 0]], gy[xy[:, 1], xy[:, 0]]], axis=1)
+        length = np.linalg.norm(n, axis=1)
+        xy, n, length = xy[length > 1e-3], n[length > 1e-3], length[length > 1e-3]
+        points.append(xy.astype(np.float32))
+        normals.append((n / length[:, None]).astype(np.float32))
+        which.append(np.full(len(xy), k))
+    if not points or sum(map(len, points)) < EDGE_MIN_POINTS:
+        return None
+    return EdgeView(scale=max(h, w) / max(width, height), mask=mask, points=np.concatenate(points),
+                    normals=np.concatenate(normals), contour=np.concatenate(which))
+
+
+def edge_offset(ea: EdgeView, eb: EdgeView, fa: FineView, fb: FineView, best: np.ndarray) -> float:
+    """The largest mean offset (pixels at a's EDGE_SIDE decode) of b's edges from a's over a stretch of EDGE_WINDOW
+    of a's edge points, after the similarity found at FINE_SIDE (``best``: b's view pixels to a's) is refined and one
+    uniform offset along the normals is taken out."""
+    import cv2
+
+    s, tx, ty = (float(v) for v in best)
+    # b's edge pixels to a's: through both fine views (view = file * scale), then up to a's edge decode
+    scale = s * fb.scale / fa.scale * ea.scale / eb.scale
+    shift = np.array([tx, ty]) / fa.scale * ea.scale
+    offsets = np.arange(-EDGE_REACH, EDGE_REACH + EDGE_STEP / 2, EDGE_STEP, dtype=np.float32)
+    p, n = ea.points.astype(np.float64), ea.normals.astype(np.float64)
+    q = (p[:, None, :] + offsets[None, :, None] * n[:, None, :]).astype(np.float32)  # samples along each normal
+    along_a = cv2.remap(ea.mask, q[..., 0], q[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    centre = p.mean(axis=0)
+    # offset_i ~ n_i . (ds (p_i - centre) + dt) + uniform: a residual scale and shift, and a tone edit's ramp shift
+    design = np.stack([(n * (p - centre)).sum(axis=1), n[:, 0], n[:, 1], np.ones(len(p))], axis=1)
+
+    def measured(scale: float, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        in_b = (q - shift.astype(np.float32)) / np.float32(scale)
+        along_b = cv2.remap(eb.mask, in_b[..., 0], in_b[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # how far b's product reaches out of a's along the normal: the area between the two ramps
+        offset = (along_b - along_a).sum(axis=1) * EDGE_STEP
+        at_b = (p - shift) / scale
+        h, w = eb.mask.shape
+        inside = ((at_b[:, 0] >= EDGE_FRAME) & (at_b[:, 0] < w - EDGE_FRAME) & (at_b[:, 1] >= EDGE_FRAME)
+                  & (at_b[:, 1] < h - EDGE_FRAME) & (np.abs(offset) < EDGE_REACH - 0.5))
+        return offset, inside
+
+    def fit(offset: np.ndarray, inside: np.ndarray) -> np.ndarray | None:
+        if inside.sum() < EDGE_MIN_POINTS:
+            return None
+        typical = np.median(offset[inside])
+        used = inside & (np.abs(offset - typical) < 1.0)  # a twin's moved stretch does not steer the fit
+        if used.sum() < EDGE_MIN_POINTS:
+            return None
+        return np.linalg.lstsq(design[used], offset[used], rcond=None)[0]
+
+    for _ in range(3):
+        offset, inside = measured(scale, shift)
+        sol = fit(offset, inside)
+        if sol is None:
+            return 0.0
+        # b's mapped points sit at -(ds (p - centre) + dt) from where they belong: move them back
+        scale, shift = scale * (1 + sol[0]), shift * (1 + sol[0]) + sol[1:3] - sol[0] * centre
+    offset, inside = measured(scale, shift)
+    sol = fit(offset, inside)
+    if sol is None:
+        return 0.0
+    residual = np.clip(offset - design @ sol, -EDGE_REACH, EDGE_REACH)
+    window = max(5, int(EDGE_WINDOW * inside.sum()))
+    worst = 0.0
+    for k in np.unique(ea.contour[inside]):
+        run = residual[inside & (ea.contour == k)]
+        if len(run) >= window:
+            worst = max(worst, float(np.abs(np.convolve(run, np.full(window, 1.0 / window), mode="valid")).max()))
+    return worst
+
+
+def _turned_region(fa: FineView, rgb_b: np.ndarray, core: np.ndarray) -> float:
+    """Share of a's aligned core covered by the largest connected region whose hue b turned by more than
+    REGION_TURN against the median turn (pixels saturated and bright in both; a 3x3 opening first, as _turned)."""
+    import cv2
+
+    top, bottom, left, right = (int(v) for v in fa.box)
+    hsv_a, hsv_b = fa.hsv[top:bottom, left:right], cv2.cvtColor(rgb_b, cv2.COLOR_RGB2HSV_FULL)
+    judged = ((cv2.min(hsv_a[..., 1], hsv_b[..., 1]) >= HUE_SATURATION) & (cv2.min(hsv_a[..., 2], hsv_b[..., 2]) >= HUE_VALUE)
+              & (core > 0))
+    if judged.sum() < 20:
+        return 0.0
+    # signed turn in (-128, 128]: hue is circular, so the difference wraps
+    turn = (hsv_b[..., 0].astype(np.int16) - hsv_a[..., 0].astype(np.int16) + 128) % 256 - 128
+    typical = float(np.median(turn[judged]))
+    off = (np.abs(turn - typical) > REGION_TURN) & judged
+    off = cv2.morphologyEx(off.view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    if not off.any():
+        return 0.0
+    _, _, stats, _ = cv2.connectedComponentsWithStats(off, connectivity=8)
+    return float(stats[1:, cv2.CC_STAT_AREA].max()) / max(cv2.countNonZero(core), 1)
+
+
 def _curve_fit_pixels(rgb_a: np.ndarray, rgb_b: np.ndarray, where: np.ndarray, thresholds: "Thresholds",
                       extra: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, float, float]:
     """(tone, colour shift, share of values changed by more than PHOTO_FAR) of two aligned images' pixels under
@@ -453,16 +612,42 @@ def _tone_fit(fa: FineView, fb: FineView, rgb_a: np.ndarray, rgb_b: np.ndarray, 
     return _curve_fit_pixels(rgb_a, rgb_b, core, thresholds, (fa.background, fb.background))
 
 
-def compare(fa: FineView, fb: FineView, thresholds: "Thresholds | None" = None) -> tuple[float, float, float, float, float] | None:
+def compare(fa: FineView, fb: FineView, thresholds: "Thresholds | None" = None,
+            edges: "Callable[[], tuple[EdgeView | None, EdgeView | None]] | None" = None) -> tuple | None:
     """(shape: share of outline points off the other's outline, colour: share of the product's pixels with a
     turned hue, tone and colour shift after one global tone curve, the share of values that curve leaves changed
-    by more than PHOTO_FAR), or None when either silhouette is not simple enough to judge."""
+    by more than PHOTO_FAR, the share of the largest region turned against the rest, the edge offset), or None
+    when either silhouette is not simple enough to judge. The edge offset (:func:`edge_offset`) is measured only
+    when ``edges`` gives both images' edge views (it is called, and so decodes them, only for a pair every other
+    test let through); else it is None."""
     from curate.dedupe.verify import Thresholds
 
+    thresholds = thresholds or Thresholds()
+    measured = _compare(fa, fb, thresholds)
+    if measured is None:
+        return None
+    *values, best = measured
+    shape, hue, _, _, changed, region = values
+    edge = None
+    if (edges is not None and best is not None and np.isfinite(thresholds.fine_edge) and shape <= thresholds.fine_shape and hue <= thresholds.fine_hue
+            and region <= thresholds.fine_hue_region and changed <= thresholds.fine_far):
+        ea, eb = edges()
+        if ea is not None and eb is not None:
+            if min(eb.mask.shape) > min(ea.mask.shape):  # offsets in the larger image's pixels: b to a inverted
+                s, tx, ty = (float(v) for v in best)
+                edge = edge_offset(eb, ea, fb, fa, np.array([1 / s, -tx / s, -ty / s]))
+            else:
+                edge = edge_offset(ea, eb, fa, fb, best)
+    return (*values, edge)
+
+
+def _compare(fa: FineView, fb: FineView, thresholds: "Thresholds") -> tuple | None:
+    """compare's measures before the edges, and the transform (s, tx, ty) that aligned the two (None when only
+    their lower-level silhouettes agreed)."""
     if min(fa.simple, fb.simple) < SIMPLE or not len(fa.points) or not len(fb.points):
         return None
-    thresholds = thresholds or Thresholds()
     far, best = align(fa, fb)
+    far_at_median = far
     # the outlines disagree at the median level: a pale region may have crossed it in one copy only, so both are
     # taken again at the lower level, where it stays in (a near twin's moved sleeve moves at every level)
     la, lb = (fa.light, fb.light) if far > thresholds.fine_shape else (None, None)
@@ -472,7 +657,10 @@ def compare(fa: FineView, fb: FineView, thresholds: "Thresholds | None" = None) 
         if light_far < far:
             far, best, fa, fb = light_far, light_best, la, lb
     rgb_a, rgb_b, core = _aligned(fa, fb, *map(float, best))
-    return (far, _hue_turned(fa, rgb_b, core), *_tone_fit(fa, fb, rgb_a, rgb_b, core, thresholds))
+    # the transform, or None where the outlines only agreed at the lower level: the edge views' ramps are at the
+    # median level, where such a pair's edges are known to differ
+    return (far, _hue_turned(fa, rgb_b, core), *_tone_fit(fa, fb, rgb_a, rgb_b, core, thresholds), _turned_region(fa, rgb_b, core),
+            None if far_at_median > thresholds.fine_shape else best)
 
 
 def align(fa: FineView, fb: FineView) -> tuple[float, np.ndarray]:
@@ -494,6 +682,22 @@ def align(fa: FineView, fb: FineView) -> tuple[float, np.ndarray]:
 # worker is handed consecutive runs. A pool's workers end with the pool; in this process it is emptied when
 # _by_component returns, so a file changed between two calls is never looked at from its old view.
 _VIEWS: collections.OrderedDict[tuple[bool, str], object] = collections.OrderedDict()
+_EDGES: collections.OrderedDict[str, EdgeView | None] = collections.OrderedDict()
+
+
+def _edge_view(path: str) -> EdgeView | None:
+    """The edge view of one file, kept per process (EDGE_CACHE of them): pairs of one image come one after another."""
+    if path in _EDGES:
+        _EDGES.move_to_end(path)
+        return _EDGES[path]
+    try:
+        view = edge_view(Path(path).read_bytes())
+    except Exception:  # noqa: BLE001 - a file that cannot be read again refuses nothing
+        view = None
+    _EDGES[path] = view
+    while len(_EDGES) > EDGE_CACHE:
+        _EDGES.popitem(last=False)
+    return view
 
 
 def _compare_component(item: tuple[list[str], list[tuple[int, ...]]], photos: bool = False,
@@ -510,7 +714,10 @@ def _compare_component(item: tuple[list[str], list[tuple[int, ...]]], photos: bo
         def judge(fa, fb, rescue=False):  # noqa: ANN001, ANN202
             return rescue_photos(fa, fb, thresholds) if rescue else compare_photos(fa, fb)
     else:
-        view_of, judge = fine_view, functools.partial(compare, thresholds=thresholds)
+        view_of = fine_view
+
+        def judge(fa, fb):  # noqa: ANN001, ANN202
+            return compare(fa, fb, thresholds, lambda: (_edge_view(files[a]), _edge_view(files[b])))
     files, pairs = item
     views = _VIEWS
     out: list = [None] * len(pairs)
@@ -535,7 +742,7 @@ def _compare_component(item: tuple[list[str], list[tuple[int, ...]]], photos: bo
 
 
 def compare_pairs(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]], workers: int = 1,
-                  thresholds: "Thresholds | None" = None) -> list[tuple[float, float, float, float, float] | None]:
+                  thresholds: "Thresholds | None" = None) -> list[tuple[float, float, float, float, float, float] | None]:
     """``compare`` for each (i, j) of ``pairs`` (indices into ``paths``), on ``workers`` processes."""
     return _by_component(paths, pairs, workers, functools.partial(_compare_component, thresholds=thresholds))
 
@@ -585,6 +792,7 @@ def _by_component(paths: Sequence[str | Path], pairs: Sequence[tuple[int, ...]],
         results = map_local(task, items, workers, shard=4)
     finally:
         _VIEWS.clear()
+        _EDGES.clear()
     out: list = [None] * len(pairs)
     for rows, res in zip(order, results):
         for n, r in zip(rows, res):

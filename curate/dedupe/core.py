@@ -298,9 +298,13 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
 
         for p, r in zip(product_pairs, compare_pairs(paths, product_pairs, workers, thresholds)):
             if r is not None:
-                fine[p] = {"fine_shape": r[0], "fine_hue": r[1], "fine_tone": r[2], "fine_tone_shift": r[3], "fine_far": r[4]}
+                fine[p] = {"fine_shape": r[0], "fine_hue": r[1], "fine_tone": r[2], "fine_tone_shift": r[3], "fine_far": r[4],
+                           "fine_hue_region": r[5]}
+                if r[6] is not None:  # measured only where every other test let the pair through
+                    fine[p]["fine_edge"] = r[6]
                 if (thresholds.fine_photos and thresholds.fine_rescue and (p in rescued or p in refitted)
-                        and r[0] <= thresholds.fine_shape and r[1] <= thresholds.fine_hue
+                        and r[0] <= thresholds.fine_shape and r[1] <= thresholds.fine_hue and r[5] <= thresholds.fine_hue_region
+                        and (r[6] is None or r[6] <= thresholds.fine_edge)
                         and not (r[2] <= thresholds.fine_tone and r[3] <= thresholds.fine_tone_shift)):
                     # one outline, no hue turned, but the curve on the outline-aligned product failed: the keypoint
                     # alignment is finer (sub-pixel, interpolated) and its curve decides, the outline's verdict kept
@@ -317,9 +321,11 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
             # None: not aligned on enough keypoints over most of the smaller image, so the pair stays refused (or, for
             # a product the outline judged, keeps that look's curve)
             if r is not None:
-                fine[p] = {**{k: fine[p][k] for k in ("fine_shape", "fine_hue") if p in fine},
+                fine[p] = {**{k: fine[p][k] for k in ("fine_shape", "fine_hue", "fine_hue_region", "fine_edge") if k in fine.get(p, {})},
                            "fine_photo_hue": r[0], "fine_tone": r[1], "fine_tone_shift": r[2], "fine_photo_far": r[3]}
-    limits = {"fine_shape": thresholds.fine_shape, "fine_hue": thresholds.fine_hue, "fine_photo_hue": thresholds.fine_photo_hue,
+    limits = {"fine_shape": thresholds.fine_shape, "fine_hue": thresholds.fine_hue, "fine_hue_region": thresholds.fine_hue_region,
+              "fine_edge": thresholds.fine_edge,
+              "fine_photo_hue": thresholds.fine_photo_hue,
               "fine_tone": thresholds.fine_tone, "fine_tone_shift": thresholds.fine_tone_shift, "fine_photo_far": thresholds.fine_photo_far, "fine_far": thresholds.fine_far}
     refused = 0
 

@@ -179,6 +179,11 @@ class Thresholds:
     fine: bool = True  # look again at links between two products on plain backgrounds (curate.dedupe.confirm)
     fine_shape: float = 0.03  # max share of outline points off the other's outline: a near twin's sleeve or hem
     fine_hue: float = 0.002  # max share of the product's pixels with a turned hue: a recoloured print
+    fine_hue_region: float = 0.005  # max share of the product in one region turned against the rest: a print
+    #                                 recoloured by less than HUE_TURN (issue 16, ninth change; 1.0 turns it off)
+    fine_edge: float = 1.0  # max mean offset (pixels at 768 px) of a stretch of one product's edges from the other's,
+    #                        located to a fraction of a pixel: a near twin's seam or gap moved by 1-2 pixels (ninth
+    #                        change; inf turns it off)
     fine_curve: bool = True  # products whose 16x16 tone-curve fit failed (above) are fitted again by the finer
     fine_tone: float = 0.04  # look on their aligned pixels: max distance from that curve to be joined
     fine_tone_shift: float = 0.02  # and max colour shift that curve leaves (the thumbnails' is tonal_shift)

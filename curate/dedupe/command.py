@@ -7,6 +7,7 @@ import dataclasses
 import html
 import io
 import json
+import math
 from pathlib import Path
 
 import typer
@@ -147,7 +148,6 @@ def dedupe_table(m, table: str, thresholds: Thresholds, workers: int, engine: st
     return stats, report, {ids[i]: e for i, e in errors.items()}
 
 
-INF = float("inf")
 MARGIN_DISTANCES = ("tone", "structure", "shift", "detail", "aspect", "fine_shape", "fine_hue", "fine_hue_region", "fine_edge", "fine_tone", "fine_photo_hue", "fine_photo_far", "fine_far")  # fine_*: a finer look, when one was given
 
 
@@ -176,7 +176,7 @@ def _deciding(d: dict, thresholds: Thresholds) -> list[tuple[float, float]]:
     names = [n for n in MARGIN_DISTANCES if n != "fine_tone"]
     if d.get("tone", 0.0) > thresholds.tone or d.get("shift", 0.0) > thresholds.shift:  # a curve decided
         names = [n for n in names if n not in ("tone", "shift")]
-        if d.get("tonal_tone", INF) <= thresholds.tone and d.get("tonal_shift", INF) <= thresholds.tonal_shift:
+        if d.get("tonal_tone", math.inf) <= thresholds.tone and d.get("tonal_shift", math.inf) <= thresholds.tonal_shift:
             names += ["tonal_tone", "tonal_shift"]
             limits.update(tonal_tone=thresholds.tone, tonal_shift=thresholds.tonal_shift)
         else:

@@ -685,19 +685,25 @@ _VIEWS: collections.OrderedDict[tuple[bool, str], object] = collections.OrderedD
 _EDGES: collections.OrderedDict[str, EdgeView | None] = collections.OrderedDict()
 
 
+def _kept(cache: collections.OrderedDict, key: object, path: str, build: Callable[[bytes], object], limit: int) -> object:
+    """``cache[key]``: ``build`` of the file's bytes the first time (None when reading or building fails: a file
+    hashed fine a moment ago that fails now refuses nothing), the ``limit`` most recently used kept."""
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    try:
+        value = build(Path(path).read_bytes())
+    except Exception:  # noqa: BLE001
+        value = None
+    cache[key] = value
+    while len(cache) > limit:
+        cache.popitem(last=False)
+    return value
+
+
 def _edge_view(path: str) -> EdgeView | None:
     """The edge view of one file, kept per process (EDGE_CACHE of them): pairs of one image come one after another."""
-    if path in _EDGES:
-        _EDGES.move_to_end(path)
-        return _EDGES[path]
-    try:
-        view = edge_view(Path(path).read_bytes())
-    except Exception:  # noqa: BLE001 - a file that cannot be read again refuses nothing
-        view = None
-    _EDGES[path] = view
-    while len(_EDGES) > EDGE_CACHE:
-        _EDGES.popitem(last=False)
-    return view
+    return _kept(_EDGES, path, path, edge_view, EDGE_CACHE)  # type: ignore[return-value]
 
 
 def _compare_component(item: tuple[list[str], list[tuple[int, ...]]], photos: bool = False,
@@ -719,21 +725,10 @@ def _compare_component(item: tuple[list[str], list[tuple[int, ...]]], photos: bo
         def judge(fa, fb):  # noqa: ANN001, ANN202
             return compare(fa, fb, thresholds, lambda: (_edge_view(files[a]), _edge_view(files[b])))
     files, pairs = item
-    views = _VIEWS
     out: list = [None] * len(pairs)
     for n in sorted(range(len(pairs)), key=pairs.__getitem__):  # pairs of one image one after another
         a, b, *mode = pairs[n]
-        for key in ((photos, files[a]), (photos, files[b])):
-            if key in views:
-                views.move_to_end(key)
-                continue
-            try:
-                views[key] = view_of(Path(key[1]).read_bytes())
-            except Exception:  # noqa: BLE001 - hashed fine a moment ago; a failure here refuses nothing
-                views[key] = None
-            while len(views) > max(VIEW_CACHE, 2):  # never the pair's own two
-                views.popitem(last=False)
-        fa, fb = views[(photos, files[a])], views[(photos, files[b])]
+        fa, fb = (_kept(_VIEWS, (photos, files[k]), files[k], view_of, VIEW_CACHE) for k in (a, b))
         try:
             out[n] = None if fa is None or fb is None else judge(fa, fb, *mode)
         except Exception:  # noqa: BLE001 - a pair that cannot be compared refuses nothing
@@ -742,7 +737,7 @@ def _compare_component(item: tuple[list[str], list[tuple[int, ...]]], photos: bo
 
 
 def compare_pairs(paths: Sequence[str | Path], pairs: Sequence[tuple[int, int]], workers: int = 1,
-                  thresholds: "Thresholds | None" = None) -> list[tuple[float, float, float, float, float, float] | None]:
+                  thresholds: "Thresholds | None" = None) -> list[tuple | None]:
     """``compare`` for each (i, j) of ``pairs`` (indices into ``paths``), on ``workers`` processes."""
     return _by_component(paths, pairs, workers, functools.partial(_compare_component, thresholds=thresholds))
 

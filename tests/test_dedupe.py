@@ -323,6 +323,10 @@ def test_cli_passes_the_tone_curve_knobs(tmp_path: Path, monkeypatch: pytest.Mon
     assert seen[6] == Thresholds(fine_far=0.1)
     assert runner.invoke(app, ["dedupe", str(tmp_path), "--no-curve-bridges"]).exit_code == 0
     assert seen[7] == Thresholds(curve_bridges=False)
+    assert runner.invoke(app, ["dedupe", str(tmp_path), "--bridge-agreement", "0.75"]).exit_code == 0
+    assert seen[8] == Thresholds(bridge_agreement=0.75)
+    assert runner.invoke(app, ["dedupe", str(tmp_path), "--bridge-agreement", "1.5"]).exit_code != 0  # a share
+    assert len(seen) == 9
 
 
 def test_unknown_engine_and_table_are_refused(ds: Path) -> None:

@@ -163,6 +163,36 @@ def test_benchmark_generator_set_per_transform(tmp_path: Path) -> None:
     assert precision >= 0.97 and recall >= 0.9, (precision, recall, per)
 
 
+def test_family_tuning_variant_copies_every_product_and_names_its_traps(tmp_path: Path) -> None:
+    """Tuning variant ``family``: colourways and lookalikes get edited copies of their own, colour twins keep the
+    cut and turn the main hue 10-25 degrees. A copy pairs as a duplicate with its own product only; against the
+    family's other products it is a trap named by the lookalike on either side (a colourway otherwise)."""
+    dataset, truth_module = _bench_dataset(), _bench_module("truth")
+    truth = pd.read_csv(dataset.build(tmp_path / "set", 300, None, seed=150, workers=2, variant="family"), keep_default_na=False)
+    origin_kind = dict(zip(truth["file"], truth["transform"]))
+    copies = truth[truth["origin"] != truth["file"]]
+    of_lookalike = copies[copies["origin"].map(origin_kind).str.startswith("lookalike")]
+    of_colourway = copies[copies["origin"].str.contains("_c[1-9]", regex=True)]
+    assert len(of_lookalike) and len(of_colourway) and (truth["transform"] == "lookalike-colour").any()
+    dup, traps = truth_module.truth_pairs(truth)
+    row = {f: k for k, f in enumerate(truth["file"])}
+    for _, c in of_lookalike.iterrows():
+        k, o = row[c["file"]], row[c["origin"]]
+        assert dup[(min(k, o), max(k, o))] == c["transform"]
+        base = row[c["file"].split("_")[0] + "_c0.jpg"]
+        assert traps[(min(k, base), max(k, base))] == origin_kind[c["origin"]]  # the lookalike's kind, not a colourway
+    for _, c in of_colourway.iterrows():
+        k, base = row[c["file"]], row[c["file"].split("_")[0] + "_c0.jpg"]
+        assert traps[(min(k, base), max(k, base))] == "colourway" and (min(k, base), max(k, base)) not in dup
+    # a colour twin has the base's outline and a hue turned by less than the >= 40-degree colourways
+    twin = truth[truth["transform"] == "lookalike-colour"]["file"].iloc[0]
+    with Image.open(tmp_path / "set" / twin) as a, Image.open(tmp_path / "set" / (twin.split("_")[0] + "_c0.jpg")) as b:
+        ha, hb = (np.asarray(x.convert("HSV")).astype(np.int16) for x in (a, b))
+    inside = (ha[..., 1] > 60) & (hb[..., 1] > 60)
+    turn = np.abs((ha[..., 0] - hb[..., 0] + 128) % 256 - 128)[inside]
+    assert inside.mean() > 0.05 and 5 <= np.median(turn) <= 25 * 256 / 360 + 2, np.median(turn)
+
+
 def test_workers_decide_what_one_process_decides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The candidate blocks verified on a pool and the finer look's components cut into small pool tasks give
     the same links (kind, distances, in the same order), groups and looks as one process."""

@@ -43,6 +43,9 @@ ONMODEL_TRANSFORMS = ("crop", "brightness", "contrast", "reencode", "gamma", "cr
 # more kinds of edit than one library's enhancer at four factors
 WIDE_TRANSFORMS = ("contrast", "brightness", "combined", "gamma", "crop", "contrast", "combined", "reencode",
                    "watermark", "resize", "exact", "combined")
+# the tuning-only variants ``twin`` (issue 16, tenth round: ``wide`` plus colour twins of solid products, the cut kept
+# and the hue turned 10-25 degrees) and ``family`` (``twin`` plus 0-2 edited copies of every colourway and
+# lookalike, so a false link merges two products' whole groups) use the same edits
 REAL_DIRS_EXCLUDED = ("parse", "mask", "garment-parse")
 CANVAS = (512, 384)  # h, w the products are drawn at (VITON-like 3:4) ...
 SAVED = (1024, 768)  # ... and saved at, upsampled: the resolution of VITON-HD and DressCode photos
@@ -97,13 +100,24 @@ def colourways(cut: Cut, count: int, rng: np.random.Generator, shades: bool = Fa
     return [dataclasses.replace(cut, colours=(c, *cut.colours[1:])) for c in out]
 
 
-def lookalikes(cut: Cut, count: int, rng: np.random.Generator) -> list[Cut]:
+def lookalikes(cut: Cut, count: int, rng: np.random.Generator, colour_twins: bool = False) -> list[Cut]:
     """``count`` other products that look almost like ``cut`` (tuning variant ``hard``): a near twin of a solid
     product (two shape parameters other than its placement moved by 0.06-0.2 of their range) or, for a printed one, the same product
     with only the emblem's colours turned (a small print recoloured). ``cut`` is made solid or printed first
-    by the caller, so the base and its lookalikes share everything else."""
+    by the caller, so the base and its lookalikes share everything else. ``colour_twins`` (tuning variant
+    ``twin``): half of a solid product's twins keep the shape and move the colour a little instead - a hue turn
+    of 10-25 degrees either way with the saturation times 0.8-1.2, which no brightness, contrast or gamma edit
+    makes (they move every channel by one curve) but which sits under the >= 40-degree colourways."""
     out: list[Cut] = []
     for _ in range(count):
+        # a grey has no hue to turn (its twin is a shape twin); a twin that moves no pixel by more than 30 of
+        # 255 is dropped by the caller like any invisible lookalike
+        if colour_twins and cut.pattern != "print" and cut.colours[0][1] >= 0.3 and rng.uniform() < 0.5:
+            h, s, v = cut.colours[0]
+            turn = rng.uniform(10, 25) / 360 * rng.choice([-1, 1])
+            out.append(dataclasses.replace(cut, colours=(((h + turn) % 1.0, float(np.clip(s * rng.uniform(0.8, 1.2), 0.25, 1.0)), v),
+                                                         *cut.colours[1:])))
+            continue
         if cut.pattern == "print":
             turn = rng.uniform(60, 180) / 360
             ring, bar = cut.colours[1], cut.colours[2]
@@ -326,6 +340,8 @@ class _BaseJob:
     garment_colourways: bool = False  # a real photo's colourways recolour its main garment only (variant "onmodel")
     shades: bool = False  # a drawn product's colourways are mild lighter/darker versions (variant "shade")
     wide: bool = False  # copies made with variant "wide"'s edits
+    colour_twins: bool = False  # half of a solid product's lookalikes are colour twins (variants "twin", "family")
+    variant_copies: bool = False  # colourways and lookalikes get edited copies of their own too (variant "family")
 
 
 def _save(im: Image.Image, path: Path, quality: int) -> None:
@@ -353,7 +369,7 @@ def _make_base(job: _BaseJob, out: Path) -> list[dict[str, str]]:
         cut = random_cut(rng)
         if job.lookalikes:
             cut = dataclasses.replace(cut, pattern="print" if rng.uniform() < 0.5 else "solid")
-        cuts = [cut] + colourways(cut, job.colourways, rng, job.shades) + lookalikes(cut, job.lookalikes, rng)
+        cuts = [cut] + colourways(cut, job.colourways, rng, job.shades) + lookalikes(cut, job.lookalikes, rng, job.colour_twins)
         drawn = [draw_product(c) for c in cuts]
         # a lookalike whose change falls outside the garment (an emblem off the silhouette, a parameter the cut
         # does not use) is the same image, not another product: dropped (fewer than 0.2 % of pixels moved). It is
@@ -370,7 +386,8 @@ def _make_base(job: _BaseJob, out: Path) -> list[dict[str, str]]:
         name = f"b{job.index:06d}_{'l' if v > job.colourways else 'c'}{v}.jpg"
         _save(Image.fromarray(arr), out / name, 92)
         names.append(name)
-        kind = "original" if v <= job.colourways else "lookalike-print" if cuts[v].pattern == "print" else "lookalike-solid"  # type: ignore[possibly-undefined]
+        kind = ("original" if v <= job.colourways else "lookalike-print" if cuts[v].pattern == "print"  # type: ignore[possibly-undefined]
+                else "lookalike-colour" if cuts[v].params == cuts[0].params else "lookalike-solid")
         rows.append({"file": name, "origin": name, "transform": kind, "colourway_of": "" if v == 0 else names[0],
                      "source": "real" if job.real else "drawn"})
     original = out / names[0]
@@ -383,6 +400,24 @@ def _make_base(job: _BaseJob, out: Path) -> list[dict[str, str]]:
                 im, q = transformed(src.convert("RGB"), kind, rng, job.wide)
             _save(im, out / name, q)
         rows.append({"file": name, "origin": names[0], "transform": kind, "colourway_of": "", "source": "real" if job.real else "drawn"})
+    if job.variant_copies:
+        # another product of the family is re-uploaded too: each false link between two products' groups then
+        # merges every copy of one with every copy of the other, and each copy is one more chance of a false link
+        # (a separate stream, so the images above are those of variant "twin" for the same seed)
+        more = np.random.default_rng(job.seed + 500_009)
+        for v in range(1, len(names)):
+            for c in range(int(more.choice([0, 0, 1, 1, 2]))):
+                kind = str(more.choice(WIDE_TRANSFORMS))
+                stem = names[v][:-4]
+                name = f"{stem}_{kind}{c}.jpg"
+                if kind == "exact":
+                    (out / name).write_bytes((out / names[v]).read_bytes())
+                else:
+                    with Image.open(out / names[v]) as src:
+                        im, q = transformed(src.convert("RGB"), kind, more, True)
+                    _save(im, out / name, q)
+                rows.append({"file": name, "origin": names[v], "transform": kind, "colourway_of": "",
+                             "source": "real" if job.real else "drawn"})
     return rows
 
 
@@ -395,7 +430,7 @@ def plan(n: int, real: list[Path], seed: int, variant: str = "") -> list[_BaseJo
     colourways; ~22 % of bases with one duplicate (transforms in turn, exact copies included), ~3 % with two."""
     rng = np.random.default_rng(seed)
     kinds = (TONAL_TRANSFORMS if variant in ("tonal", "hard", "shade") else ONMODEL_TRANSFORMS if variant == "onmodel"
-             else WIDE_TRANSFORMS if variant == "wide" else TRANSFORMS)
+             else WIDE_TRANSFORMS if variant in ("wide", "twin", "family") else TRANSFORMS)
     jobs: list[_BaseJob] = []
     files = 0
     t = 0
@@ -412,15 +447,16 @@ def plan(n: int, real: list[Path], seed: int, variant: str = "") -> list[_BaseJo
         copies: list[str] = []
         u = rng.uniform()
         # variant "wide": ~30 % of bases with copies, a third of those with two or three
-        counts = (3 if u < 0.04 else 2 if u < 0.1 else 1 if u < 0.3 else 0) if variant == "wide" else (2 if u < 0.03 else 1 if u < 0.25 else 0)
+        counts = (3 if u < 0.04 else 2 if u < 0.1 else 1 if u < 0.3 else 0) if variant in ("wide", "twin", "family") else (2 if u < 0.03 else 1 if u < 0.25 else 0)
         for _ in range(counts):
             copies.append(kinds[t % len(kinds)])
             t += 1
         # the "hard" variant: a third of the drawn bases also get 1-2 lookalikes, files b<base>_l<k>.jpg
         drawn = i >= len(real)
-        looks = int(rng.integers(1, 3)) if variant in ("hard", "wide") and drawn and rng.uniform() < 0.33 else 0
+        looks = int(rng.integers(1, 3)) if variant in ("hard", "wide", "twin", "family") and drawn and rng.uniform() < 0.33 else 0
         job = _BaseJob(i, seed * 1_000_003 + i, str(real[i]) if not drawn else None, colourways, tuple(copies), looks,
-                       shades=variant == "shade" and drawn, wide=variant == "wide")
+                       shades=variant == "shade" and drawn, wide=variant in ("wide", "twin", "family"),
+                       colour_twins=variant in ("twin", "family"), variant_copies=variant == "family")
         jobs.append(job)
         files += 1 + colourways + len(copies) + looks
     return jobs

@@ -28,22 +28,34 @@ def truth_pairs(truth: pd.DataFrame) -> tuple[dict[tuple[int, int], str], dict[t
     reporting = "edit" in truth.columns
     edit = (truth["edit"] if reporting else truth["transform"]).tolist()
     subject = truth["subject"].tolist() if reporting else [""] * len(truth)
+    # the original of a duplicate group: a tuning set's lookalike with copies (variant "family") is its own origin
+    original = [e == "original" for e in edit] if reporting else (truth["file"] == truth["origin"]).tolist()
     dup: dict[tuple[int, int], str] = {}
     for _, g in truth.groupby("origin").indices.items():
         for a, b in itertools.combinations(sorted(g), 2):
-            if edit[a] == "original" or edit[b] == "original":
-                copy = b if edit[a] == "original" else a
+            if original[a] or original[b]:
+                copy = b if original[a] else a
                 dup[(a, b)] = edit_family(edit[copy], subject[copy])
             else:
                 dup[(a, b)] = "two-copies"
     family = truth["family"] if reporting else truth["file"].str.split("_").str[0]
-    # the tuning set's lookalikes (variant "hard") are named by their transform; every other trap is a colourway
-    trap_of = truth["trap"].tolist() if reporting else [t if t.startswith("lookalike") else "colourway" for t in truth["transform"]]
+    # the tuning set's lookalikes (variant "hard") are named by their transform, and a copy of one (variant
+    # "family") by its origin's; every other trap is a colourway
+    if reporting:
+        trap_of = truth["trap"].tolist()
+    else:
+        kind_of = dict(zip(truth["file"], truth["transform"]))
+        trap_of = [t if t.startswith("lookalike") else kind_of.get(o, "") if kind_of.get(o, "").startswith("lookalike") else "colourway"
+                   for t, o in zip(truth["transform"], truth["origin"])]
     traps: dict[tuple[int, int], str] = {}
     for _, g in pd.Series(range(len(truth))).groupby(family.to_numpy()).indices.items():
         for a, b in itertools.combinations(sorted(g), 2):
             if (a, b) not in dup:
-                traps[(a, b)] = trap_of[b] or trap_of[a] or "colourway"
+                if reporting:
+                    traps[(a, b)] = trap_of[b] or trap_of[a] or "colourway"
+                else:  # a lookalike on either side names the pair (a copy of the original against a lookalike is
+                    #    that lookalike's trap, not a colourway)
+                    traps[(a, b)] = trap_of[b] if trap_of[b] != "colourway" else trap_of[a]
     return dup, traps
 
 

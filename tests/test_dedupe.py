@@ -537,11 +537,12 @@ def test_colourways_and_recoloured_prints_stay_apart() -> None:
     assert _decide(original, greyed)
 
 
-def test_tone_curve_links_join_two_groups_only_when_every_cross_pair_agrees() -> None:
-    """A tone-curve link brings a single image into a group; it joins two groups only when every pair across them is
-    a link that stood (one bridge between two products of one cut in two shades would merge both products' whole
-    groups). Here a contrast copy that has a copy of its own pairs up first and then meets its original's group:
-    every cross pair agrees, so they join; --no-curve-bridges (curve_bridges=False) keeps them apart, as before."""
+def test_tone_curve_links_join_two_groups_only_when_most_cross_pairs_agree() -> None:
+    """A tone-curve link brings a single image into a group; it joins two groups only when ``bridge_agreement`` of the
+    pairs across them are links that stood (one bridge between two products of one cut in two shades would merge both
+    products' whole groups). Here a contrast copy that has a copy of its own pairs up first and then meets its
+    original's group: every cross pair agrees, so they join; --no-curve-bridges (curve_bridges=False) keeps them
+    apart, as before."""
     from curate.dedupe.verify import Thresholds
 
     found_groups = lambda t: sorted(find_duplicates(t, [f"{k}.jpg" for k in range(5)]).groups(range(5)))  # noqa: E731
@@ -556,6 +557,13 @@ def test_tone_curve_links_join_two_groups_only_when_every_cross_pair_agrees() ->
     assert sorted(found.groups(range(5))) == [[0, 1, 2, 3, 4]]
     apart = find_duplicates(thumbs, [f"{k}.jpg" for k in range(5)], Thresholds(curve_bridges=False))
     assert sorted(apart.groups(range(5))) == [[0, 1, 4], [2, 3]]
+    # bridge_agreement is a share of the cross pairs: with a x1.2 brightened copy in place of the gamma copy, 4 of the
+    # 6 pairs across {0, 1, 4} and {2, 3} stand - enough at 0.6, not at the default 0.75 nor at 1.0
+    bright = list(thumbs)
+    bright[4] = Thumb(np.round(_edit(a, "brightness", 1.2)).astype(np.uint8).tobytes(), thumbs[4].detail, 768, 1024, True, "sha4", 0.75)
+    for share, expected in ((1.0, [[0, 1, 4], [2, 3]]), (Thresholds().bridge_agreement, [[0, 1, 4], [2, 3]]), (0.6, [[0, 1, 2, 3, 4]])):
+        got = sorted(find_duplicates(bright, [f"{k}.jpg" for k in range(5)], Thresholds(bridge_agreement=share)).groups(range(5)))
+        assert got == expected, (share, got)
     # a cross pair that does not stand keeps the bridge shut: the copy of the contrast copy made another colour
     images[3] = np.clip(images[2] * np.array([0.7, 1.0, 1.3]), 0, 255)
     thumbs[3] = Thumb(np.round(images[3]).astype(np.uint8).tobytes(), thumbs[3].detail, 768, 1024, True, "sha3", 0.75)

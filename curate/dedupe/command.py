@@ -419,11 +419,12 @@ def dedupe_command(
     fine_photo_far: float = typer.Option(_D.fine_photo_far, "--fine-photo-changed-threshold", min=0.0, max=1.0,
                                          help="max share of the aligned values that tone curve leaves changed, for such a pair to join"),
     curve_bridges: bool = typer.Option(_D.curve_bridges, "--curve-bridges/--no-curve-bridges",
-                                       help="let a tone-curve link join two groups when every pair across them is a link that "
-                                            "stood (several edited copies of one original); off: it only brings single images in"),
+                                       help="let a tone-curve link join two groups when most pairs across them (--bridge-agreement) are "
+                                            "links that stood (several edited copies of one original); off: it only brings single images in"),
     bridge_agreement: float = typer.Option(_D.bridge_agreement, "--bridge-agreement", min=0.0, max=1.0,
                                            help="with --curve-bridges, the share of the pairs across the two groups that must be "
-                                                "links that stood: lower joins more edited copies' groups and more shades of one cut"),
+                                                "links that stood (1 = every pair): lower joins more edited copies' groups and more "
+                                                "shades of one cut"),
     workers: int = typer.Option(1, "--workers", min=1, help="hashing processes (local) or CPUs (a local Ray)"),
     engine: str = typer.Option("local", "--engine", help=f"hashing engine: {' | '.join(ENGINES)} (ray needs tryon-bench[distributed])"),
     search_hash: str = typer.Option("ours", "--hash", help="candidate hash: ours (measures best, docs/benchmarks/dedupe.md) | "

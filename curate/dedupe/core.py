@@ -379,9 +379,9 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
             if confirmed(i, j, row, refitted=True):
                 curve_join(i, j, row)
     if thresholds.curve_bridges and bridges:
-        # two groups a tone-curve link would join, joined when every pair across them is a link that stood (complete
-        # linkage): several tone-edited copies of one original first pair up among themselves and then meet the
-        # original's group; two shades of one cut each with its copies rarely agree on every cross pair
+        # two groups a tone-curve link would join, joined when bridge_agreement of the pairs across them are links that
+        # stood (1.0: complete linkage): several tone-edited copies of one original first pair up among themselves and
+        # then meet the original's group; two shades of one cut each with its copies rarely agree on most cross pairs
         members: dict[int, list[int]] = {}
         for i in ok:
             members.setdefault(uf.find(i), []).append(i)

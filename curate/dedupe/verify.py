@@ -173,9 +173,10 @@ class Thresholds:
     tonal_structure: float = 0.02  # the shape checks of a pair accepted through a tone curve, tighter than the
     tonal_detail: float = 0.2  # others': the curve explains any colour difference, so two products of one cut in
     tonal_aspect: float = 0.06  # two colours need the shape to tell them apart, and a tone edit moves no shape
-    curve_bridges: bool = True  # a tone-curve link may also join two groups when every pair across them is a link
-    #                            that stood (core: several edited copies of one original that paired up first)
-    bridge_agreement: float = 1.0  # the share of the pairs across the two groups whose links must have stood
+    curve_bridges: bool = True  # a tone-curve link may also join two groups when most pairs across them (bridge_agreement)
+    #                            are links that stood (core: several edited copies of one original that paired up first)
+    bridge_agreement: float = 0.75  # the share of the pairs across the two groups whose links must have stood (tuning:
+    #                                 1.0 kept four more `wide` 131 duplicate pairs apart; no other set moved)
     fine: bool = True  # look again at links between two products on plain backgrounds (curate.dedupe.confirm)
     fine_shape: float = 0.03  # max share of outline points off the other's outline: a near twin's sleeve or hem
     fine_hue: float = 0.002  # max share of the product's pixels with a turned hue: a recoloured print

@@ -348,6 +348,16 @@ def _save(im: Image.Image, path: Path, quality: int) -> None:
     im.save(path, "JPEG", quality=quality)
 
 
+def _write_copy(out: Path, source: str, name: str, kind: str, rng: np.random.Generator, wide: bool) -> None:
+    """``out/name``: a byte copy of ``out/source`` (``exact``) or its ``kind`` edit, saved as that edit says."""
+    if kind == "exact":
+        (out / name).write_bytes((out / source).read_bytes())
+        return
+    with Image.open(out / source) as src:
+        im, q = transformed(src.convert("RGB"), kind, rng, wide)
+    _save(im, out / name, q)
+
+
 def _make_base(job: _BaseJob, out: Path) -> list[dict[str, str]]:
     rng = np.random.default_rng(job.seed)
     rows: list[dict[str, str]] = []
@@ -390,15 +400,9 @@ def _make_base(job: _BaseJob, out: Path) -> list[dict[str, str]]:
                 else "lookalike-colour" if cuts[v].params == cuts[0].params else "lookalike-solid")
         rows.append({"file": name, "origin": name, "transform": kind, "colourway_of": "" if v == 0 else names[0],
                      "source": "real" if job.real else "drawn"})
-    original = out / names[0]
     for c, kind in enumerate(job.copies):
         name = f"b{job.index:06d}_c0_{kind}{c}.jpg"
-        if kind == "exact":
-            (out / name).write_bytes(original.read_bytes())
-        else:
-            with Image.open(original) as src:
-                im, q = transformed(src.convert("RGB"), kind, rng, job.wide)
-            _save(im, out / name, q)
+        _write_copy(out, names[0], name, kind, rng, job.wide)
         rows.append({"file": name, "origin": names[0], "transform": kind, "colourway_of": "", "source": "real" if job.real else "drawn"})
     if job.variant_copies:
         # another product of the family is re-uploaded too: each false link between two products' groups then
@@ -408,14 +412,8 @@ def _make_base(job: _BaseJob, out: Path) -> list[dict[str, str]]:
         for v in range(1, len(names)):
             for c in range(int(more.choice([0, 0, 1, 1, 2]))):
                 kind = str(more.choice(WIDE_TRANSFORMS))
-                stem = names[v][:-4]
-                name = f"{stem}_{kind}{c}.jpg"
-                if kind == "exact":
-                    (out / name).write_bytes((out / names[v]).read_bytes())
-                else:
-                    with Image.open(out / names[v]) as src:
-                        im, q = transformed(src.convert("RGB"), kind, more, True)
-                    _save(im, out / name, q)
+                name = f"{names[v][:-4]}_{kind}{c}.jpg"
+                _write_copy(out, names[v], name, kind, more, True)
                 rows.append({"file": name, "origin": names[v], "transform": kind, "colourway_of": "",
                              "source": "real" if job.real else "drawn"})
     return rows

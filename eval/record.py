@@ -32,9 +32,10 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def package_versions() -> dict[str, str | None]:
+def package_versions(names: "tuple[str, ...]" = _PACKAGES) -> dict[str, str | None]:
+    """The installed version of each distribution in ``names`` (None: not installed)."""
     versions: dict[str, str | None] = {}
-    for name in _PACKAGES:
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

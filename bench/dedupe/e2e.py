@@ -171,6 +171,10 @@ def main() -> None:
             archive = subprocess.run(["git", "archive", args.baseline], cwd=REPO, check=True, capture_output=True).stdout
             subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
         print(f"{n} images, {args.workers} workers, curate dedupe --hash {args.hash} (with the report), no feature cache", flush=True)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from truth import libraries
+
+        print(libraries(), flush=True)
         mismatch = []
         for r in range(args.rounds):
             row = []

@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 
 import reporting_set  # noqa: E402
 from run import run_imagededup  # noqa: E402
-from truth import scores, truth_pairs  # noqa: E402
+from truth import libraries, scores, truth_pairs  # noqa: E402
 
 
 def line(label: str, s: dict) -> str:
@@ -52,6 +52,7 @@ def main() -> None:
     t = time.perf_counter()
     truth = pd.read_csv(reporting_set.build(root, args.n, REPO.parent / "shared" / "data" / "real", workers=args.workers), keep_default_na=False)
     print(f"set: {len(truth)} files under {root} ({time.perf_counter() - t:.0f} s)", flush=True)
+    print(libraries(), flush=True)
     files = [str(root / f) for f in truth["file"]]
     dup, traps = truth_pairs(truth)
     from curate.dedupe.verify import Thresholds

@@ -78,3 +78,22 @@ def scores(found: set[tuple[int, int]], dup: dict[tuple[int, int], str], traps: 
     merged = sum(c[0] for c in fp.values())
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "pairs": len(found),
             "per_family": per, "traps": fp, "trap_fp": merged, "trap_pairs": len(traps)}
+
+
+IMAGE_LIBRARIES = ("numpy", "pillow", "opencv-python-headless", "opencv-contrib-python", "scipy", "ImageHash")
+
+
+def libraries() -> str:
+    """The libraries a score was measured on, one line: decoding, drawing and encoding move the figures (issue 16,
+    eleventh round), so every benchmark run prints it beside its scores. ``cv2`` is the build actually imported (two
+    OpenCV distributions install into one package)."""
+    from eval.record import package_versions
+
+    try:
+        import cv2
+
+        loaded = cv2.__version__
+    except ImportError:
+        loaded = None
+    versions = {**package_versions(IMAGE_LIBRARIES), "cv2 imported": loaded}
+    return "libraries: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v is not None)

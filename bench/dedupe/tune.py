@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
 
 import dataset  # noqa: E402
-from truth import scores, truth_pairs  # noqa: E402
+from truth import libraries, scores, truth_pairs  # noqa: E402
 
 
 def main() -> None:
@@ -50,6 +50,7 @@ def main() -> None:
     dup, traps = truth_pairs(truth)
     s = scores(pairs, dup, traps)
     print(f"{len(files)} files, {time.perf_counter() - t:.1f} s, {dataclasses.asdict(th)}")
+    print(libraries())
     print(f"P {s['precision']:.3f} R {s['recall']:.3f} F1 {s['f1']:.3f}  traps merged {s['trap_fp']}/{s['trap_pairs']}  "
           + "  ".join(f"{k} {a}/{b}" for k, (a, b) in sorted(s["traps"].items())))
     print("  ".join(f"{k} {a}/{b}" for k, (a, b) in sorted(s["per_family"].items())))

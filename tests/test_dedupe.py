@@ -356,7 +356,9 @@ def test_cli_passes_the_tone_curve_knobs(tmp_path: Path, monkeypatch: pytest.Mon
     assert runner.invoke(app, ["dedupe", str(tmp_path), "--bridge-agreement", "0.75"]).exit_code == 0
     assert seen[8] == Thresholds(bridge_agreement=0.75)
     assert runner.invoke(app, ["dedupe", str(tmp_path), "--bridge-agreement", "1.5"]).exit_code != 0  # a share
-    assert len(seen) == 9
+    assert runner.invoke(app, ["dedupe", str(tmp_path), "--link-agreement", "0"]).exit_code == 0
+    assert seen[9] == Thresholds(link_agreement=0.0)
+    assert len(seen) == 10
 
 
 def test_unknown_engine_and_table_are_refused(ds: Path) -> None:
@@ -568,6 +570,28 @@ def test_tone_curve_links_join_two_groups_only_when_most_cross_pairs_agree() -> 
     images[3] = np.clip(images[2] * np.array([0.7, 1.0, 1.3]), 0, 255)
     thumbs[3] = Thumb(np.round(images[3]).astype(np.uint8).tobytes(), thumbs[3].detail, 768, 1024, True, "sha3", 0.75)
     assert [0, 1, 2, 3, 4] not in found_groups(thumbs)
+
+
+def test_a_link_between_two_groups_joins_them_only_when_enough_cross_pairs_agree() -> None:
+    """Single linkage merges two products' whole groups through one false link. Here a red product (0) and a copy a
+    little more orange (2), and another product further along (3) with its own copy (1): each step moves the colour
+    shift by less than ``Thresholds.shift``, two steps by more. The strong links form {0, 2} and {1, 3} first (links are
+    taken most certain first), and the weaker 2-3 link would join them; of the four pairs across, only 2-3 stands.
+    link_agreement 0 (single linkage, the default) and 0.25 join them; 0.5 keeps them apart. The tone curve is off so
+    that the two-step pairs are plainly refused rather than left to the curve's allowance."""
+    from curate.dedupe.verify import Thresholds
+
+    # red turned towards green by 0, 13, 4 and 9 levels (~0.0028 of colour shift a level; Thresholds.shift is 0.016):
+    # 0-2 and 3-1 are 4 levels apart, 2-3 five, every other pair nine or more
+    thumbs = [Thumb(np.round(_thumb((200.0 - s, 40.0 + s, 40.0))).astype(np.uint8).tobytes(), np.zeros((2, 8, 8), np.float16).tobytes(),
+                    768, 1024, True, f"sha{k}", 0.75) for k, s in enumerate((0, 13, 4, 9))]
+    paths = [f"{k}.jpg" for k in range(4)]
+    found = find_duplicates(thumbs, paths, Thresholds(tonal=False, link_agreement=0.0))
+    assert {(min(link.a, link.b), max(link.a, link.b)) for link in found.links} == {(0, 2), (1, 3), (2, 3)}
+    for share, expected in ((Thresholds().link_agreement, [[0, 1, 2, 3]]), (0.25, [[0, 1, 2, 3]]), (0.5, [[0, 2], [1, 3]]),
+                            (1.0, [[0, 2], [1, 3]])):
+        got = sorted(find_duplicates(thumbs, paths, Thresholds(tonal=False, link_agreement=share)).groups(range(4)))
+        assert got == expected, (share, got)
 
 
 def test_fine_look_keeps_a_pale_block_a_brightened_copy_pushes_under_the_median_level(tmp_path: Path,

@@ -425,6 +425,9 @@ def dedupe_command(
                                            help="with --curve-bridges, the share of the pairs across the two groups that must be "
                                                 "links that stood (1 = every pair): lower joins more edited copies' groups and more "
                                                 "shades of one cut"),
+    link_agreement: float = typer.Option(_D.link_agreement, "--link-agreement", min=0.0, max=1.0,
+                                         help="the same share for a link accepted without a tone curve, when it would join two "
+                                              "groups of several images (0 = join at once, single linkage)"),
     workers: int = typer.Option(1, "--workers", min=1, help="hashing processes (local) or CPUs (a local Ray)"),
     engine: str = typer.Option("local", "--engine", help=f"hashing engine: {' | '.join(ENGINES)} (ray needs tryon-bench[distributed])"),
     search_hash: str = typer.Option("ours", "--hash", help="candidate hash: ours (measures best, docs/benchmarks/dedupe.md) | "
@@ -445,7 +448,8 @@ def dedupe_command(
                                                                    fine_curve=fine_curve, fine_tone=fine_tone, fine_far=fine_far,
                                                                    fine_photos=fine_photos, fine_photo_hue=fine_photo_hue,
                                                                    fine_rescue=fine_rescue, fine_photo_far=fine_photo_far,
-                                                                   curve_bridges=curve_bridges, bridge_agreement=bridge_agreement),
+                                                                   curve_bridges=curve_bridges, bridge_agreement=bridge_agreement,
+                                                                   link_agreement=link_agreement),
                                               workers, engine,
                                               search_hash)
     except (ValueError, RuntimeError, FileNotFoundError) as exc:

@@ -339,12 +339,17 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
         return ok
 
     look([*looked_links, *((i, j) for _, i, j, _ in curve_links), *refitted])
-    for (i, j), row in looked_links.items():
+    bridges: list[tuple[int, int, dict[str, float], float]] = []  # links between two groups, in the order met, with
+    #                                                               the share of cross pairs that must agree
+    # most certain first (single linkage does not care; link_agreement does: the strong links form the groups, and a
+    # weaker one between two of them is the bridge that is checked)
+    for (i, j), row in sorted(looked_links.items(), key=lambda item: item[1]["tone"] + item[1]["structure"]):
         if confirmed(i, j, row):
             stood.add((min(i, j), max(i, j)))
-            if uf.union(i, j):
+            if thresholds.link_agreement > 0 and uf.group_size(i) > 1 and uf.group_size(j) > 1 and uf.find(i) != uf.find(j):
+                bridges.append((i, j, row, thresholds.link_agreement))
+            elif uf.union(i, j):
                 links.append(Link(i, j, "near-duplicate", row))
-    bridges: list[tuple[int, int, dict[str, float]]] = []  # tone-curve links between two groups, in the order met
 
     def curve_join(i: int, j: int, row: dict[str, float]) -> None:
         """A confirmed link that only a tone curve explains: it may bring one image into a group, but not join two
@@ -355,7 +360,7 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
             if uf.union(i, j):
                 links.append(Link(i, j, "near-duplicate", row))
         elif uf.find(i) != uf.find(j):
-            bridges.append((i, j, row))
+            bridges.append((i, j, row, thresholds.bridge_agreement if thresholds.curve_bridges else np.inf))
 
     # links that only a tone curve explains come last, most certain first
     for _, i, j, row in sorted(curve_links):
@@ -374,19 +379,19 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
         for i, j, row in sorted(later, key=lambda r: fine.get((r[0], r[1]), {}).get("fine_tone", np.inf)):
             if confirmed(i, j, row, refitted=True):
                 curve_join(i, j, row)
-    if thresholds.curve_bridges and bridges:
+    if bridges:
         # two groups a tone-curve link would join, joined when bridge_agreement of the pairs across them are links that
         # stood (1.0: complete linkage): several tone-edited copies of one original first pair up among themselves and
         # then meet the original's group; two shades of one cut each with its copies rarely agree on most cross pairs
         members: dict[int, list[int]] = {}
         for i in ok:
             members.setdefault(uf.find(i), []).append(i)
-        for i, j, row in bridges:
+        for i, j, row, share in bridges:
             ri, rj = uf.find(i), uf.find(j)
-            if ri == rj or len(members[ri]) * len(members[rj]) > BRIDGE_PAIRS:
+            if ri == rj or len(members[ri]) * len(members[rj]) > BRIDGE_PAIRS or not np.isfinite(share):
                 continue
             agree = sum((min(a, b), max(a, b)) in stood for a in members[ri] for b in members[rj])
-            if agree >= thresholds.bridge_agreement * len(members[ri]) * len(members[rj]):
+            if agree >= share * len(members[ri]) * len(members[rj]):
                 uf.union(i, j)
                 links.append(Link(i, j, "near-duplicate", row))
                 root = uf.find(i)

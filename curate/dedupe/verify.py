@@ -177,6 +177,12 @@ class Thresholds:
     #                            are links that stood (core: several edited copies of one original that paired up first)
     bridge_agreement: float = 0.75  # the share of the pairs across the two groups whose links must have stood (tuning:
     #                                 1.0 kept four more `wide` 131 duplicate pairs apart; no other set moved)
+    link_agreement: float = 0.0  # the same test for a link the thumbnails (and the finer look) accepted without a
+    #                              tone curve, when it would join two groups of several images; 0 joins at once (single
+    #                              linkage). Off by default: on the tuning sets 0.5 changed only the adversarial `shade`
+    #                              120 (456 -> 440 false pairs) and 0.75 missed 4 more duplicate pairs each on `wide` 130/131
+    #                              and `twin` 140/141; the thirteenth reporting look found 0.5 lost copies there and
+    #                              merged no trap less (docs/benchmarks/dedupe.md, eleventh round)
     fine: bool = True  # look again at links between two products on plain backgrounds (curate.dedupe.confirm)
     fine_shape: float = 0.03  # max share of outline points off the other's outline: a near twin's sleeve or hem
     fine_hue: float = 0.002  # max share of the product's pixels with a turned hue: a recoloured print

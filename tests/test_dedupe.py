@@ -193,6 +193,20 @@ def test_family_tuning_variant_copies_every_product_and_names_its_traps(tmp_path
     assert inside.mean() > 0.05 and 5 <= np.median(turn) <= 25 * 256 / 360 + 2, np.median(turn)
 
 
+def test_copies_tuning_variant_gives_originals_up_to_four_copies_and_keeps_the_family_products() -> None:
+    """Tuning variant ``copies``: ``family``'s products (colour twins, copies of colourways and lookalikes) with far more
+    originals that have several copies, so that copies pair up among themselves before they meet their original
+    (issue 16, eleventh round). The plans of the older variants are not changed by it (checked against the
+    committed generator when it was added)."""
+    dataset = _bench_dataset()
+    many = dataset.plan(3000, [], 160, "copies")
+    family = dataset.plan(3000, [], 160, "family")
+    counts = np.bincount([len(j.copies) for j in many], minlength=5)
+    assert counts.argmax() == 0 and len(counts) == 5 and counts[4] > 0  # 0-4 copies, most bases none
+    assert counts[3:].sum() / len(many) > 0.15 > sum(len(j.copies) >= 3 for j in family) / len(family)
+    assert all(j.wide and j.colour_twins and j.variant_copies for j in many)
+
+
 def test_workers_decide_what_one_process_decides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The candidate blocks verified on a pool and the finer look's components cut into small pool tasks give
     the same links (kind, distances, in the same order), groups and looks as one process."""

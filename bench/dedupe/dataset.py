@@ -423,12 +423,15 @@ def _worker(args: tuple[_BaseJob, str]) -> list[dict[str, str]]:
     return _make_base(args[0], Path(args[1]))
 
 
+WIDE_VARIANTS = ("wide", "twin", "family", "copies")  # the tuning variants with the wide edits and lookalikes
+
+
 def plan(n: int, real: list[Path], seed: int, variant: str = "") -> list[_BaseJob]:
     """Bases until ~n files: every real photo once, drawn products for the rest; ~45 % of bases in 2-4
     colourways; ~22 % of bases with one duplicate (transforms in turn, exact copies included), ~3 % with two."""
     rng = np.random.default_rng(seed)
     kinds = (TONAL_TRANSFORMS if variant in ("tonal", "hard", "shade") else ONMODEL_TRANSFORMS if variant == "onmodel"
-             else WIDE_TRANSFORMS if variant in ("wide", "twin", "family") else TRANSFORMS)
+             else WIDE_TRANSFORMS if variant in WIDE_VARIANTS else TRANSFORMS)
     jobs: list[_BaseJob] = []
     files = 0
     t = 0
@@ -445,16 +448,20 @@ def plan(n: int, real: list[Path], seed: int, variant: str = "") -> list[_BaseJo
         copies: list[str] = []
         u = rng.uniform()
         # variant "wide": ~30 % of bases with copies, a third of those with two or three
-        counts = (3 if u < 0.04 else 2 if u < 0.1 else 1 if u < 0.3 else 0) if variant in ("wide", "twin", "family") else (2 if u < 0.03 else 1 if u < 0.25 else 0)
+        # variant "copies" (family's products, more copies): ~45 % of bases with copies, half of those with 3 or 4, so that
+        # copies of one original often pair up among themselves before they meet it
+        counts = ((4 if u < 0.1 else 3 if u < 0.22 else 2 if u < 0.32 else 1 if u < 0.45 else 0) if variant == "copies"
+                  else (3 if u < 0.04 else 2 if u < 0.1 else 1 if u < 0.3 else 0) if variant in WIDE_VARIANTS
+                  else (2 if u < 0.03 else 1 if u < 0.25 else 0))
         for _ in range(counts):
             copies.append(kinds[t % len(kinds)])
             t += 1
         # the "hard" variant: a third of the drawn bases also get 1-2 lookalikes, files b<base>_l<k>.jpg
         drawn = i >= len(real)
-        looks = int(rng.integers(1, 3)) if variant in ("hard", "wide", "twin", "family") and drawn and rng.uniform() < 0.33 else 0
+        looks = int(rng.integers(1, 3)) if (variant == "hard" or variant in WIDE_VARIANTS) and drawn and rng.uniform() < 0.33 else 0
         job = _BaseJob(i, seed * 1_000_003 + i, str(real[i]) if not drawn else None, colourways, tuple(copies), looks,
-                       shades=variant == "shade" and drawn, wide=variant in ("wide", "twin", "family"),
-                       colour_twins=variant in ("twin", "family"), variant_copies=variant == "family")
+                       shades=variant == "shade" and drawn, wide=variant in WIDE_VARIANTS,
+                       colour_twins=variant in ("twin", "family", "copies"), variant_copies=variant in ("family", "copies"))
         jobs.append(job)
         files += 1 + colourways + len(copies) + looks
     return jobs

@@ -196,8 +196,7 @@ def test_family_tuning_variant_copies_every_product_and_names_its_traps(tmp_path
 def test_copies_tuning_variant_gives_originals_up_to_four_copies_and_keeps_the_family_products() -> None:
     """Tuning variant ``copies``: ``family``'s products (colour twins, copies of colourways and lookalikes) with far more
     originals that have several copies, so that copies pair up among themselves before they meet their original
-    (issue 16, eleventh round). The plans of the older variants are not changed by it (checked against the
-    committed generator when it was added)."""
+    (issue 16, eleventh round)."""
     dataset = _bench_dataset()
     many = dataset.plan(3000, [], 160, "copies")
     family = dataset.plan(3000, [], 160, "family")

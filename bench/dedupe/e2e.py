@@ -27,6 +27,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(REPO))  # eval.record, for the libraries line
+
+from truth import libraries  # noqa: E402
 
 CLI = "from curate.cli import app; app()"
 IMAGEDEDUP = """
@@ -171,9 +175,6 @@ def main() -> None:
             archive = subprocess.run(["git", "archive", args.baseline], cwd=REPO, check=True, capture_output=True).stdout
             subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
         print(f"{n} images, {args.workers} workers, curate dedupe --hash {args.hash} (with the report), no feature cache", flush=True)
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from truth import libraries
-
         print(libraries(), flush=True)
         mismatch = []
         for r in range(args.rounds):

@@ -359,8 +359,8 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
         if uf.group_size(i) == 1 or uf.group_size(j) == 1:
             if uf.union(i, j):
                 links.append(Link(i, j, "near-duplicate", row))
-        elif uf.find(i) != uf.find(j):
-            bridges.append((i, j, row, thresholds.bridge_agreement if thresholds.curve_bridges else np.inf))
+        elif thresholds.curve_bridges and uf.find(i) != uf.find(j):
+            bridges.append((i, j, row, thresholds.bridge_agreement))
 
     # links that only a tone curve explains come last, most certain first
     for _, i, j, row in sorted(curve_links):
@@ -380,15 +380,15 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
             if confirmed(i, j, row, refitted=True):
                 curve_join(i, j, row)
     if bridges:
-        # two groups a tone-curve link would join, joined when bridge_agreement of the pairs across them are links that
-        # stood (1.0: complete linkage): several tone-edited copies of one original first pair up among themselves and
+        # two groups a link would join, joined when its share (bridge_agreement for a tone-curve link, link_agreement
+        # for the others) of the pairs across them are links that stood (1.0: complete linkage): several tone-edited copies of one original first pair up among themselves and
         # then meet the original's group; two shades of one cut each with its copies rarely agree on most cross pairs
         members: dict[int, list[int]] = {}
         for i in ok:
             members.setdefault(uf.find(i), []).append(i)
         for i, j, row, share in bridges:
             ri, rj = uf.find(i), uf.find(j)
-            if ri == rj or len(members[ri]) * len(members[rj]) > BRIDGE_PAIRS or not np.isfinite(share):
+            if ri == rj or len(members[ri]) * len(members[rj]) > BRIDGE_PAIRS:
                 continue
             agree = sum((min(a, b), max(a, b)) in stood for a in members[ri] for b in members[rj])
             if agree >= share * len(members[ri]) * len(members[rj]):

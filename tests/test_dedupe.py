@@ -93,6 +93,8 @@ def _scored(ds: Path, src: Path) -> pd.DataFrame:
 
 def test_synth_duplicates_found_and_distinct_pairs_kept(ds: Path, synth256: tuple[Path, Path]) -> None:
     stats, pair_dups, report = run_dedupe(ds, workers=2)
+    # the command's stats carry where the grouping's time went (printed as "grouping: ...")
+    assert all(s.stages["verify"][1] == s.candidates > 0 and "look" in s.stages for s in stats if s.rows > 1)
     p = _scored(ds, synth256[0])
     exact = p[p["case"] == "exact-duplicate"]
     assert len(exact) >= 5 and exact["marked"].all() and (exact["of_stem"] == exact["truth_of"]).all()
@@ -221,6 +223,9 @@ def test_workers_decide_what_one_process_decides(tmp_path: Path, monkeypatch: py
     two = find_duplicates(thumbs, files, workers=2)  # type: ignore[arg-type]
     assert [(k.a, k.b, k.kind, k.distances) for k in two.links] == [(k.a, k.b, k.kind, k.distances) for k in one.links]
     assert two.looks == one.looks and two.candidates == one.candidates and two.fine_refused == one.fine_refused
+    # the stages' pair counts are the same work either way (their seconds are what a pool changes)
+    assert {k: n for k, (_, n) in two.stages.items()} == {k: n for k, (_, n) in one.stages.items()}
+    assert one.stages["verify"][1] == one.candidates and one.stages["look"][1] >= len(one.looks) - one.stages.get("rescue look", (0, 0))[1]
     assert len(one.links) > 20 and sum(k.kind == "near-duplicate" for k in one.links) > 10 and one.looks
     near = [(k.a, k.b) for k in one.links if k.kind == "near-duplicate"]
     assert one.distances_of(near) == [one.distances(a, b) for a, b in near]  # the batch is the pair-by-pair answer

@@ -70,6 +70,7 @@ def main() -> None:
         ours = {(a, b) for g in found.groups(range(len(files))) for a, b in itertools.combinations(sorted(g), 2)}
         print(f"--hash {kind} (radius {th.radius}): hashing {t_hash:.1f} s ({len(files) / t_hash:.0f} img/s), grouping {t_group:.1f} s, "
               f"{found.candidates} candidates; load {os.getloadavg()[0]:.1f}")
+        print("  grouping stages: " + ", ".join(f"{name} {sec:.1f} s ({pairs} pairs)" for name, (sec, pairs) in found.stages.items()))
         print(line(f"curate dedupe --hash {kind}", scores(ours, dup, traps)), flush=True)
     if args.no_imagededup:
         return

@@ -30,6 +30,7 @@ class DedupeStats:
     groups: int
     duplicates: dict[str, int]
     candidates: int = 0
+    stages: dict[str, tuple[float, int]] = dataclasses.field(default_factory=dict)  # DuplicateGroups.stages
 
 
 def _load_cache(path: Path) -> tuple[dict[tuple[str, int, int], Thumb], dict[tuple[str, int, int], str]]:
@@ -144,7 +145,7 @@ def dedupe_table(m, table: str, thresholds: Thresholds, workers: int, engine: st
                        "members": [(ids[i], paths[i], i == kept, dup_reason[i], dup_dist[i]) for i in sorted(g, key=lambda i: i != kept)]})
     df["dup_group"], df["dup_keep"], df["dup_of"] = group_col, keep, dup_of
     df["dup_reason"], df["dup_distance"], df["dup_keep_policy"] = dup_reason, dup_dist, policy
-    stats = DedupeStats(table, int((df["status"] == "ok").sum()), hashed, cached, len(errors), len(groups), counts, found.candidates)
+    stats = DedupeStats(table, int((df["status"] == "ok").sum()), hashed, cached, len(errors), len(groups), counts, found.candidates, found.stages)
     return stats, report, {ids[i]: e for i, e in errors.items()}
 
 
@@ -458,4 +459,6 @@ def dedupe_command(
     for s in stats:
         console.print(f"{s.table}: {s.rows} ok rows, {s.hashed} hashed, {s.cached} from cache, {s.unreadable} unreadable; "
                       f"{s.groups} groups, duplicates {s.duplicates or 'none'} ({s.candidates} candidate pairs verified)")
+        if s.stages:  # where the grouping's time went: --no-fine-rescue / --no-fine-check trade recall for the looks' share
+            console.print("  grouping: " + ", ".join(f"{name} {sec:.1f} s ({n} pairs)" for name, (sec, n) in s.stages.items()))
     console.print(f"pairs: {pair_dups} duplicates; report: {report}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -74,6 +75,9 @@ class DuplicateGroups:
     pixel_hashes: dict[int, str] = dataclasses.field(default_factory=dict)  # the images decoded in full, by index
     fine_refused: int = 0  # links the finer look (curate.dedupe.confirm) refused
     looks: dict[tuple[int, int], dict[str, float]] = dataclasses.field(default_factory=dict)  # each look's measurements
+    # wall seconds and pairs of each stage after hashing ("verify": the thumbnails' candidates; "look": the finer look at
+    # the links they accepted, a tone curve's and the refits; "rescue look": the refused pairs the alignment may join)
+    stages: dict[str, tuple[float, int]] = dataclasses.field(default_factory=dict)
 
     @property
     def fine_checked(self) -> int:
@@ -256,6 +260,8 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
     rescue_links: list[tuple[int, int, dict[str, float]]] = []  # refused pairs a pixel alignment may yet join (rescue)
     # every pair whose link stood, joined or not: what a bridge between two groups is checked against (below)
     stood: set[tuple[int, int]] = {(min(link.a, link.b), max(link.a, link.b)) for link in links}
+    stages: dict[str, tuple[float, int]] = {}
+    started = time.perf_counter()
     # the blocks are verified on the workers (each holds the views), their results taken in block order, so the
     # unions below run in the order one process would run them; a small catalogue is not worth a pool's start
     for ia, ib, (accepted, d, refit, rescue) in _verified(blocks, v, thresholds, boxed, workers if len(ok) >= VERIFY_POOL_MIN else 1):
@@ -275,6 +281,7 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
                 stood.add((min(i, j), max(i, j)))
                 if uf.union(i, j):
                     links.append(Link(i, j, "near-duplicate", d.row(k)))
+    stages["verify"] = (time.perf_counter() - started, candidates)
     # a finer look (curate.dedupe.confirm) at links between two products on plain backgrounds, the near twins and
     # recoloured prints the thumbnails cannot tell apart, and at links between two photos, a garment recoloured
     # in one shot; it refuses a link, except the products it fits a tone curve for again (refit_links)
@@ -338,7 +345,10 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
         refused += not ok and not refitted
         return ok
 
-    look([*looked_links, *((i, j) for _, i, j, _ in curve_links), *refitted])
+    started = time.perf_counter()
+    first_looks = [*looked_links, *((i, j) for _, i, j, _ in curve_links), *refitted]
+    look(first_looks)
+    stages["look"] = (time.perf_counter() - started, len(first_looks))
     bridges: list[tuple[int, int, dict[str, float], float]] = []  # links between two groups, in the order met, with
     #                                                               the share of cross pairs that must agree
     # most certain first (single linkage does not care; link_agreement does: the strong links form the groups, and a
@@ -375,7 +385,9 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
             # so it never bridges them: a choice that saves looks, not a shortcut with the same answers
             later = [r for r in later if uf.find(r[0]) != uf.find(r[1])
                      and (uf.group_size(r[0]) == 1 or uf.group_size(r[1]) == 1)]
+            started = time.perf_counter()
             look([(i, j) for i, j, _ in later])
+            stages["rescue look"] = (time.perf_counter() - started, len(later))
         for i, j, row in sorted(later, key=lambda r: fine.get((r[0], r[1]), {}).get("fine_tone", np.inf)):
             if confirmed(i, j, row, refitted=True):
                 curve_join(i, j, row)
@@ -396,4 +408,4 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
                 links.append(Link(i, j, "near-duplicate", row))
                 root = uf.find(i)
                 members[root] = members.pop(ri) + members.pop(rj)
-    return DuplicateGroups(uf, links, v, index, candidates, pixel_hashes, refused, fine)
+    return DuplicateGroups(uf, links, v, index, candidates, pixel_hashes, refused, fine, stages)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
+import os
 import random
 import shutil
 import sys
@@ -1309,3 +1310,15 @@ def test_tonal_tuning_set_per_family(tmp_path: Path) -> None:
     for family in ("contrast", "gamma", "brightness", "two-copies"):
         assert s["per_family"][family][0] == s["per_family"][family][1], (family, s["per_family"])
 
+
+
+def test_report_run_refuses_a_tuning_seed(tmp_path: Path) -> None:
+    """bench/dedupe/report_run.py --seed takes reporting seeds only: a tuning seed (< 7000) is refused in one line
+    before any set is built, so a reporting figure can never come from the sets the thresholds were chosen on."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, str(repo / "bench" / "dedupe" / "report_run.py"), "--n", "50", "--seed", "130",
+                        "--data", str(tmp_path)], capture_output=True, text=True, cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)})
+    assert r.returncode != 0 and "tuning seeds" in r.stderr and "Traceback" not in r.stderr
+    assert not any(tmp_path.iterdir())

@@ -1311,7 +1311,6 @@ def test_tonal_tuning_set_per_family(tmp_path: Path) -> None:
         assert s["per_family"][family][0] == s["per_family"][family][1], (family, s["per_family"])
 
 
-
 def test_report_run_refuses_a_tuning_seed(tmp_path: Path) -> None:
     """bench/dedupe/report_run.py --seed takes reporting seeds only: a tuning seed (< 7000) is refused in one line
     before any set is built, so a reporting figure can never come from the sets the thresholds were chosen on."""

@@ -37,7 +37,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--seed", type=int, help="another reporting seed (>= 7000; default: the fixed seed of --n): a set no "
+    ap.add_argument("--seed", type=int, help=f"another reporting seed (>= {reporting_set.FIRST_SEED}; default: the fixed seed of --n): a set no "
                     "earlier look has seen, to check that the figures of the looked-at sets are not fitted to them")
     ap.add_argument("--data", type=Path, default=REPO / "bench" / "out" / "dedupe-report")
     ap.add_argument("--hashes", nargs="+", default=["ours", "phash", "dhash"], help="candidate hashes to run")
@@ -46,12 +46,13 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], help="Thresholds overrides for --hash ours, name=value (to report a knob's "
                     "setting; the defaults are chosen on the tuning sets only)")
     args = ap.parse_args()
-    from curate.dedupe.core import find_duplicates
+    from curate.dedupe.core import find_duplicates, stages_line
     from curate.dedupe.engine import hash_files
     from curate.dedupe.features import Thumb
 
-    if args.seed is not None and args.seed < 7000:
-        raise SystemExit("seeds < 7000 are tuning seeds (bench/dedupe/dataset.py): a reporting seed is >= 7000")
+    if args.seed is not None and args.seed < reporting_set.FIRST_SEED:
+        raise SystemExit(f"seeds < {reporting_set.FIRST_SEED} are tuning seeds (bench/dedupe/dataset.py): a reporting seed is "
+                         f">= {reporting_set.FIRST_SEED}")
     seed = reporting_set.SEEDS.get(args.n, args.n) if args.seed is None else args.seed
     root = args.data / f"n{args.n}-s{seed}"
     t = time.perf_counter()
@@ -76,7 +77,7 @@ def main() -> None:
         ours = {(a, b) for g in found.groups(range(len(files))) for a, b in itertools.combinations(sorted(g), 2)}
         print(f"--hash {kind} (radius {th.radius}): hashing {t_hash:.1f} s ({len(files) / t_hash:.0f} img/s), grouping {t_group:.1f} s, "
               f"{found.candidates} candidates; load {os.getloadavg()[0]:.1f}")
-        print("  grouping stages: " + ", ".join(f"{name} {sec:.1f} s ({pairs} pairs)" for name, (sec, pairs) in found.stages.items()))
+        print(f"  grouping stages: {stages_line(found.stages)}")
         print(line(f"curate dedupe --hash {kind}", scores(ours, dup, traps)), flush=True)
     if args.no_imagededup:
         return

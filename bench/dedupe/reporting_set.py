@@ -43,6 +43,7 @@ EDITS = ("reencode", "resize", "crop", *TONAL, "watermark")
 TRAPS = ("colourway-hue", "colourway-lightness", "near-solid", "print-recolour", "onmodel-colourway")
 SIZES = ((1024, 768), (800, 600), (683, 512))  # (h, w) of saved originals
 SEEDS = {5000: 7001, 20000: 7002}  # fixed before the first measurement; never tuned on
+FIRST_SEED = 7000  # reporting seeds are this and above; tuning seeds (bench/dedupe/dataset.py) below it
 REAL_PEOPLE = ("human", "photos")  # folders of shared/data/real whose photos are on-model / street shots
 
 

@@ -21,6 +21,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
 
 import dataset  # noqa: E402
+from reporting_set import FIRST_SEED  # noqa: E402
 from truth import libraries, scores, truth_pairs  # noqa: E402
 
 
@@ -32,8 +33,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--set", nargs="*", default=[], help="Thresholds overrides, name=value")
     args = ap.parse_args()
-    if args.seed >= 7000:
-        raise SystemExit("seeds >= 7000 are reporting seeds: tune elsewhere")
+    if args.seed >= FIRST_SEED:
+        raise SystemExit(f"seeds >= {FIRST_SEED} are reporting seeds: tune elsewhere")
     from curate.dedupe.core import find_duplicates
     from curate.dedupe.engine import hash_files
     from curate.dedupe.verify import Thresholds

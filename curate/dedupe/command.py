@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from curate.dedupe.core import DuplicateGroups, find_duplicates
+from curate.dedupe.core import DuplicateGroups, find_duplicates, stages_line
 from curate.dedupe.engine import ENGINES, hash_files
 from curate.dedupe.features import DETAIL, EXTRA_HASHES, THUMB, Thumb
 from curate.dedupe.verify import Thresholds
@@ -460,5 +460,5 @@ def dedupe_command(
         console.print(f"{s.table}: {s.rows} ok rows, {s.hashed} hashed, {s.cached} from cache, {s.unreadable} unreadable; "
                       f"{s.groups} groups, duplicates {s.duplicates or 'none'} ({s.candidates} candidate pairs verified)")
         if s.stages:  # where the grouping's time went: --no-fine-rescue / --no-fine-check trade recall for the looks' share
-            console.print("  grouping: " + ", ".join(f"{name} {sec:.1f} s ({n} pairs)" for name, (sec, n) in s.stages.items()))
+            console.print(f"  grouping: {stages_line(s.stages)}")
     console.print(f"pairs: {pair_dups} duplicates; report: {report}")

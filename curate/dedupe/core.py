@@ -116,6 +116,11 @@ class DuplicateGroups:
         return [g for g in out.values() if len(g) > 1]
 
 
+def stages_line(stages: dict[str, tuple[float, int]]) -> str:
+    """:attr:`DuplicateGroups.stages` on one line, as the command and the benchmarks print it."""
+    return ", ".join(f"{name} {sec:.1f} s ({pairs} pairs)" for name, (sec, pairs) in stages.items())
+
+
 def pixel_sha256(path: str | Path) -> str:
     from PIL import Image
 

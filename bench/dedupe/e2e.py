@@ -9,7 +9,7 @@ thumbnail in the feature cache bit-identical (pixels, detail, boxed, aspect, sha
 kept members, reasons and distances in the manifest. ``--breakdown`` times each stage of hashing in one process
 (CPU seconds, which the load moves less than wall time), to show where a quiet 2-core machine's time would go.
 
-    PYTHONPATH=$PWD .venv/bin/python bench/dedupe/e2e.py --src bench/out/dedupe-report/n5000-s7001 --workers 2
+    PYTHONPATH=$PWD .venv/bin/python bench/dedupe/e2e.py --src bench/out/dedupe-report/n5000-s7001-g3 --workers 2
     PYTHONPATH=$PWD .venv/bin/python bench/dedupe/e2e.py --src ... --baseline 5f7b63e --rounds 2 --breakdown
     PYTHONPATH=$PWD .venv/bin/python bench/dedupe/e2e.py --src ... --also=--no-fine-check   # what the finer look costs
 """

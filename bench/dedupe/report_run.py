@@ -54,7 +54,7 @@ def main() -> None:
         raise SystemExit(f"seeds < {reporting_set.FIRST_SEED} are tuning seeds (bench/dedupe/dataset.py): a reporting seed is "
                          f">= {reporting_set.FIRST_SEED}")
     seed = reporting_set.SEEDS.get(args.n, args.n) if args.seed is None else args.seed
-    root = args.data / f"n{args.n}-s{seed}"
+    root = args.data / f"n{args.n}-s{seed}-g{reporting_set.GENERATION}"
     t = time.perf_counter()
     truth = pd.read_csv(reporting_set.build(root, args.n, REPO.parent / "shared" / "data" / "real", seed=seed, workers=args.workers),
                         keep_default_na=False)

@@ -378,6 +378,8 @@ def test_cli_passes_the_tone_curve_knobs(tmp_path: Path, monkeypatch: pytest.Mon
     assert runner.invoke(app, ["dedupe", str(tmp_path), "--link-agreement", "0"]).exit_code == 0
     assert seen[9] == Thresholds(link_agreement=0.0)
     assert len(seen) == 10
+    assert runner.invoke(app, ["dedupe", str(tmp_path), "--fine-saturation-jump", "inf"]).exit_code == 0
+    assert seen[-1] == Thresholds(fine_saturation_jump=float("inf"))
 
 
 def test_unknown_engine_and_table_are_refused(ds: Path) -> None:
@@ -1321,3 +1323,87 @@ def test_report_run_refuses_a_tuning_seed(tmp_path: Path) -> None:
                         "--data", str(tmp_path)], capture_output=True, text=True, cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)})
     assert r.returncode != 0 and "tuning seeds" in r.stderr and "Traceback" not in r.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_reporting_set_writes_no_trap_that_is_its_original_pixel_for_pixel(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """A near-solid trap whose moved shape parameters the garment does not draw is the original's very pixels: the
+    reporting generator must not write it as another product (at seed 7001 that was 11 of 197 near-solids, each
+    counted as a false pair whenever merged). Dropping it leaves the family's other files byte for byte as they are
+    when the trap is visible, because the trap's JPEG quality is still drawn."""
+    rs = _bench_module("reporting_set")
+    job = rs._Job(3, 12345, "product", None, ("near-solid",), ("brightness", "crop+gamma"))
+
+    def lengthened(g, rng):  # noqa: ANN001, ANN202 - a visible change every garment draws (its length), same draws
+        rs_perturbed(g, rng)
+        return rs.dataclasses.replace(g, shape=(min(1.0, g.shape[0] + 0.15) if g.shape[0] <= 0.85 else g.shape[0] - 0.15, *g.shape[1:]))
+
+    rs_perturbed = rs._perturbed
+    visible, same = tmp_path / "visible", tmp_path / "same"
+    visible.mkdir(), same.mkdir()
+    monkeypatch.setattr(rs, "_perturbed", lengthened)
+    rows_visible = rs._make(job, visible)
+    monkeypatch.setattr(rs, "_perturbed", lambda g, rng: (rs_perturbed(g, rng), g)[1])  # draws as before, moves nothing
+    rows_same = rs._make(job, same)
+    assert [r["trap"] for r in rows_visible] == ["", "near-solid", "", ""]
+    assert [r["file"] for r in rows_same] == [r["file"] for r in rows_visible if r["trap"] == ""]
+    assert sorted(p.name for p in same.iterdir()) == sorted(r["file"] for r in rows_same)
+    for r in rows_same:
+        assert (same / r["file"]).read_bytes() == (visible / r["file"]).read_bytes(), r["file"]
+
+
+def test_reporting_set_hue_colourways_of_one_base_stay_30_degrees_apart() -> None:
+    """Two hue colourways of one base are each turned 30-150 degrees from it; the reporting generator drops one that
+    lands within 30 degrees of another (the same colour twice: at seed 7001, 11 of 13 hue-colourway false links were
+    between two colourways of one base), and still makes its draw so that the rest of the set is unchanged."""
+    rs = _bench_module("reporting_set")
+
+    class Draws:  # rng.uniform(30, 150) answering these turns in order
+        def __init__(self, values):  # noqa: ANN001
+            self.values, self.calls = list(values), 0
+
+        def uniform(self, low, high):  # noqa: ANN001, ANN202
+            assert (low, high) == (30, 150)
+            self.calls += 1
+            return self.values.pop(0)
+
+    rng, turns = Draws([60.0, 75.0, 89.9, 90.0, 110.0, 120.0]), []
+    assert [rs._colourway_turn(rng, turns) for _ in range(6)] == [60.0, None, None, 90.0, None, 120.0]
+    assert turns == [60.0, 90.0, 120.0] and rng.calls == 6
+
+
+def test_fine_look_refuses_a_nearly_grey_print_given_a_colour_only_with_the_saturation_region(tmp_path: Path) -> None:
+    """A printed tee whose emblem is nearly grey (saturation 0.12) and the same tee with that emblem given a colour
+    (saturation 0.6, the hue turned): the grey side's hue is noise, so neither the pixel hue test nor the hue region
+    sees the change, and only the saturation region (``fine_saturation_jump``) refuses the pair. The print's copies
+    (resized, gamma 0.75, contrast x0.75) move no region's saturation that
+    far against the rest and stay joined."""
+    import dataclasses as dc
+
+    from PIL import ImageEnhance
+
+    from curate.dedupe.confirm import compare_pairs
+    from curate.dedupe.verify import Thresholds
+
+    dataset = _bench_dataset()
+    cut = dc.replace(dataset.random_cut(np.random.default_rng(0)), kind="tee", pattern="solid")
+    ring, bar = ((c[0], 0.12, max(c[2], 0.6)) for c in cut.colours[1:])
+    printed = dc.replace(cut, pattern="print", pattern_params=(0.5, 0.5, 0.5, 0.5, 0.4, 0.2), colours=(cut.colours[0], ring, bar))
+    coloured = dc.replace(printed, colours=(cut.colours[0], ((ring[0] + 0.3) % 1, 0.6, ring[2]), ((bar[0] + 0.3) % 1, 0.6, bar[2])))
+    original = Image.fromarray(dataset.draw_product(printed)).resize((768, 1024), Image.BICUBIC)
+    gamma = Image.fromarray((255.0 * (np.asarray(original) / 255.0) ** 0.75).round().astype(np.uint8))
+    images = [original, Image.fromarray(dataset.draw_product(coloured)).resize((768, 1024), Image.BICUBIC),
+              original.resize((461, 614), Image.LANCZOS), gamma, ImageEnhance.Contrast(original).enhance(0.75)]
+    paths = []
+    for k, im in enumerate(images):
+        paths.append(tmp_path / f"{k}.jpg")
+        im.save(paths[-1], quality=92)
+    off, on = Thresholds(fine_saturation_jump=float("inf")), Thresholds()
+    pairs = [(0, k) for k in range(1, 5)]
+    _, hue, _, _, far, region_off, _ = zip(*compare_pairs(paths, pairs, thresholds=off))  # type: ignore[misc]
+    _, _, _, _, _, region_on, _ = zip(*compare_pairs(paths, pairs, thresholds=on))  # type: ignore[misc]
+    # unseen without it: no hue turned, no hue region, fewer values changed than fine_far allows
+    assert hue[0] <= off.fine_hue and region_off[0] <= off.fine_hue_region and far[0] <= off.fine_far, (hue, region_off, far)
+    assert region_on[0] > 2 * on.fine_hue_region and max(region_on[1:]) <= on.fine_hue_region / 2, region_on
+    thumbs = [thumbnail(p) for p in paths]
+    assert find_duplicates(thumbs, paths, off).groups(range(5)) == [[0, 1, 2, 3, 4]]
+    assert find_duplicates(thumbs, paths, on).groups(range(5)) == [[0, 2, 3, 4]]

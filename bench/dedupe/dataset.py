@@ -45,7 +45,8 @@ WIDE_TRANSFORMS = ("contrast", "brightness", "combined", "gamma", "crop", "contr
                    "watermark", "resize", "exact", "combined")
 # the tuning-only variants ``twin`` (issue 16, tenth round: ``wide`` plus colour twins of solid products, the cut kept
 # and the hue turned 10-25 degrees) and ``family`` (``twin`` plus 0-2 edited copies of every colourway and
-# lookalike, so a false link merges two products' whole groups) use the same edits
+# lookalike, so a false link merges two products' whole groups) use the same edits, and so does ``pale`` (issue 16,
+# fourteenth round: ``family`` with nearly grey prints, whose recolour saturates them instead of turning a hue)
 REAL_DIRS_EXCLUDED = ("parse", "mask", "garment-parse")
 CANVAS = (512, 384)  # h, w the products are drawn at (VITON-like 3:4) ...
 SAVED = (1024, 768)  # ... and saved at, upsampled: the resolution of VITON-HD and DressCode photos
@@ -342,6 +343,7 @@ class _BaseJob:
     wide: bool = False  # copies made with variant "wide"'s edits
     colour_twins: bool = False  # half of a solid product's lookalikes are colour twins (variants "twin", "family")
     variant_copies: bool = False  # colourways and lookalikes get edited copies of their own too (variant "family")
+    pale_prints: bool = False  # a printed base's emblem is nearly grey, so its recolour turns grey into a colour (variant "pale")
 
 
 def _save(im: Image.Image, path: Path, quality: int) -> None:
@@ -379,6 +381,10 @@ def _make_base(job: _BaseJob, out: Path) -> list[dict[str, str]]:
         cut = random_cut(rng)
         if job.lookalikes:
             cut = dataclasses.replace(cut, pattern="print" if rng.uniform() < 0.5 else "solid")
+            if job.pale_prints and cut.pattern == "print":
+                # a nearly grey emblem (saturation 0.04-0.2): its hue is noise that no hue test may count, and its
+                # recolour (lookalikes: saturation >= 0.5) changes the emblem's colour rather than turning a hue
+                cut = dataclasses.replace(cut, colours=(cut.colours[0], *((h, float(rng.uniform(0.04, 0.2)), v) for h, _, v in cut.colours[1:])))
         cuts = [cut] + colourways(cut, job.colourways, rng, job.shades) + lookalikes(cut, job.lookalikes, rng, job.colour_twins)
         drawn = [draw_product(c) for c in cuts]
         # a lookalike whose change falls outside the garment (an emblem off the silhouette, a parameter the cut
@@ -423,7 +429,7 @@ def _worker(args: tuple[_BaseJob, str]) -> list[dict[str, str]]:
     return _make_base(args[0], Path(args[1]))
 
 
-WIDE_VARIANTS = ("wide", "twin", "family", "copies")  # the tuning variants with the wide edits and lookalikes
+WIDE_VARIANTS = ("wide", "twin", "family", "copies", "pale")  # the tuning variants with the wide edits and lookalikes
 
 
 def plan(n: int, real: list[Path], seed: int, variant: str = "") -> list[_BaseJob]:
@@ -461,7 +467,8 @@ def plan(n: int, real: list[Path], seed: int, variant: str = "") -> list[_BaseJo
         looks = int(rng.integers(1, 3)) if (variant == "hard" or variant in WIDE_VARIANTS) and drawn and rng.uniform() < 0.33 else 0
         job = _BaseJob(i, seed * 1_000_003 + i, str(real[i]) if not drawn else None, colourways, tuple(copies), looks,
                        shades=variant == "shade" and drawn, wide=variant in WIDE_VARIANTS,
-                       colour_twins=variant in ("twin", "family", "copies"), variant_copies=variant in ("family", "copies"))
+                       colour_twins=variant in ("twin", "family", "copies", "pale"), variant_copies=variant in ("family", "copies", "pale"),
+                       pale_prints=variant == "pale")
         jobs.append(job)
         files += 1 + colourways + len(copies) + looks
     return jobs

@@ -396,6 +396,10 @@ def dedupe_command(
     fine_hue_region: float = typer.Option(_D.fine_hue_region, "--fine-hue-region-threshold", min=0.0, max=1.0,
                                           help="max share of the product in one region whose hue turned against the rest "
                                                "(a print recoloured by 15-28 degrees); 1 turns the test off"),
+    fine_saturation_jump: float = typer.Option(_D.fine_saturation_jump, "--fine-saturation-jump", min=0.0,
+                                               help="a pixel whose saturation moved this much (of 255) more than the product's "
+                                                    "typical move joins the hue region (a nearly grey print given a colour); inf "
+                                                    "turns it off"),
     fine_edge: float = typer.Option(_D.fine_edge, "--fine-edge-threshold", min=0.0,
                                     help="with --fine-check, max mean offset in pixels (at 768 px) of a stretch of one product's "
                                          "edges from the other's, located at the file's resolution: a near twin whose seam "
@@ -445,7 +449,8 @@ def dedupe_command(
     try:
         stats, pair_dups, report = run_dedupe(ds, on, dataclasses.replace(Thresholds(threshold, tone, structure, colour, detail, aspect, colour_tolerance, contrast_range),
                                                                    tonal=tonal, tonal_contrast=tonal_contrast, tonal_gamma=tonal_gamma, local=local,
-                                                                   fine=fine, fine_shape=fine_shape, fine_hue=fine_hue, fine_hue_region=fine_hue_region, fine_edge=fine_edge,
+                                                                   fine=fine, fine_shape=fine_shape, fine_hue=fine_hue, fine_hue_region=fine_hue_region,
+                                                                   fine_saturation_jump=fine_saturation_jump, fine_edge=fine_edge,
                                                                    fine_curve=fine_curve, fine_tone=fine_tone, fine_far=fine_far,
                                                                    fine_photos=fine_photos, fine_photo_hue=fine_photo_hue,
                                                                    fine_rescue=fine_rescue, fine_photo_far=fine_photo_far,

@@ -16,7 +16,9 @@ product on a uniform background, :mod:`curate.dedupe.features`) is looked at aga
   ``REGION_TURN`` against the product's typical (median) turn covers more than ``Thresholds.fine_hue_region`` of
   the product, counting only pixels saturated and bright enough in both (``HUE_VALUE``: a near-black's hue is
   noise). An emblem recoloured by 15-28 degrees slips under ``HUE_TURN`` pixel by pixel but is one region; a tone
-  edit turns a colour's hue by a few degrees, and the same colour the same way everywhere.
+  edit turns a colour's hue by a few degrees, and the same colour the same way everywhere. Pixels whose saturation
+  moved more than ``Thresholds.fine_saturation_jump`` against the product's median move (bright in both, saturated in
+  one only) join that region: a nearly grey print given a colour has no hue to turn on its grey side.
 * **edges** (a pair every test above let through): a near twin whose seam, gap or hem moved by one or two pixels
   at the file's resolution is under the outline tolerance at ``FINE_SIDE``. So both products' edges are located
   to a fraction of a pixel at the file's resolution (:func:`edge_offset`): along the normal of each of a's edge
@@ -557,21 +559,33 @@ def edge_offset(ea: EdgeView, eb: EdgeView, fa: FineView, fb: FineView, best: np
     return worst
 
 
-def _turned_region(fa: FineView, rgb_b: np.ndarray, core: np.ndarray) -> float:
+def _turned_region(fa: FineView, rgb_b: np.ndarray, core: np.ndarray, saturation_jump: float = float("inf")) -> float:
     """Share of a's aligned core covered by the largest connected region whose hue b turned by more than
-    REGION_TURN against the median turn (pixels saturated and bright in both; a 3x3 opening first, as _turned)."""
+    REGION_TURN against the median turn (pixels saturated and bright in both), or whose saturation b moved by more
+    than ``saturation_jump`` (of 255) against the median move (pixels bright in both, saturated in one only: a
+    nearly grey print given a colour, or a colour made grey, whose hue is noise on the grey side); a 3x3 opening
+    first, as _turned."""
     import cv2
 
     top, bottom, left, right = (int(v) for v in fa.box)
     hsv_a, hsv_b = fa.hsv[top:bottom, left:right], cv2.cvtColor(rgb_b, cv2.COLOR_RGB2HSV_FULL)
-    judged = ((cv2.min(hsv_a[..., 1], hsv_b[..., 1]) >= HUE_SATURATION) & (cv2.min(hsv_a[..., 2], hsv_b[..., 2]) >= HUE_VALUE)
-              & (core > 0))
-    if judged.sum() < 20:
-        return 0.0
-    # signed turn in (-128, 128]: hue is circular, so the difference wraps
-    turn = (hsv_b[..., 0].astype(np.int16) - hsv_a[..., 0].astype(np.int16) + 128) % 256 - 128
-    typical = float(np.median(turn[judged]))
-    off = (np.abs(turn - typical) > REGION_TURN) & judged
+    bright = (cv2.min(hsv_a[..., 2], hsv_b[..., 2]) >= HUE_VALUE) & (core > 0)
+    judged = (cv2.min(hsv_a[..., 1], hsv_b[..., 1]) >= HUE_SATURATION) & bright
+    off = np.zeros(judged.shape, bool)
+    if judged.sum() >= 20:
+        # signed turn in (-128, 128]: hue is circular, so the difference wraps
+        turn = (hsv_b[..., 0].astype(np.int16) - hsv_a[..., 0].astype(np.int16) + 128) % 256 - 128
+        typical = float(np.median(turn[judged]))
+        off |= (np.abs(turn - typical) > REGION_TURN) & judged
+    if np.isfinite(saturation_jump):
+        # a tone edit moves saturation by one curve (gamma and contrast a little, more where a colour clips) and so
+        # about alike across the product; a recoloured region moves it on its own
+        # only where one side is too grey for the hue test to judge: where both are saturated, it already does
+        either = ((cv2.max(hsv_a[..., 1], hsv_b[..., 1]) >= HUE_SATURATION) & (cv2.min(hsv_a[..., 1], hsv_b[..., 1]) < HUE_SATURATION)
+                  & bright)
+        if either.sum() >= 20:
+            moved = hsv_b[..., 1].astype(np.int16) - hsv_a[..., 1].astype(np.int16)
+            off |= (np.abs(moved - float(np.median(moved[bright]))) > saturation_jump) & either
     off = cv2.morphologyEx(off.view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     if not off.any():
         return 0.0
@@ -670,7 +684,7 @@ def _compare(fa: FineView, fb: FineView, thresholds: "Thresholds") -> tuple | No
     rgb_a, rgb_b, core = _aligned(fa, fb, *map(float, best))
     # the transform, or None where the outlines only agreed at the lower level: the edge views' ramps are at the
     # median level, where such a pair's edges are known to differ
-    return (far, _hue_turned(fa, rgb_b, core), *_tone_fit(fa, fb, rgb_a, rgb_b, core, thresholds), _turned_region(fa, rgb_b, core),
+    return (far, _hue_turned(fa, rgb_b, core), *_tone_fit(fa, fb, rgb_a, rgb_b, core, thresholds), _turned_region(fa, rgb_b, core, thresholds.fine_saturation_jump),
             None if far_at_median > thresholds.fine_shape else best)
 
 

@@ -188,6 +188,12 @@ class Thresholds:
     fine_hue: float = 0.002  # max share of the product's pixels with a turned hue: a recoloured print
     fine_hue_region: float = 0.005  # max share of the product in one region turned against the rest: a print
     #                                 recoloured by less than HUE_TURN (issue 16, ninth change; 1.0 turns it off)
+    fine_saturation_jump: float = 55.0  # of 255: a pixel whose saturation moved this much more than the product's typical
+    #                                     move belongs to that region too (a nearly grey print given a colour; issue 16,
+    #                                     fourteenth round, chosen on the tuning set `pale` 170: 40 / 55 / 70 / inf merged
+    #                                     103 / 111 / 119 / 314 print pairs and missed 21 / 8 / 4 / 0 more copy pairs when pixels
+    #                                     saturated in either counted; counting those saturated in one only, 55 merges 112 and
+    #                                     misses none more; inf off)
     fine_edge: float = 1.0  # max mean offset (pixels at 768 px) of a stretch of one product's edges from the other's,
     #                        located to a fraction of a pixel: a near twin's seam or gap moved by 1-2 pixels (ninth
     #                        change; inf turns it off)

@@ -435,12 +435,12 @@ def _aligned(fa: FineView, fb: FineView, s: float, tx: float, ty: float) -> tupl
     return fa.rgb[top:bottom, left:right], rgb_b, core
 
 
-def _hue_turned(fa: FineView, rgb_b: np.ndarray, core: np.ndarray) -> float:
+def _hue_turned(fa: FineView, hsv_b: np.ndarray, core: np.ndarray) -> float:
     """Share of a's product pixels (the aligned core, both saturated) whose hue b turned by more than HUE_TURN."""
     import cv2
 
     top, bottom, left, right = (int(v) for v in fa.box)
-    turned = _turned(fa.hsv[top:bottom, left:right], cv2.cvtColor(rgb_b, cv2.COLOR_RGB2HSV_FULL), HUE_TURN, core)
+    turned = _turned(fa.hsv[top:bottom, left:right], hsv_b, HUE_TURN, core)
     return turned / max(cv2.countNonZero(core), 1)
 
 
@@ -559,7 +559,7 @@ def edge_offset(ea: EdgeView, eb: EdgeView, fa: FineView, fb: FineView, best: np
     return worst
 
 
-def _turned_region(fa: FineView, rgb_b: np.ndarray, core: np.ndarray, saturation_jump: float = float("inf")) -> float:
+def _turned_region(fa: FineView, hsv_b: np.ndarray, core: np.ndarray, saturation_jump: float) -> float:
     """Share of a's aligned core covered by the largest connected region whose hue b turned by more than
     REGION_TURN against the median turn (pixels saturated and bright in both), or whose saturation b moved by more
     than ``saturation_jump`` (of 255) against the median move (pixels bright in both, saturated in one only: a
@@ -568,9 +568,10 @@ def _turned_region(fa: FineView, rgb_b: np.ndarray, core: np.ndarray, saturation
     import cv2
 
     top, bottom, left, right = (int(v) for v in fa.box)
-    hsv_a, hsv_b = fa.hsv[top:bottom, left:right], cv2.cvtColor(rgb_b, cv2.COLOR_RGB2HSV_FULL)
+    hsv_a = fa.hsv[top:bottom, left:right]
     bright = (cv2.min(hsv_a[..., 2], hsv_b[..., 2]) >= HUE_VALUE) & (core > 0)
-    judged = (cv2.min(hsv_a[..., 1], hsv_b[..., 1]) >= HUE_SATURATION) & bright
+    least_saturated = cv2.min(hsv_a[..., 1], hsv_b[..., 1])
+    judged = (least_saturated >= HUE_SATURATION) & bright
     off = np.zeros(judged.shape, bool)
     if judged.sum() >= 20:
         # signed turn in (-128, 128]: hue is circular, so the difference wraps
@@ -581,11 +582,10 @@ def _turned_region(fa: FineView, rgb_b: np.ndarray, core: np.ndarray, saturation
         # a tone edit moves saturation by one curve (gamma and contrast a little, more where a colour clips) and so
         # about alike across the product; a recoloured region moves it on its own
         # only where one side is too grey for the hue test to judge: where both are saturated, it already does
-        either = ((cv2.max(hsv_a[..., 1], hsv_b[..., 1]) >= HUE_SATURATION) & (cv2.min(hsv_a[..., 1], hsv_b[..., 1]) < HUE_SATURATION)
-                  & bright)
-        if either.sum() >= 20:
+        one_grey = (cv2.max(hsv_a[..., 1], hsv_b[..., 1]) >= HUE_SATURATION) & (least_saturated < HUE_SATURATION) & bright
+        if one_grey.sum() >= 20:
             moved = hsv_b[..., 1].astype(np.int16) - hsv_a[..., 1].astype(np.int16)
-            off |= (np.abs(moved - float(np.median(moved[bright]))) > saturation_jump) & either
+            off |= (np.abs(moved - float(np.median(moved[bright]))) > saturation_jump) & one_grey
     off = cv2.morphologyEx(off.view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     if not off.any():
         return 0.0
@@ -669,6 +669,8 @@ def compare(fa: FineView, fb: FineView, thresholds: "Thresholds | None" = None,
 def _compare(fa: FineView, fb: FineView, thresholds: "Thresholds") -> tuple | None:
     """compare's measures before the edges, and the transform (s, tx, ty) that aligned the two (None when only
     their lower-level silhouettes agreed)."""
+    import cv2
+
     if min(fa.simple, fb.simple) < SIMPLE or not len(fa.points) or not len(fb.points):
         return None
     far, best = align(fa, fb)
@@ -682,9 +684,11 @@ def _compare(fa: FineView, fb: FineView, thresholds: "Thresholds") -> tuple | No
         if light_far < far:
             far, best, fa, fb = light_far, light_best, la, lb
     rgb_a, rgb_b, core = _aligned(fa, fb, *map(float, best))
+    hsv_b = cv2.cvtColor(rgb_b, cv2.COLOR_RGB2HSV_FULL)  # once, for both hue tests
     # the transform, or None where the outlines only agreed at the lower level: the edge views' ramps are at the
     # median level, where such a pair's edges are known to differ
-    return (far, _hue_turned(fa, rgb_b, core), *_tone_fit(fa, fb, rgb_a, rgb_b, core, thresholds), _turned_region(fa, rgb_b, core, thresholds.fine_saturation_jump),
+    return (far, _hue_turned(fa, hsv_b, core), *_tone_fit(fa, fb, rgb_a, rgb_b, core, thresholds),
+            _turned_region(fa, hsv_b, core, thresholds.fine_saturation_jump),
             None if far_at_median > thresholds.fine_shape else best)
 
 

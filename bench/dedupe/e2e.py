@@ -156,7 +156,7 @@ def main() -> None:
                     "same rounds (e.g. --also=--no-fine-check: what the finer look costs)")
     args = ap.parse_args()
     args.src, args.out = args.src.resolve(), args.out.resolve()  # the baseline runs in another working directory
-    images = args.out / "images"
+    images = args.out / "images" / args.src.name  # per source folder: a folder linked from another set is never reused
     if not images.is_dir():  # the images only (the truth file is not an image)
         images.mkdir(parents=True)
         for f in args.src.iterdir():

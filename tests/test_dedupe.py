@@ -4,6 +4,7 @@ the exact radius search against brute force."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import itertools
 import json
@@ -207,6 +208,50 @@ def test_copies_tuning_variant_gives_originals_up_to_four_copies_and_keeps_the_f
     assert counts.argmax() == 0 and len(counts) == 5 and counts[4] > 0  # 0-4 copies, most bases none
     assert counts[3:].sum() / len(many) > 0.15 > sum(len(j.copies) >= 3 for j in family) / len(family)
     assert all(j.wide and j.colour_twins and j.variant_copies for j in many)
+
+
+def _variant_beside_family(tmp_path: Path, variant: str, seed: int, flag: str) -> pd.DataFrame:
+    """Tuning variant ``variant`` planned and built (120 images) beside ``family`` at the same seed: its plan is
+    ``family``'s with ``flag`` set on every base, and its truth table is ``family``'s row for row. Returns that table;
+    the two sets lie in ``tmp_path / variant`` and ``tmp_path / "family"``."""
+    dataset = _bench_dataset()
+    planned, family = dataset.plan(400, [], seed, variant), dataset.plan(400, [], seed, "family")
+    assert [dataclasses.replace(j, **{flag: False}) for j in planned] == family and all(getattr(j, flag) for j in planned)
+    a = pd.read_csv(dataset.build(tmp_path / variant, 120, None, seed=seed, workers=1, variant=variant), keep_default_na=False)
+    b = pd.read_csv(dataset.build(tmp_path / "family", 120, None, seed=seed, workers=1, variant="family"), keep_default_na=False)
+    assert a.equals(b)
+    return a
+
+
+def test_frame_tuning_variant_cuts_half_the_drawn_products_by_three_sides_and_keeps_the_family_draws(tmp_path: Path) -> None:
+    """Tuning variant ``frame`` (issue 16, fifteenth round): ``family``'s plan, and about half its drawn bases framed tight,
+    every image of such a base cut the same way: the garment runs through the left, right and bottom edges and keeps
+    a margin at the top. The other bases are ``family``'s images byte for byte (the framing draws on its own stream)."""
+    a = _variant_beside_family(tmp_path, "frame", 180, "framed")
+    sides, same = [], 0
+    for name in a[a["transform"] == "original"]["file"]:
+        with Image.open(tmp_path / "frame" / name) as im:
+            garment = (255 - np.asarray(im.convert("RGB")).min(axis=2)) > 60
+        sides.append((garment[:3].any(), garment[-3:].any(), garment[:, :3].any(), garment[:, -3:].any()))
+        same += (tmp_path / "frame" / name).read_bytes() == (tmp_path / "family" / name).read_bytes()
+    cut = [s for s in sides if s[1:] == (True, True, True)]
+    assert all(not s[0] for s in cut) and 0.3 < len(cut) / len(sides) < 0.7, sides
+    assert same >= len(sides) - len(cut) - 2  # the bases left as they were (a family image may touch a side by itself)
+
+
+def test_small_tuning_variant_shrinks_only_the_resized_copies_and_keeps_the_family_draws(tmp_path: Path) -> None:
+    """Tuning variant ``small`` (issue 16, fifteenth round): ``family``'s plan with every resize (also inside combined
+    edits) at 0.22-0.4 of the original instead of 0.5-0.85, mapped from the same draw, so the resized files are the
+    only ones that differ and most of them are under the finer look's 256 px short side."""
+    a = _variant_beside_family(tmp_path, "small", 190, "small_copies")
+    resized = a[a["transform"] == "resize"]
+    assert len(resized) >= 3
+    for name, origin in zip(resized["file"], resized["origin"]):
+        with Image.open(tmp_path / "small" / name) as im, Image.open(tmp_path / "small" / origin) as src:
+            ratio = im.size[0] / src.size[0]
+        assert 0.215 <= ratio <= 0.405, (name, ratio)
+    plain = a[~a["transform"].isin(["resize", "combined"])]
+    assert all((tmp_path / "small" / f).read_bytes() == (tmp_path / "family" / f).read_bytes() for f in plain["file"])
 
 
 def test_workers_decide_what_one_process_decides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

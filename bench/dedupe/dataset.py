@@ -46,7 +46,9 @@ WIDE_TRANSFORMS = ("contrast", "brightness", "combined", "gamma", "crop", "contr
 # the tuning-only variants ``twin`` (issue 16, tenth round: ``wide`` plus colour twins of solid products, the cut kept
 # and the hue turned 10-25 degrees) and ``family`` (``twin`` plus 0-2 edited copies of every colourway and
 # lookalike, so a false link merges two products' whole groups) use the same edits, and so does ``pale`` (issue 16,
-# fourteenth round: ``family`` with nearly grey prints, whose recolour saturates them instead of turning a hue)
+# fourteenth round: ``family`` with nearly grey prints, whose recolour saturates them instead of turning a hue), and
+# ``frame`` (fifteenth round: ``family`` with half the drawn products framed tight, cut by three sides of the frame) and
+# ``small`` (fifteenth round: ``family`` with its resized copies at 0.22-0.4, many under the finer look's 256 px)
 REAL_DIRS_EXCLUDED = ("parse", "mask", "garment-parse")
 CANVAS = (512, 384)  # h, w the products are drawn at (VITON-like 3:4) ...
 SAVED = (1024, 768)  # ... and saved at, upsampled: the resolution of VITON-HD and DressCode photos
@@ -272,9 +274,10 @@ def _wide_tonal(im: Image.Image, kind: str, rng: np.random.Generator) -> Image.I
     return Image.fromarray(np.clip(np.rint(y), 0, 255).astype(np.uint8))
 
 
-def transformed(im: Image.Image, kind: str, rng: np.random.Generator, wide: bool = False) -> tuple[Image.Image, int]:
+def transformed(im: Image.Image, kind: str, rng: np.random.Generator, wide: bool = False, small: bool = False) -> tuple[Image.Image, int]:
     """One near-duplicate edit; returns the image and the JPEG quality to save it with. ``wide``: variant
-    ``wide``'s tone edits and chains of two or three edits."""
+    ``wide``'s tone edits and chains of two or three edits. ``small``: variant ``small``'s resizes to 0.22-0.4 (from the same
+    draw as 0.5-0.85, so every other image is the one the variant without it makes)."""
     w, h = im.size
     if wide and kind in ("brightness", "contrast", "gamma"):
         return _wide_tonal(im, kind, rng), 90
@@ -282,15 +285,17 @@ def transformed(im: Image.Image, kind: str, rng: np.random.Generator, wide: bool
         tonal = ["brightness", "contrast", "gamma"]
         first = str(rng.choice(tonal))
         rest = [t for t in ("brightness", "contrast", "gamma", "crop", "resize", "reencode", "watermark") if t != first]
-        out, q = transformed(im, first, rng, wide)
+        out, q = transformed(im, first, rng, wide, small)
         for kind_ in rng.choice(rest, int(rng.integers(1, 3)), replace=False):
-            out, q2 = transformed(out, str(kind_), rng, wide)
+            out, q2 = transformed(out, str(kind_), rng, wide, small)
             q = min(q, q2)
         return out, q
     if kind == "reencode":
         return im, int(rng.integers(55, 80))
     if kind == "resize":
         f = float(rng.uniform(0.5, 0.85))
+        if small:  # a thumbnail-sized upload: 1024x768 -> 225-410 x 169-307 (the short side often under the look's 256)
+            f = 0.22 + (f - 0.5) * 0.18 / 0.35
         return im.resize((max(8, int(w * f)), max(8, int(h * f))), Image.BILINEAR), 90
     if kind == "crop":
         d = rng.uniform(0.02, 0.06, 4)
@@ -344,19 +349,21 @@ class _BaseJob:
     colour_twins: bool = False  # half of a solid product's lookalikes are colour twins (variants "twin", "family")
     variant_copies: bool = False  # colourways and lookalikes get edited copies of their own too (variant "family")
     pale_prints: bool = False  # a printed base's emblem is nearly grey, so its recolour turns grey into a colour (variant "pale")
+    small_copies: bool = False  # resized copies are small, 0.22-0.4 of the original (variant "small")
+    framed: bool = False  # half the drawn bases are framed tight: the garment runs off the left, right and bottom edges (variant "frame")
 
 
 def _save(im: Image.Image, path: Path, quality: int) -> None:
     im.save(path, "JPEG", quality=quality)
 
 
-def _write_copy(out: Path, source: str, name: str, kind: str, rng: np.random.Generator, wide: bool) -> None:
+def _write_copy(out: Path, source: str, name: str, kind: str, rng: np.random.Generator, wide: bool, small: bool = False) -> None:
     """``out/name``: a byte copy of ``out/source`` (``exact``) or its ``kind`` edit, saved as that edit says."""
     if kind == "exact":
         (out / name).write_bytes((out / source).read_bytes())
         return
     with Image.open(out / source) as src:
-        im, q = transformed(src.convert("RGB"), kind, rng, wide)
+        im, q = transformed(src.convert("RGB"), kind, rng, wide, small)
     _save(im, out / name, q)
 
 
@@ -396,7 +403,10 @@ def _make_base(job: _BaseJob, out: Path) -> list[dict[str, str]]:
             kept = [k for k, keep in zip(drawn[:v], visible) if keep]
             visible.append(v <= job.colourways or all((np.abs(d.astype(np.int16) - k).max(axis=2) > 30).mean() >= 0.002 for k in kept))
         cuts = [c for c, keep in zip(cuts, visible) if keep]
-        variants = [np.asarray(Image.fromarray(d).resize(SAVED[::-1], Image.BICUBIC)) for d, keep in zip(drawn, visible) if keep]
+        drawn = [d for d, keep in zip(drawn, visible) if keep]
+        if job.framed and np.random.default_rng(job.seed + 700_001).uniform() < 0.5:  # its own stream: the draws above are those of "family"
+            drawn = _framed_tight(drawn)
+        variants = [np.asarray(Image.fromarray(d).resize(SAVED[::-1], Image.BICUBIC)) for d in drawn]
     names = []
     for v, arr in enumerate(variants):
         name = f"b{job.index:06d}_{'l' if v > job.colourways else 'c'}{v}.jpg"
@@ -408,7 +418,7 @@ def _make_base(job: _BaseJob, out: Path) -> list[dict[str, str]]:
                      "source": "real" if job.real else "drawn"})
     for c, kind in enumerate(job.copies):
         name = f"b{job.index:06d}_c0_{kind}{c}.jpg"
-        _write_copy(out, names[0], name, kind, rng, job.wide)
+        _write_copy(out, names[0], name, kind, rng, job.wide, job.small_copies)
         rows.append({"file": name, "origin": names[0], "transform": kind, "colourway_of": "", "source": "real" if job.real else "drawn"})
     if job.variant_copies:
         # another product of the family is re-uploaded too: each false link between two products' groups then
@@ -419,17 +429,31 @@ def _make_base(job: _BaseJob, out: Path) -> list[dict[str, str]]:
             for c in range(int(more.choice([0, 0, 1, 1, 2]))):
                 kind = str(more.choice(WIDE_TRANSFORMS))
                 name = f"{names[v][:-4]}_{kind}{c}.jpg"
-                _write_copy(out, names[v], name, kind, more, True)
+                _write_copy(out, names[v], name, kind, more, True, job.small_copies)
                 rows.append({"file": name, "origin": names[v], "transform": kind, "colourway_of": "",
                              "source": "real" if job.real else "drawn"})
     return rows
+
+
+def _framed_tight(drawn: list[np.ndarray]) -> list[np.ndarray]:
+    """Every image of one base cut the same way, 3 % inside the base garment's left, right and bottom edges, its top
+    margin kept (variant ``frame``, issue 16, fifteenth round): a catalogue's close framing, a sleeve and the hem cut
+    by the frame, as the reporting set's large products are. The lookalikes keep what of their change the frame shows."""
+    garment = (255 - drawn[0].min(axis=2)) > 30
+    rows, cols = np.flatnonzero(garment.any(axis=1)), np.flatnonzero(garment.any(axis=0))
+    h, w = rows[-1] - rows[0], cols[-1] - cols[0]
+    top, bottom = 0, rows[-1] - int(0.03 * h)
+    left, right = cols[0] + int(0.03 * w), cols[-1] - int(0.03 * w)
+    # a garment drawn from the canvas's top edge (trousers' waist) gets a white margin there: three sides cut, not four
+    margin = max(0, int(0.06 * (bottom - top)) - int(rows[0]))
+    return [np.ascontiguousarray(np.pad(d[top:bottom, left:right], ((margin, 0), (0, 0), (0, 0)), constant_values=255)) for d in drawn]
 
 
 def _worker(args: tuple[_BaseJob, str]) -> list[dict[str, str]]:
     return _make_base(args[0], Path(args[1]))
 
 
-WIDE_VARIANTS = ("wide", "twin", "family", "copies", "pale")  # the tuning variants with the wide edits and lookalikes
+WIDE_VARIANTS = ("wide", "twin", "family", "copies", "pale", "frame", "small")  # the tuning variants with the wide edits and lookalikes
 
 
 def plan(n: int, real: list[Path], seed: int, variant: str = "") -> list[_BaseJob]:
@@ -467,8 +491,9 @@ def plan(n: int, real: list[Path], seed: int, variant: str = "") -> list[_BaseJo
         looks = int(rng.integers(1, 3)) if (variant == "hard" or variant in WIDE_VARIANTS) and drawn and rng.uniform() < 0.33 else 0
         job = _BaseJob(i, seed * 1_000_003 + i, str(real[i]) if not drawn else None, colourways, tuple(copies), looks,
                        shades=variant == "shade" and drawn, wide=variant in WIDE_VARIANTS,
-                       colour_twins=variant in ("twin", "family", "copies", "pale"), variant_copies=variant in ("family", "copies", "pale"),
-                       pale_prints=variant == "pale")
+                       colour_twins=variant in ("twin", "family", "copies", "pale", "frame", "small"),
+                       variant_copies=variant in ("family", "copies", "pale", "frame", "small"), pale_prints=variant == "pale",
+                       framed=variant == "frame", small_copies=variant == "small")
         jobs.append(job)
         files += 1 + colourways + len(copies) + looks
     return jobs

@@ -1452,3 +1452,54 @@ def test_fine_look_refuses_a_nearly_grey_print_given_a_colour_only_with_the_satu
     thumbs = [thumbnail(p) for p in paths]
     assert find_duplicates(thumbs, paths, off).groups(range(5)) == [[0, 1, 2, 3, 4]]
     assert find_duplicates(thumbs, paths, on).groups(range(5)) == [[0, 2, 3, 4]]
+
+
+def _framed_twin_files(tmp_path: Path) -> list[Path]:
+    """A long-sleeved top framed tight as the bench generator's variant ``frame`` does (sleeves and hem cut by three
+    sides of the frame), saved at 1024x768; its resized, cropped, darkened and re-encoded copies; and its near twin
+    (the hem 3 % of the height shorter), framed the same way."""
+    import dataclasses as dc
+
+    dataset = _bench_dataset()
+    cut = dc.replace(dataset.random_cut(np.random.default_rng(1)), kind="longsleeve", pattern="solid")
+    params = list(cut.params)
+    params[3] = params[3] - 0.15 if params[3] > 0.15 else params[3] + 0.15  # the hem (bottom = 0.55 + 0.2 * p[3] of h)
+    drawn = dataset._framed_tight([dataset.draw_product(cut), dataset.draw_product(dc.replace(cut, params=tuple(params)))])
+    original, twin = (Image.fromarray(d).resize((768, 1024), Image.BICUBIC) for d in drawn)
+    darker = Image.fromarray(np.clip(np.asarray(original, np.float32) * 0.8, 0, 255).astype(np.uint8))
+    images = [(original, 92), (original.resize((461, 614), Image.LANCZOS), 92), (original.crop((20, 30, 750, 1000)), 92),
+              (darker, 92), (original, 70), (twin, 92)]
+    paths = []
+    for k, (im, quality) in enumerate(images):
+        paths.append(tmp_path / f"{k}.jpg")
+        im.save(paths[-1], quality=quality)
+    return paths
+
+
+def test_fine_look_judges_a_product_framed_tight_and_refuses_its_near_twin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A product whose sleeves and hem run through three sides of the frame is still a product to the finer look
+    (confirm.SCENE_SIDES 4; it was 3, and such a twin then went to the photo look, which sees no outline): its near
+    twin's hem moves 7 % of the outline against at most 0.3 % for the four copies, so the twin stays apart. With the
+    old rule the look cannot read either image and the thumbnails' link to the twin stands. Content through all four
+    sides is still a scene."""
+    from curate.dedupe import confirm
+    from curate.dedupe.verify import Thresholds
+
+    paths = _framed_twin_files(tmp_path)
+    views = [confirm.fine_view(p.read_bytes()) for p in paths]
+    assert all(v is not None for v in views) and views[0].touch.tolist() == [False, True, True, True]
+    th = Thresholds()
+    shape = [confirm.compare(views[0], v, th)[0] for v in views[1:]]
+    assert max(shape[:4]) <= th.fine_shape / 10 and shape[4] > 2 * th.fine_shape, shape
+    thumbs = [thumbnail(p) for p in paths]
+    assert all(t.boxed for t in thumbs)
+    assert find_duplicates(thumbs, paths, Thresholds(fine=False)).groups(range(6)) == [[0, 1, 2, 3, 4, 5]]  # the twin joins
+    assert find_duplicates(thumbs, paths, th).groups(range(6)) == [[0, 1, 2, 3, 4]]
+    monkeypatch.setattr(confirm, "SCENE_SIDES", 3)
+    assert confirm.fine_view(paths[0].read_bytes()) is None
+    assert find_duplicates(thumbs, paths, th).groups(range(6)) == [[0, 1, 2, 3, 4, 5]]
+    monkeypatch.undo()
+    everywhere = np.asarray(Image.open(paths[0]).convert("RGB"))[400:950, 40:700]  # the top cut too (the garment starts ~230 px down)
+    Image.fromarray(np.ascontiguousarray(everywhere)).save(tmp_path / "through.jpg", quality=92)
+    view = confirm.fine_view((tmp_path / "through.jpg").read_bytes())
+    assert view is None

@@ -1503,3 +1503,51 @@ def test_fine_look_judges_a_product_framed_tight_and_refuses_its_near_twin(tmp_p
     Image.fromarray(np.ascontiguousarray(everywhere)).save(tmp_path / "through.jpg", quality=92)
     view = confirm.fine_view((tmp_path / "through.jpg").read_bytes())
     assert view is None
+
+
+def _small_twin_files(tmp_path: Path) -> list[Path]:
+    """A long-sleeved top saved at 1024x768, its copies resized to a thumbnail-sized upload (0.27x: 207 px short
+    side, under the finer look's FINE_SIDE 256 and over FINE_MIN_SIDE 192), its re-encoded copy, and its near twin
+    (the hem 3 % of the height shorter) at the same small size."""
+    import dataclasses as dc
+
+    dataset = _bench_dataset()
+    cut = dc.replace(dataset.random_cut(np.random.default_rng(1)), kind="longsleeve", pattern="solid")
+    params = list(cut.params)
+    params[3] = params[3] - 0.15 if params[3] > 0.15 else params[3] + 0.15  # the hem (bottom = 0.55 + 0.2 * p[3] of h)
+    original, twin = (Image.fromarray(dataset.draw_product(c)).resize((768, 1024), Image.BICUBIC)
+                      for c in (cut, dc.replace(cut, params=tuple(params))))
+    small = (207, 276)
+    images = [(original, 92), (original.resize(small, Image.BILINEAR), 90), (original, 70),
+              (original.resize((220, 293), Image.LANCZOS), 85), (twin.resize(small, Image.BILINEAR), 90)]
+    paths = []
+    for k, (im, quality) in enumerate(images):
+        paths.append(tmp_path / f"{k}.jpg")
+        im.save(paths[-1], quality=quality)
+    return paths
+
+
+def test_fine_look_judges_a_thumbnail_sized_copy_on_its_outline_and_refuses_its_near_twin(tmp_path: Path,
+                                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file under FINE_SIDE but over confirm.FINE_MIN_SIDE gets the product look at its own size, on its outline and
+    tone curve only (its colour measures are None, not measured): its copies' outlines stay within a quarter of the
+    limit, the small near twin's hem moves more than twice the limit, so the twin stays apart. With the old rule
+    (no look under FINE_SIDE) the thumbnails' link to the twin stands."""
+    from curate.dedupe import confirm
+    from curate.dedupe.verify import Thresholds
+
+    paths = _small_twin_files(tmp_path)
+    views = [confirm.fine_view(p.read_bytes()) for p in paths]
+    assert all(v is not None for v in views) and min(views[1].rgb.shape[:2]) < confirm.FINE_SIDE
+    th = Thresholds()
+    measured = [confirm.compare(views[0], v, th) for v in views[1:]]
+    assert [m[1] is None and m[5] is None and m[6] is None for m in measured] == [True, False, True, True]
+    shape = [m[0] for m in measured]
+    assert max(shape[:3]) <= th.fine_shape / 4 and shape[3] > 2 * th.fine_shape, shape  # the LANCZOS copy: 0.005
+    thumbs = [thumbnail(p) for p in paths]
+    assert all(t.boxed for t in thumbs)
+    assert find_duplicates(thumbs, paths, Thresholds(fine=False)).groups(range(5)) == [[0, 1, 2, 3, 4]]  # the twin joins
+    assert find_duplicates(thumbs, paths, th).groups(range(5)) == [[0, 1, 2, 3]]
+    monkeypatch.setattr(confirm, "FINE_MIN_SIDE", confirm.FINE_SIDE)
+    assert confirm.fine_view(paths[1].read_bytes()) is None
+    assert find_duplicates(thumbs, paths, th).groups(range(5)) == [[0, 1, 2, 3, 4]]

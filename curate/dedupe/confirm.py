@@ -4,7 +4,8 @@ The 32x32 thumbnails cannot tell a product from its near twin (the same cut with
 cent longer) or from itself with a small print recoloured: at that size the change is within the content
 box's jitter between resized copies. So every near-duplicate link whose two images are both *boxed* (a
 product on a uniform background, :mod:`curate.dedupe.features`) is looked at again on the images decoded at
-``FINE_SIDE`` (the short side), and refused when
+``FINE_SIDE`` (the short side; a file smaller than that, down to ``FINE_MIN_SIDE``, at its own size and on its
+outline and tone only), and refused when
 
 * **shape**: after the best alignment of the two silhouettes, more than ``Thresholds.fine_shape`` of their
   outline points lie farther than ``OUTLINE_TOLERANCE`` pixels from the other's outline. Edits of a copy
@@ -76,6 +77,9 @@ if TYPE_CHECKING:
     from curate.dedupe.verify import Thresholds
 
 FINE_SIDE = 256  # short side the images are looked at (issue 16; chosen on the tuning sets: 192 misses more twins)
+FINE_MIN_SIDE = 192  # a file under FINE_SIDE is still looked at, at its own size, down to this short side, on its
+#                     outline and tone only (``compare``): a thumbnail-sized upload (a 0.25x resize of a 768 px product)
+#                     was waved through by every look, and so was its near twin (fifteenth round, tuning set `small` 190)
 OUTLINE_TOLERANCE = 1.25  # pixels (at FINE_SIDE) an outline point may be from the other's: resampling and JPEG jitter
 CLOSING = 7 / 384  # of the short side (7 px at 512x384): gaps narrower than this are closed before the outline is
 #                   taken; relative, so a smaller copy closes the same gaps as its original
@@ -284,11 +288,11 @@ def _from_background(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 def fine_view(data: bytes) -> FineView | None:
     """The look of one image's bytes, or None when it is not a product on a uniform background or its short
-    side is under FINE_SIDE."""
+    side is under FINE_MIN_SIDE."""
     from curate.dedupe.features import decode_reduced
 
     rgb, width, height = decode_reduced(data, FINE_SIDE)
-    if min(rgb.shape[:2]) < FINE_SIDE:  # a smaller file has no finer look to give than its thumbnail's
+    if min(rgb.shape[:2]) < FINE_MIN_SIDE:  # a smaller file has no finer look to give than its thumbnail's
         return None
     rgb = np.ascontiguousarray(rgb)
     found = _from_background(rgb)
@@ -645,7 +649,8 @@ def compare(fa: FineView, fb: FineView, thresholds: "Thresholds | None" = None,
     """(shape: share of outline points off the other's outline, colour: share of the product's pixels with a
     turned hue, tone and colour shift after one global tone curve, the share of values that curve leaves changed
     by more than PHOTO_FAR, the share of the largest region turned against the rest, the edge offset), or None
-    when either silhouette is not simple enough to judge. The edge offset (:func:`edge_offset`) is measured only
+    when either silhouette is not simple enough to judge. The two colour measures are None for a file under
+    FINE_SIDE, whose look is its outline and tone curve only. The edge offset (:func:`edge_offset`) is measured only
     when ``edges`` gives both images' edge views (it is called, and so decodes them, only for a pair every other
     test let through); else it is None."""
     from curate.dedupe.verify import Thresholds
@@ -687,11 +692,17 @@ def _compare(fa: FineView, fb: FineView, thresholds: "Thresholds") -> tuple | No
         if light_far < far:
             far, best, fa, fb = light_far, light_best, la, lb
     rgb_a, rgb_b, core = _aligned(fa, fb, *map(float, best))
+    tone = _tone_fit(fa, fb, rgb_a, rgb_b, core, thresholds)
+    if min(*fa.rgb.shape[:2], *fb.rgb.shape[:2]) < FINE_SIDE:
+        # a file under FINE_SIDE (a thumbnail-sized copy) is judged on its outline and tone curve only: at its size a
+        # colour boundary's JPEG-smeared chroma (half the resolution) reaches into the product's core, so the hue
+        # tests refused 35 of 170 such copies of tuning set `small` 190; and its edges are too coarse for the larger
+        # image's sub-pixel ramps. None: not measured (fine_outline_holds lets it through)
+        return (far, None, *tone, None, None)
     hsv_b = cv2.cvtColor(rgb_b, cv2.COLOR_RGB2HSV_FULL)  # once, for both hue tests
     # the transform, or None where the outlines only agreed at the lower level: the edge views' ramps are at the
     # median level, where such a pair's edges are known to differ
-    return (far, _hue_turned(fa, hsv_b, core), *_tone_fit(fa, fb, rgb_a, rgb_b, core, thresholds),
-            _turned_region(fa, hsv_b, core, thresholds.fine_saturation_jump),
+    return (far, _hue_turned(fa, hsv_b, core), *tone, _turned_region(fa, hsv_b, core, thresholds.fine_saturation_jump),
             None if far_at_median > thresholds.fine_shape else best)
 
 

@@ -310,8 +310,9 @@ def _find_duplicates(thumbs: Sequence[Thumb | None], paths: Sequence[str | Path]
 
         for p, r in zip(product_pairs, compare_pairs(paths, product_pairs, workers, thresholds)):
             if r is not None:
-                fine[p] = {"fine_shape": r[0], "fine_hue": r[1], "fine_tone": r[2], "fine_tone_shift": r[3], "fine_far": r[4],
-                           "fine_hue_region": r[5]}
+                measures = {"fine_shape": r[0], "fine_hue": r[1], "fine_tone": r[2], "fine_tone_shift": r[3], "fine_far": r[4],
+                            "fine_hue_region": r[5]}
+                fine[p] = {k: v for k, v in measures.items() if v is not None}  # None: not measured (a small file's hue)
                 if r[6] is not None:  # measured only where every other test let the pair through
                     fine[p]["fine_edge"] = r[6]
                 if (thresholds.fine_photos and thresholds.fine_rescue and (p in rescued or p in refitted)

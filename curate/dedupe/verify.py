@@ -235,10 +235,12 @@ class Thresholds:
         return ((shift <= self.shift + self.tonal_shift_per_contrast * contrast) & (contrast <= self.tonal_contrast)
                 & (aspect <= self.tonal_aspect))
 
-    def fine_outline_holds(self, shape: float, hue: float, region: float) -> bool:
+    def fine_outline_holds(self, shape: float, hue: float | None, region: float | None) -> bool:
         """The product look's outline and colour tests (not its tone curve): one outline, no hue turned pixel by
-        pixel, no region turned against the rest."""
-        return shape <= self.fine_shape and hue <= self.fine_hue and region <= self.fine_hue_region
+        pixel, no region turned against the rest. None: the colour test was not measured (a file under the look's
+        FINE_SIDE)."""
+        return (shape <= self.fine_shape and (hue is None or hue <= self.fine_hue)
+                and (region is None or region <= self.fine_hue_region))
 
     def allowance(self, contrast: np.ndarray) -> np.ndarray:
         return np.where(contrast <= self.contrast_range, self.colour_tolerance * contrast, 0.0)

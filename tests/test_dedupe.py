@@ -1551,3 +1551,25 @@ def test_fine_look_judges_a_thumbnail_sized_copy_on_its_outline_and_refuses_its_
     monkeypatch.setattr(confirm, "FINE_MIN_SIDE", confirm.FINE_SIDE)
     assert confirm.fine_view(paths[1].read_bytes()) is None
     assert find_duplicates(thumbs, paths, th).groups(range(5)) == [[0, 1, 2, 3, 4]]
+
+
+def test_fine_look_aligns_a_crop_then_resize_of_a_product_framed_tight(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A product framed tight has no axis with both ends free, so no content box gives the scale of a copy cropped
+    (4-5 % a side) and then resized: it lies between the crop's file-pixel ratio and the resize's frame ratio.
+    confirm.FRAMED_CROPS adds the frame's ratio less 2-12 %: that copy's outline then lies on the original's, and
+    without those scales it is refused on shape. The near twin (the hem 3 % shorter) is still refused: the added scales
+    fit no outline a crop did not make."""
+    from curate.dedupe import confirm
+    from curate.dedupe.verify import Thresholds
+
+    paths = _framed_twin_files(tmp_path)
+    with Image.open(paths[0]) as im:
+        cropped = im.crop((35, 45, 768 - 30, 1024 - 40)).resize((422, 564), Image.BILINEAR)  # 0.6x after the crop
+    cropped.save(tmp_path / "crop_resize.jpg", quality=88)
+    original, copy, twin = (confirm.fine_view((tmp_path / name).read_bytes()) for name in ("0.jpg", "crop_resize.jpg", "5.jpg"))
+    assert original.touch.tolist() == [False, True, True, True] and copy.touch.tolist() == [False, True, True, True]
+    th = Thresholds()
+    assert confirm.compare(original, copy, th)[0] <= th.fine_shape / 2
+    assert confirm.compare(original, twin, th)[0] > 2 * th.fine_shape
+    monkeypatch.setattr(confirm, "FRAMED_CROPS", ())
+    assert confirm.compare(original, copy, th)[0] > th.fine_shape

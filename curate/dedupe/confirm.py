@@ -34,7 +34,8 @@ outline and tone only), and refused when
   maps back (issue 16: colourway false positives of the tuning sets 13 -> 0, shade variant 507 -> 437 of 1,094).
 
 Alignment: the candidates are isotropic scales (same original pixels: a crop; the frame's ratio: a resize;
-the content box's height or width ratio on sides the frame does not cut) times anchors (a corner or the
+the content box's height or width ratio on sides the frame does not cut; for a product the frame cuts on every axis
+(no axis with both ends free), the frame's ratio less 2-12 %: a crop then a resize) times anchors (a corner or the
 centre of the content box), then a small grid around the best; scored by the mean outline distance (chamfer
 matching on distance transforms). Outline points near the other image's frame are not counted, since a crop
 may have cut the product there. The silhouette is the outline of the content's components after a closing of
@@ -89,6 +90,9 @@ SIMPLE = 0.6  # min share of a silhouette's foreground boundary that is its outl
 SCENE_SIDES = 4  # sides of the frame the content runs through for the image to be a scene: a product framed tight
 #                 (sleeves and hem cut by the frame) runs through three and is still judged (issue 16, fifteenth round:
 #                 3 left such near twins to the photo look, which cannot see a sleeve; tuning set `frame` 180)
+FRAMED_CROPS = (0.02, 0.04, 0.06, 0.08, 0.10, 0.12)  # shares of a side a crop may have cut, for the scale of a product
+#                    framed tight (``_candidates``), 2 % apart: the alignment's first refinement is +-1 % of the scale
+#                    (issue 16, fifteenth round; tuning set `frame` 180: 8 of 10 such combined copies refused on shape align)
 FRAME_MARGIN = 3.0  # pixels: outline points within this of the other image's frame are not counted
 VIEW_CACHE = 128  # fine views a worker keeps while it goes through one connected component's pairs
 MAX_POINTS = 400  # outline points per image (evenly spaced along the outline)
@@ -418,6 +422,11 @@ def _candidates(fa: FineView, fb: FineView) -> np.ndarray:
         scales.add(float((ba[1] - ba[0]) / (bb[1] - bb[0])))
     if free[2] and free[3]:
         scales.add(float((ba[3] - ba[2]) / (bb[3] - bb[2])))
+    elif not (free[0] and free[1]):
+        # framed tight (no axis with both sides free): no content box gives the scale of a crop then resize, which
+        # lies between the file-pixel ratio (a crop) and the frame's (a resize): the frame's, less the share cut
+        for ratio in (fa.shape[1] / fb.shape[1], fa.shape[0] / fb.shape[0]):
+            scales.update(float(ratio * (1 - cut)) for cut in FRAMED_CROPS)
     out = []
     for s in scales:
         tys = _offsets(ba[0], ba[1], bb[0], bb[1], (bool(free[0]), bool(free[1])), fa.shape[0], fb.shape[0], s)

@@ -411,8 +411,9 @@ def test_cli_passes_the_tone_curve_knobs(tmp_path: Path, monkeypatch: pytest.Mon
     assert seen[3] == Thresholds(fine_photos=False, fine_photo_hue=0.05)
     assert runner.invoke(app, ["dedupe", str(tmp_path), "--no-fine-curve", "--fine-tone-threshold", "0.03", "--tonal-gamma", "0.2"]).exit_code == 0
     assert seen[4] == Thresholds(fine_curve=False, fine_tone=0.03, tonal_gamma=0.2)
-    assert runner.invoke(app, ["dedupe", str(tmp_path), "--no-fine-rescue", "--fine-photo-changed-threshold", "0.02"]).exit_code == 0
-    assert seen[5] == Thresholds(fine_rescue=False, fine_photo_far=0.02)
+    assert runner.invoke(app, ["dedupe", str(tmp_path), "--no-fine-rescue", "--fine-photo-changed-threshold", "0.02",
+                               "--fine-rescue-shift", "0.12"]).exit_code == 0
+    assert seen[5] == Thresholds(fine_rescue=False, fine_photo_far=0.02, fine_rescue_shift=0.12)
     assert runner.invoke(app, ["dedupe", str(tmp_path), "--fine-changed-threshold", "0.1"]).exit_code == 0
     assert seen[6] == Thresholds(fine_far=0.1)
     assert runner.invoke(app, ["dedupe", str(tmp_path), "--no-curve-bridges"]).exit_code == 0
@@ -1573,3 +1574,44 @@ def test_fine_look_aligns_a_crop_then_resize_of_a_product_framed_tight(tmp_path:
     assert confirm.compare(original, twin, th)[0] > 2 * th.fine_shape
     monkeypatch.setattr(confirm, "FRAMED_CROPS", ())
     assert confirm.compare(original, copy, th)[0] > th.fine_shape
+
+
+def test_rescue_asks_about_a_product_copy_whose_strong_tone_edit_shifted_its_colour_when_the_gate_allows(tmp_path: Path) -> None:
+    """A long-sleeved top and its copy cropped by 2-3 % per side, contrast x0.75 and brightness x0.8: the thumbnails
+    refuse it (tone 0.14, colour shift 0.085 against 0.016) and the rescue's gate for two products
+    (``Thresholds.fine_rescue_shift``) decides whether the finer look is asked. At the default 0.06 the copy stays
+    alone; at 0.12 (tried in issue 16's fifteenth round: more copies and more colour twins on the tuning sets, so the
+    default stayed) it is asked and joins. The near twin (the hem 3 % of the height shorter) under the same edit is
+    asked at 0.12 too and stays apart."""
+    import dataclasses as dc
+
+    from PIL import ImageEnhance
+
+    from curate.dedupe.verify import Thresholds
+
+    dataset = _bench_dataset()
+    cut = dc.replace(dataset.random_cut(np.random.default_rng(23)), kind="longsleeve", pattern="solid")
+    params = list(cut.params)
+    params[3] = params[3] - 0.15 if params[3] > 0.15 else params[3] + 0.15  # the hem (bottom = 0.55 + 0.2 * p[3] of h)
+
+    def edited(im: Image.Image) -> Image.Image:
+        w, h = im.size
+        cropped = im.crop((int(0.03 * w), int(0.02 * h), w - int(0.02 * w), h - int(0.03 * h)))
+        return ImageEnhance.Brightness(ImageEnhance.Contrast(cropped).enhance(0.75)).enhance(0.8)
+
+    original, twin = (Image.fromarray(dataset.draw_product(c)).resize((768, 1024), Image.BICUBIC)
+                      for c in (cut, dc.replace(cut, params=tuple(params))))
+    paths = [tmp_path / f"{k}.jpg" for k in range(3)]
+    original.save(paths[0], quality=92)
+    edited(original).save(paths[1], quality=90)
+    edited(twin).save(paths[2], quality=90)
+    thumbs = [thumbnail(p) for p in paths]
+    th = Thresholds()
+    d = find_duplicates(thumbs[:2], paths[:2], Thresholds(fine=False)).distances(0, 1)
+    wide = Thresholds(fine_rescue_shift=0.12)
+    assert d is not None and d["tone"] > th.tone and th.fine_rescue_shift < d["shift"] <= wide.fine_rescue_shift, d
+    assert find_duplicates(thumbs[:2], paths[:2], th).groups(range(2)) == []
+    assert find_duplicates(thumbs[:2], paths[:2], wide).groups(range(2)) == [[0, 1]]
+    twin_found = find_duplicates(thumbs[::2], paths[::2], wide)
+    assert twin_found.groups(range(2)) == [] and twin_found.looks[(0, 1)]["fine_shape"] > 2 * th.fine_shape  # asked, apart
+    assert find_duplicates(thumbs, paths, wide).groups(range(3)) == [[0, 1]]

@@ -423,6 +423,10 @@ def dedupe_command(
                                           "product), and join those one tone curve explains"),
     fine_photo_far: float = typer.Option(_D.fine_photo_far, "--fine-photo-changed-threshold", min=0.0, max=1.0,
                                          help="max share of the aligned values that tone curve leaves changed, for such a pair to join"),
+    fine_rescue_shift: float = typer.Option(_D.fine_rescue_shift, "--fine-rescue-shift", min=0.0, max=1.0,
+                                            help="with --fine-rescue, max thumbnail colour shift of two refused products for the rescue "
+                                                 "to look at them: higher joins more strongly tone-edited copies and more colour twins "
+                                                 "(docs/benchmarks/dedupe.md: 0.12 on the tuning sets), and costs time"),
     curve_bridges: bool = typer.Option(_D.curve_bridges, "--curve-bridges/--no-curve-bridges",
                                        help="let a tone-curve link join two groups when most pairs across them (--bridge-agreement) are "
                                             "links that stood (several edited copies of one original); off: it only brings single images in"),
@@ -454,6 +458,7 @@ def dedupe_command(
                                                                    fine_curve=fine_curve, fine_tone=fine_tone, fine_far=fine_far,
                                                                    fine_photos=fine_photos, fine_photo_hue=fine_photo_hue,
                                                                    fine_rescue=fine_rescue, fine_photo_far=fine_photo_far,
+                                                                   fine_rescue_shift=fine_rescue_shift,
                                                                    curve_bridges=curve_bridges, bridge_agreement=bridge_agreement,
                                                                    link_agreement=link_agreement),
                                               workers, engine,

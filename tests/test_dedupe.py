@@ -1455,17 +1455,21 @@ def test_fine_look_refuses_a_nearly_grey_print_given_a_colour_only_with_the_satu
     assert find_duplicates(thumbs, paths, on).groups(range(5)) == [[0, 2, 3, 4]]
 
 
+def _longsleeve_and_hem_twin(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The bench generator's long-sleeved solid top of ``seed`` and its near twin (the hem 3 % of the height shorter or
+    longer: bottom = 0.55 + 0.2 * p[3] of h), drawn at the generator's canvas size."""
+    dataset = _bench_dataset()
+    cut = dataclasses.replace(dataset.random_cut(np.random.default_rng(seed)), kind="longsleeve", pattern="solid")
+    params = list(cut.params)
+    params[3] = params[3] - 0.15 if params[3] > 0.15 else params[3] + 0.15
+    return dataset.draw_product(cut), dataset.draw_product(dataclasses.replace(cut, params=tuple(params)))
+
+
 def _framed_twin_files(tmp_path: Path) -> list[Path]:
     """A long-sleeved top framed tight as the bench generator's variant ``frame`` does (sleeves and hem cut by three
     sides of the frame), saved at 1024x768; its resized, cropped, darkened and re-encoded copies; and its near twin
     (the hem 3 % of the height shorter), framed the same way."""
-    import dataclasses as dc
-
-    dataset = _bench_dataset()
-    cut = dc.replace(dataset.random_cut(np.random.default_rng(1)), kind="longsleeve", pattern="solid")
-    params = list(cut.params)
-    params[3] = params[3] - 0.15 if params[3] > 0.15 else params[3] + 0.15  # the hem (bottom = 0.55 + 0.2 * p[3] of h)
-    drawn = dataset._framed_tight([dataset.draw_product(cut), dataset.draw_product(dc.replace(cut, params=tuple(params)))])
+    drawn = _bench_dataset()._framed_tight(list(_longsleeve_and_hem_twin(1)))
     original, twin = (Image.fromarray(d).resize((768, 1024), Image.BICUBIC) for d in drawn)
     darker = Image.fromarray(np.clip(np.asarray(original, np.float32) * 0.8, 0, 255).astype(np.uint8))
     images = [(original, 92), (original.resize((461, 614), Image.LANCZOS), 92), (original.crop((20, 30, 750, 1000)), 92),
@@ -1510,14 +1514,7 @@ def _small_twin_files(tmp_path: Path) -> list[Path]:
     """A long-sleeved top saved at 1024x768, its copies resized to a thumbnail-sized upload (0.27x: 207 px short
     side, under the finer look's FINE_SIDE 256 and over FINE_MIN_SIDE 192), its re-encoded copy, and its near twin
     (the hem 3 % of the height shorter) at the same small size."""
-    import dataclasses as dc
-
-    dataset = _bench_dataset()
-    cut = dc.replace(dataset.random_cut(np.random.default_rng(1)), kind="longsleeve", pattern="solid")
-    params = list(cut.params)
-    params[3] = params[3] - 0.15 if params[3] > 0.15 else params[3] + 0.15  # the hem (bottom = 0.55 + 0.2 * p[3] of h)
-    original, twin = (Image.fromarray(dataset.draw_product(c)).resize((768, 1024), Image.BICUBIC)
-                      for c in (cut, dc.replace(cut, params=tuple(params))))
+    original, twin = (Image.fromarray(d).resize((768, 1024), Image.BICUBIC) for d in _longsleeve_and_hem_twin(1))
     small = (207, 276)
     images = [(original, 92), (original.resize(small, Image.BILINEAR), 90), (original, 70),
               (original.resize((220, 293), Image.LANCZOS), 85), (twin.resize(small, Image.BILINEAR), 90)]
@@ -1583,24 +1580,17 @@ def test_rescue_asks_about_a_product_copy_whose_strong_tone_edit_shifted_its_col
     alone; at 0.12 (tried in issue 16's fifteenth round: more copies and more colour twins on the tuning sets, so the
     default stayed) it is asked and joins. The near twin (the hem 3 % of the height shorter) under the same edit is
     asked at 0.12 too and stays apart."""
-    import dataclasses as dc
-
     from PIL import ImageEnhance
 
     from curate.dedupe.verify import Thresholds
 
-    dataset = _bench_dataset()
-    cut = dc.replace(dataset.random_cut(np.random.default_rng(23)), kind="longsleeve", pattern="solid")
-    params = list(cut.params)
-    params[3] = params[3] - 0.15 if params[3] > 0.15 else params[3] + 0.15  # the hem (bottom = 0.55 + 0.2 * p[3] of h)
 
     def edited(im: Image.Image) -> Image.Image:
         w, h = im.size
         cropped = im.crop((int(0.03 * w), int(0.02 * h), w - int(0.02 * w), h - int(0.03 * h)))
         return ImageEnhance.Brightness(ImageEnhance.Contrast(cropped).enhance(0.75)).enhance(0.8)
 
-    original, twin = (Image.fromarray(dataset.draw_product(c)).resize((768, 1024), Image.BICUBIC)
-                      for c in (cut, dc.replace(cut, params=tuple(params))))
+    original, twin = (Image.fromarray(d).resize((768, 1024), Image.BICUBIC) for d in _longsleeve_and_hem_twin(23))
     paths = [tmp_path / f"{k}.jpg" for k in range(3)]
     original.save(paths[0], quality=92)
     edited(original).save(paths[1], quality=90)

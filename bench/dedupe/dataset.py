@@ -453,7 +453,9 @@ def _worker(args: tuple[_BaseJob, str]) -> list[dict[str, str]]:
     return _make_base(args[0], Path(args[1]))
 
 
-WIDE_VARIANTS = ("wide", "twin", "family", "copies", "pale", "frame", "small")  # the tuning variants with the wide edits and lookalikes
+FAMILY_VARIANTS = ("family", "copies", "pale", "frame", "small")  # ``family`` and the variants built on it: colour twins, and
+#                                                                  edited copies of every colourway and lookalike
+WIDE_VARIANTS = ("wide", "twin", *FAMILY_VARIANTS)  # the tuning variants with the wide edits and lookalikes
 
 
 def plan(n: int, real: list[Path], seed: int, variant: str = "") -> list[_BaseJob]:
@@ -491,8 +493,8 @@ def plan(n: int, real: list[Path], seed: int, variant: str = "") -> list[_BaseJo
         looks = int(rng.integers(1, 3)) if (variant == "hard" or variant in WIDE_VARIANTS) and drawn and rng.uniform() < 0.33 else 0
         job = _BaseJob(i, seed * 1_000_003 + i, str(real[i]) if not drawn else None, colourways, tuple(copies), looks,
                        shades=variant == "shade" and drawn, wide=variant in WIDE_VARIANTS,
-                       colour_twins=variant in ("twin", "family", "copies", "pale", "frame", "small"),
-                       variant_copies=variant in ("family", "copies", "pale", "frame", "small"), pale_prints=variant == "pale",
+                       colour_twins=variant == "twin" or variant in FAMILY_VARIANTS,
+                       variant_copies=variant in FAMILY_VARIANTS, pale_prints=variant == "pale",
                        framed=variant == "frame", small_copies=variant == "small")
         jobs.append(job)
         files += 1 + colourways + len(copies) + looks

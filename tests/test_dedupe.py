@@ -666,7 +666,9 @@ def test_fine_look_keeps_a_pale_block_a_brightened_copy_pushes_under_the_median_
     """A green top with a pale pink lower block, and the same brightened x1.3: at the median level (half-way to the
     green) the pink block is in the original's silhouette and out of the copy's, so their outlines disagree; at the
     lower level (LIGHT_QUANTILE) both keep it and the look finds one outline. Without the lower level (its quantile
-    set to the median's) the copy is refused on shape."""
+    set to the median's) the copy is refused on shape, unless the original is taken again at the level the copy's
+    brightening maps (confirm._brightened_pair, issue 16's sixteenth round: the copy's background is white, so the
+    model applies and the block is in both there too)."""
     import curate.dedupe.confirm as confirm
     from curate.dedupe.verify import Thresholds
 
@@ -680,6 +682,9 @@ def test_fine_look_keeps_a_pale_block_a_brightened_copy_pushes_under_the_median_
     shape = confirm.compare(confirm.fine_view(original.read_bytes()), confirm.fine_view(brighter.read_bytes()))[0]
     assert shape <= limit
     monkeypatch.setattr(confirm, "LIGHT_QUANTILE", 0.5)
+    shape = confirm.compare(confirm.fine_view(original.read_bytes()), confirm.fine_view(brighter.read_bytes()))[0]
+    assert shape <= limit  # the brightening's level
+    monkeypatch.setattr(confirm, "_brightened_pair", lambda fa, fb: None)
     shape = confirm.compare(confirm.fine_view(original.read_bytes()), confirm.fine_view(brighter.read_bytes()))[0]
     assert shape > limit
 
@@ -1571,6 +1576,46 @@ def test_fine_look_aligns_a_crop_then_resize_of_a_product_framed_tight(tmp_path:
     assert confirm.compare(original, twin, th)[0] > 2 * th.fine_shape
     monkeypatch.setattr(confirm, "FRAMED_CROPS", ())
     assert confirm.compare(original, copy, th)[0] > th.fine_shape
+
+
+def test_fine_look_matches_the_edge_levels_of_a_brightened_copy_whose_background_clipped_at_white(tmp_path: Path,
+                                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A light long-sleeved top framed tight, its copy brightened x1.3 (the white background clips at 255, so the
+    soft edges lose their outer part and the half-way level lies further in: 5.8 % of the outline off, refused with the
+    old rule) and its near twin (the hem 3 % shorter) brightened the same. confirm._brightened_pair takes the darker
+    image's silhouette again at the level the lighter one's median level maps to under v -> 1.3 v: the copy's outline
+    lies on the original's; the twin's hem still moves it (5.4 %) and it stays apart. A darkened copy (its background
+    darkens with it) is left to the levels as they were."""
+    from PIL import ImageEnhance
+
+    from curate.dedupe import confirm
+    from curate.dedupe.verify import Thresholds
+
+    dataset = _bench_dataset()
+    cut = dataclasses.replace(dataset.random_cut(np.random.default_rng(8)), kind="longsleeve", pattern="solid")
+    cut = dataclasses.replace(cut, colours=((0.5, 0.55, 0.85), *cut.colours[1:]))  # a light cyan
+    params = list(cut.params)
+    params[3] = params[3] - 0.15 if params[3] > 0.15 else params[3] + 0.15
+    drawn = dataset._framed_tight([dataset.draw_product(cut), dataset.draw_product(dataclasses.replace(cut, params=tuple(params)))])
+    original, twin = (Image.fromarray(d).resize((768, 1024), Image.BICUBIC) for d in drawn)
+    images = [original, ImageEnhance.Brightness(original).enhance(1.3), ImageEnhance.Brightness(twin).enhance(1.3),
+              ImageEnhance.Brightness(original).enhance(0.8)]
+    paths = [tmp_path / f"{k}.jpg" for k in range(len(images))]
+    for path, im in zip(paths, images):
+        im.save(path, quality=92)
+    views = [confirm.fine_view(p.read_bytes()) for p in paths]
+    assert views[0].touch.tolist() == [False, True, True, True] and views[1].background.min() == 255
+    th = Thresholds()
+    shape = [confirm.compare(views[0], v, th)[0] for v in views[1:]]
+    assert shape[0] <= th.fine_shape / 10 and shape[1] > 1.5 * th.fine_shape and shape[2] <= th.fine_shape / 2, shape
+    assert confirm._brightened_pair(views[0], views[3]) is None  # darker: its background is no longer white
+    pair = confirm._brightened_pair(views[0], views[1])
+    assert pair is not None and pair[1] is views[1] and pair[0].level > views[0].level
+    thumbs = [thumbnail(p) for p in paths[:3]]
+    assert find_duplicates(thumbs, paths[:3], th).groups(range(3)) == [[0, 1]]
+    monkeypatch.setattr(confirm, "_brightened_pair", lambda fa, fb: None)
+    assert confirm.compare(views[0], views[1], th)[0] > th.fine_shape
+    assert find_duplicates(thumbs, paths[:3], th).groups(range(3)) == []
 
 
 def test_rescue_asks_about_a_product_copy_whose_strong_tone_edit_shifted_its_colour_when_the_gate_allows(tmp_path: Path) -> None:

@@ -86,6 +86,9 @@ CLOSING = 7 / 384  # of the short side (7 px at 512x384): gaps narrower than thi
 #                   taken; relative, so a smaller copy closes the same gaps as its original
 LIGHT_QUANTILE = 0.25  # a second silhouette's edge level (FineView.light): at this quantile of the product's
 #                       differences from the background instead of its median
+WHITE_CLIP = 250  # of 255: a background at least this light in every channel may have been clipped by a brightening
+BRIGHTENED_MIN = 1.05  # product value ratio from which a pair is treated as one brightened (_brightened_pair)
+BRIGHTENED_MAX_LEVEL = 0.8  # of the darker product's median difference: a mapped level above it is not taken
 SIMPLE = 0.6  # min share of a silhouette's foreground boundary that is its outline, for it to be judged
 SCENE_SIDES = 4  # sides of the frame the content runs through for the image to be a scene: a product framed tight
 #                 (sleeves and hem cut by the frame) runs through three and is still judged (issue 16, fifteenth round:
@@ -167,6 +170,8 @@ class FineView(_Colour):
     background: np.ndarray  # [3] uint8 the plain background's colour
     diff: np.ndarray | None = None  # [h, w] uint8 largest channel difference from the background, kept when the
     light_level: float = 0.0  # silhouette at this lower level may differ (FineView.light)
+    level: float = 0.0  # the level the silhouette was taken at (of 255, a difference from the background)
+    product_diff: float = 0.0  # the product's median difference from the background (what ``level`` is half-way to)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -178,8 +183,19 @@ class FineView(_Colour):
         itself when that level is the same, None when there is no silhouette there."""
         if self.diff is None:
             return self
-        shape = _silhouette(self.rgb, self.diff, self.light_level)
-        return None if shape is None else FineView(scale=self.scale, rgb=self.rgb, background=self.background, **shape)
+        return self.at_level(self.light_level, self.diff)
+
+    def at_level(self, level: float, diff: np.ndarray | None = None) -> "FineView | None":
+        """The same image's silhouette at another ``level`` (None when there is none there); ``diff`` when already
+        at hand, else computed again from the pixels."""
+        if diff is None:
+            found = _from_background(self.rgb)
+            if found is None:
+                return None
+            diff = found[1]
+        shape = _silhouette(self.rgb, diff, level)
+        return None if shape is None else FineView(scale=self.scale, rgb=self.rgb, background=self.background, level=level,
+                                                    product_diff=self.product_diff, **shape)
 
 
 @dataclasses.dataclass
@@ -265,13 +281,22 @@ def rescue_photos(pa: PhotoView, pb: PhotoView, thresholds: "Thresholds") -> tup
     return _photo_hue(pa, warped, overlap, area), tone, shift, far, float(inliers), coverage
 
 
-def _level(counts: np.ndarray, quantile: float) -> float:
-    """The silhouette's edge level: half-way between the background and the product's colour at ``quantile`` of
-    its pixels' difference from it (``counts``: their histogram above FOREGROUND). A brightness or contrast edit
-    scales both, so that edge stays where it was (a fixed threshold slides along soft edges)."""
+def _product_diff(counts: np.ndarray, quantile: float) -> int:
+    """The product's difference from the background at ``quantile`` of its pixels (``counts``: their histogram
+    above FOREGROUND)."""
     from curate.dedupe.features import FOREGROUND
 
-    return max(FOREGROUND, 0.5 * (FOREGROUND + 1 + int(np.searchsorted(np.cumsum(counts), counts.sum() * quantile))))
+    return FOREGROUND + 1 + int(np.searchsorted(np.cumsum(counts), counts.sum() * quantile))
+
+
+def _level(counts: np.ndarray, quantile: float) -> float:
+    """The silhouette's edge level: half-way between the background and the product's colour at ``quantile`` of
+    its pixels' difference from it (``counts``: their histogram above FOREGROUND). A darkening or contrast edit
+    scales both, so that edge stays where it was (a fixed threshold slides along soft edges); a brightening that
+    clips the background at white does not (:func:`_brightened_pair`)."""
+    from curate.dedupe.features import FOREGROUND
+
+    return max(FOREGROUND, 0.5 * _product_diff(counts, quantile))
 
 
 def _from_background(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -312,7 +337,8 @@ def fine_view(data: bytes) -> FineView | None:
         return None
     light = _level(counts, LIGHT_QUANTILE)
     return FineView(scale=max(rgb.shape[:2]) / max(width, height), rgb=rgb, background=np.asarray(bg, np.uint8),
-                    diff=diff if light < median else None, light_level=light, **shape)
+                    diff=diff if light < median else None, light_level=light, level=median,
+                    product_diff=float(_product_diff(counts, 0.5)), **shape)
 
 
 def _silhouette(rgb: np.ndarray, diff: np.ndarray, level: float) -> dict | None:
@@ -691,7 +717,10 @@ def _compare(fa: FineView, fb: FineView, thresholds: "Thresholds") -> tuple | No
     if min(fa.simple, fb.simple) < SIMPLE or not len(fa.points) or not len(fb.points):
         return None
     far, best = align(fa, fb)
-    far_at_median = far
+    median_views = (fa, fb)
+    # whether the edge test may judge the transform: not where only the lower-level silhouettes agreed (the edge views'
+    # ramps are at the median level, where such a pair's edges are known to differ)
+    edges_judge = far <= thresholds.fine_shape
     # the outlines disagree at the median level: a pale region may have crossed it in one copy only, so both are
     # taken again at the lower level, where it stays in (a near twin's moved sleeve moves at every level)
     la, lb = (fa.light, fb.light) if far > thresholds.fine_shape else (None, None)
@@ -700,6 +729,15 @@ def _compare(fa: FineView, fb: FineView, thresholds: "Thresholds") -> tuple | No
         light_far, light_best = align(la, lb)
         if light_far < far:
             far, best, fa, fb = light_far, light_best, la, lb
+    if far > thresholds.fine_shape:
+        # still apart: a brightening that clipped the background at white moved the lighter one's edges inwards,
+        # so the darker one is taken again at the level its ramp has where the lighter one's median level lies
+        pair = _brightened_pair(*median_views)
+        if pair is not None and min(pair[0].simple, pair[1].simple) >= SIMPLE and len(pair[0].points) and len(pair[1].points):
+            bright_far, bright_best = align(*pair)
+            if bright_far < far:
+                # the edge test takes one uniform offset along the normals out, which is what the brightening moved
+                far, best, (fa, fb), edges_judge = bright_far, bright_best, pair, True
     rgb_a, rgb_b, core = _aligned(fa, fb, *map(float, best))
     tone = _tone_fit(fa, fb, rgb_a, rgb_b, core, thresholds)
     if min(*fa.rgb.shape[:2], *fb.rgb.shape[:2]) < FINE_SIDE:
@@ -709,10 +747,36 @@ def _compare(fa: FineView, fb: FineView, thresholds: "Thresholds") -> tuple | No
         # image's sub-pixel ramps. None: not measured (fine_outline_holds lets it through)
         return (far, None, *tone, None, None)
     hsv_b = cv2.cvtColor(rgb_b, cv2.COLOR_RGB2HSV_FULL)  # once, for both hue tests
-    # the transform, or None where the outlines only agreed at the lower level: the edge views' ramps are at the
-    # median level, where such a pair's edges are known to differ
     return (far, _hue_turned(fa, hsv_b, core), *tone, _turned_region(fa, hsv_b, core, thresholds.fine_saturation_jump),
-            None if far_at_median > thresholds.fine_shape else best)
+            best if edges_judge else None)
+
+
+def _brightened_pair(fa: FineView, fb: FineView) -> tuple[FineView, FineView] | None:
+    """The pair with its darker image's silhouette taken again at the level that matches the lighter one's, when
+    the lighter one's background is white (None otherwise, or when the levels already match).
+
+    The levels are half-way to each product's colour (:func:`_level`), which a brightening keeps only while it
+    keeps the background: it multiplies every value by k and clips the white background at 255, so the lighter
+    image's soft edges lose their outer part and its half-way level lies further in (a pixel or more on the
+    tuning set `frame` 180's framed products, whose outline is mostly those edges). Under that model a pixel of
+    value v in the darker image is k v in the lighter one, so a difference d from the darker one's background B_a
+    is B_b - k (B_a - d) from the lighter one's; the lighter one's median level L_b is the darker one's
+    B_a - (B_b - L_b) / k, with k the ratio of the two products' median values (a darkening keeps the levels, the
+    background darkens with the product, and is left as it is)."""
+    values = [float(f.background.mean()) - f.product_diff for f in (fa, fb)]
+    if min(values) <= 0:
+        return None
+    dark, light = (fa, fb) if values[1] > values[0] else (fb, fa)
+    k = max(values) / min(values)
+    if k < BRIGHTENED_MIN or int(light.background.min()) < WHITE_CLIP:
+        return None
+    level = float(dark.background.mean()) - (float(light.background.mean()) - light.level) / k
+    if level <= dark.level + 1 or level >= BRIGHTENED_MAX_LEVEL * dark.product_diff:
+        return None
+    again = dark.at_level(level)
+    if again is None:
+        return None
+    return (again, fb) if dark is fa else (fa, again)
 
 
 def align(fa: FineView, fb: FineView) -> tuple[float, np.ndarray]:

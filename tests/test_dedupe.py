@@ -668,7 +668,7 @@ def test_fine_look_keeps_a_pale_block_a_brightened_copy_pushes_under_the_median_
     lower level (LIGHT_QUANTILE) both keep it and the look finds one outline. Without the lower level (its quantile
     set to the median's) the copy is refused on shape, unless the original is taken again at the level the copy's
     brightening maps (confirm._brightened_pair, issue 16's sixteenth round: the copy's background is white, so the
-    model applies and the block is in both there too)."""
+    model applies and the block is in both there too) or both at the lower of confirm.JOINT_LEVELS (the same round)."""
     import curate.dedupe.confirm as confirm
     from curate.dedupe.verify import Thresholds
 
@@ -685,6 +685,9 @@ def test_fine_look_keeps_a_pale_block_a_brightened_copy_pushes_under_the_median_
     shape = confirm.compare(confirm.fine_view(original.read_bytes()), confirm.fine_view(brighter.read_bytes()))[0]
     assert shape <= limit  # the brightening's level
     monkeypatch.setattr(confirm, "_brightened_pair", lambda fa, fb: None)
+    shape = confirm.compare(confirm.fine_view(original.read_bytes()), confirm.fine_view(brighter.read_bytes()))[0]
+    assert shape <= limit  # the joint levels
+    monkeypatch.setattr(confirm, "JOINT_LEVELS", ())
     shape = confirm.compare(confirm.fine_view(original.read_bytes()), confirm.fine_view(brighter.read_bytes()))[0]
     assert shape > limit
 
@@ -1585,7 +1588,8 @@ def test_fine_look_matches_the_edge_levels_of_a_brightened_copy_whose_background
     old rule) and its near twin (the hem 3 % shorter) brightened the same. confirm._brightened_pair takes the darker
     image's silhouette again at the level the lighter one's median level maps to under v -> 1.3 v: the copy's outline
     lies on the original's; the twin's hem still moves it (5.4 %) and it stays apart. A darkened copy (its background
-    darkens with it) is left to the levels as they were."""
+    darkens with it) is left to the levels as they were. The joint levels (confirm.JOINT_LEVELS) are switched off
+    to see the brightening's level alone, and then on: the same groups."""
     from PIL import ImageEnhance
 
     from curate.dedupe import confirm
@@ -1606,16 +1610,67 @@ def test_fine_look_matches_the_edge_levels_of_a_brightened_copy_whose_background
     views = [confirm.fine_view(p.read_bytes()) for p in paths]
     assert views[0].touch.tolist() == [False, True, True, True] and views[1].background.min() == 255
     th = Thresholds()
+    thumbs = [thumbnail(p) for p in paths[:3]]
+    assert find_duplicates(thumbs, paths[:3], th).groups(range(3)) == [[0, 1]]
+    monkeypatch.setattr(confirm, "JOINT_LEVELS", ())
     shape = [confirm.compare(views[0], v, th)[0] for v in views[1:]]
     assert shape[0] <= th.fine_shape / 10 and shape[1] > 1.5 * th.fine_shape and shape[2] <= th.fine_shape / 2, shape
     assert confirm._brightened_pair(views[0], views[3]) is None  # darker: its background is no longer white
     pair = confirm._brightened_pair(views[0], views[1])
     assert pair is not None and pair[1] is views[1] and pair[0].level > views[0].level
-    thumbs = [thumbnail(p) for p in paths[:3]]
     assert find_duplicates(thumbs, paths[:3], th).groups(range(3)) == [[0, 1]]
     monkeypatch.setattr(confirm, "_brightened_pair", lambda fa, fb: None)
     assert confirm.compare(views[0], views[1], th)[0] > th.fine_shape
     assert find_duplicates(thumbs, paths[:3], th).groups(range(3)) == []
+
+
+def _banded_product(hem: int = 0) -> np.ndarray:
+    """A navy top on white (200 of 255 off the background) whose lower part is a pale band 105 off it: just over the
+    silhouette's half-way level (100), so a tone edit that moves the two colours differently carries the band across."""
+    import cv2
+
+    img = np.full((1024, 768, 3), 255, np.uint8)
+    outline = np.array([[230, 150], [538, 150], [600, 420], [560, 430], [540, 760 + hem], [228, 760 + hem], [208, 430], [168, 420]], np.int32)
+    cv2.fillPoly(img, [outline], (55, 60, 90))
+    img[640 + hem:760 + hem, 228:540] = (150, 155, 166)
+    return cv2.GaussianBlur(img, (0, 0), 1.5)
+
+
+def test_fine_look_takes_both_silhouettes_at_joint_levels_when_a_band_crosses_the_half_way_level(tmp_path: Path,
+                                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The banded top's contrast x1.15 copy (about mid grey: the band ends 102 off white, the navy 211, so the band
+    falls under the copy's level 105.5) and its gamma 0.85 copy lose the band from their silhouettes: 9.4 % of the
+    outline off at the median levels, refused with the old rule. At confirm.JOINT_LEVELS (0.35 and 0.65 of each
+    product's colour) both silhouettes agree. The near twin (hem and band 25 px lower) stays over twice the limit.
+    A file under FINE_SIDE (the contrast copy at 207 px) is not given the joint levels: its colour is not measured,
+    so its outline is all that tells a recoloured print from its original."""
+    from curate.dedupe import confirm
+    from curate.dedupe.verify import Thresholds
+
+    original = _banded_product()
+    images = [original, np.clip((original.astype(np.float32) - 128) * 1.15 + 128, 0, 255).astype(np.uint8),
+              (255 * (original / 255.0) ** 0.85).astype(np.uint8), _banded_product(25)]
+    paths = [tmp_path / f"{k}.jpg" for k in range(len(images))]
+    for path, im in zip(paths, images):
+        Image.fromarray(im).save(path, quality=92)
+    views = [confirm.fine_view(p.read_bytes()) for p in paths]
+    th = Thresholds()
+    shape = [confirm.compare(views[0], v, th)[0] for v in views[1:]]
+    assert max(shape[:2]) <= th.fine_shape / 10 and shape[2] > 2 * th.fine_shape, shape
+    with Image.open(paths[1]) as im:
+        im.resize((207, 276), Image.BILINEAR).save(tmp_path / "small.jpg", quality=90)
+    small = confirm.fine_view((tmp_path / "small.jpg").read_bytes())
+    assert min(small.rgb.shape[:2]) < confirm.FINE_SIDE and confirm.compare(views[0], small, th)[0] > 2 * th.fine_shape
+    monkeypatch.setattr(confirm, "FINE_SIDE", 200)  # were its colour measured, the joint levels would join it
+    assert confirm.compare(views[0], small, th)[0] <= th.fine_shape / 10
+    monkeypatch.undo()
+    thumbs = [thumbnail(p) for p in paths]
+    assert find_duplicates(thumbs, paths, Thresholds(fine=False)).groups(range(4)) == [[0, 1, 2, 3]]  # the twin joins
+    assert find_duplicates(thumbs, paths, th).groups(range(4)) == [[0, 1, 2]]
+    monkeypatch.setattr(confirm, "JOINT_LEVELS", ())
+    shape = [confirm.compare(views[0], v, th)[0] for v in views[1:]]
+    assert min(shape[:2]) > 2 * th.fine_shape and shape[2] > 2 * th.fine_shape, shape
+    assert find_duplicates(thumbs, paths, th).groups(range(4)) == [[1, 2]]  # the two edited copies agree with each other
 
 
 def test_rescue_asks_about_a_product_copy_whose_strong_tone_edit_shifted_its_colour_when_the_gate_allows(tmp_path: Path) -> None:

@@ -89,6 +89,13 @@ LIGHT_QUANTILE = 0.25  # a second silhouette's edge level (FineView.light): at t
 WHITE_CLIP = 250  # of 255: a background at least this light in every channel may have been clipped by a brightening
 BRIGHTENED_MIN = 1.05  # product value ratio from which a pair is treated as one brightened (_brightened_pair)
 BRIGHTENED_MAX_LEVEL = 0.8  # of the darker product's median difference: a mapped level above it is not taken
+JOINT_LEVELS = (0.35, 0.65)  # of each product's median difference: the levels both silhouettes are taken again at when
+#                              the outlines still disagree (a trim or emblem whose colour lies near the half-way level
+#                              is in one copy's silhouette and out of the other's; issue 16, sixteenth round)
+JOINT_MAX_FAR = 0.2  # the joint levels are tried only for outlines at most this far apart (the copies they brought
+#                      together on tuning set `family` 151 were 0.031-0.103 apart; 82 % of its shape-refused traps are
+#                      further, and each try costs two silhouettes and an alignment)
+JOINT_SHAPE_SHARE = 0.5  # of fine_shape: the most outline points a joint level may leave off for its alignment to count
 SIMPLE = 0.6  # min share of a silhouette's foreground boundary that is its outline, for it to be judged
 SCENE_SIDES = 4  # sides of the frame the content runs through for the image to be a scene: a product framed tight
 #                 (sleeves and hem cut by the frame) runs through three and is still judged (issue 16, fifteenth round:
@@ -187,15 +194,26 @@ class FineView(_Colour):
 
     def at_level(self, level: float, diff: np.ndarray | None = None) -> "FineView | None":
         """The same image's silhouette at another ``level`` (None when there is none there); ``diff`` when already
-        at hand, else computed again from the pixels."""
-        if diff is None:
-            found = _from_background(self.rgb)
-            if found is None:
-                return None
-            diff = found[1]
-        shape = _silhouette(self.rgb, diff, level)
-        return None if shape is None else FineView(scale=self.scale, rgb=self.rgb, background=self.background, level=level,
+        at hand, else computed again from the pixels. Kept per level: the view is kept for the image's other pairs."""
+        if level in self._at_levels:
+            return self._at_levels[level]
+        diff = self._full_diff if diff is None else diff
+        shape = None if diff is None else _silhouette(self.rgb, diff, level)
+        view = None if shape is None else FineView(scale=self.scale, rgb=self.rgb, background=self.background, level=level,
                                                     product_diff=self.product_diff, **shape)
+        self._at_levels[level] = view
+        return view
+
+    @functools.cached_property
+    def _at_levels(self) -> "dict[float, FineView | None]":
+        return {}
+
+    @functools.cached_property
+    def _full_diff(self) -> np.ndarray | None:
+        if self.diff is not None:
+            return self.diff
+        found = _from_background(self.rgb)
+        return None if found is None else found[1]
 
 
 @dataclasses.dataclass
@@ -497,18 +515,19 @@ class EdgeView:
     contour: np.ndarray  # [k] int: which contour each point is on
 
 
-def edge_view(data: bytes) -> EdgeView | None:
-    """The edges of one product image's bytes, or None without a plain background or a product."""
+def edge_view(data: bytes, fraction: float | None = None) -> EdgeView | None:
+    """The edges of one product image's bytes, or None without a plain background or a product: at the silhouette's
+    median level, or at ``fraction`` of the product's median difference (JOINT_LEVELS)."""
     import cv2
 
-    from curate.dedupe.features import decode_reduced
+    from curate.dedupe.features import FOREGROUND, decode_reduced
 
     rgb, width, height = decode_reduced(data, EDGE_SIDE)
     found = _from_background(np.ascontiguousarray(rgb))
     if found is None:
         return None
     _, diff, counts = found
-    level = max(_level(counts, 0.5), 1.0)
+    level = max(_level(counts, 0.5), 1.0) if fraction is None else max(float(FOREGROUND), fraction * _product_diff(counts, 0.5))
     # 0 at half the level, 1 at 1.5 times it: the ramp's half-way point is the silhouette's edge level
     mask = np.clip((diff.astype(np.float32) - 0.5 * level) / level, 0.0, 1.0)
     contours, _ = cv2.findContours((mask >= 0.5).view(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
@@ -680,26 +699,26 @@ def _tone_fit(fa: FineView, fb: FineView, rgb_a: np.ndarray, rgb_b: np.ndarray, 
 
 
 def compare(fa: FineView, fb: FineView, thresholds: "Thresholds | None" = None,
-            edges: "Callable[[], tuple[EdgeView | None, EdgeView | None]] | None" = None) -> tuple | None:
+            edges: "Callable[[float | None], tuple[EdgeView | None, EdgeView | None]] | None" = None) -> tuple | None:
     """(shape: share of outline points off the other's outline, colour: share of the product's pixels with a
     turned hue, tone and colour shift after one global tone curve, the share of values that curve leaves changed
     by more than PHOTO_FAR, the share of the largest region turned against the rest, the edge offset), or None
     when either silhouette is not simple enough to judge. The two colour measures are None for a file under
     FINE_SIDE, whose look is its outline and tone curve only. The edge offset (:func:`edge_offset`) is measured only
-    when ``edges`` gives both images' edge views (it is called, and so decodes them, only for a pair every other
-    test let through); else it is None."""
+    when ``edges`` gives both images' edge views (it is called, with the level fraction the outlines agreed at or
+    None for the median level, and so decodes them, only for a pair every other test let through); else it is None."""
     from curate.dedupe.verify import Thresholds
 
     thresholds = thresholds or Thresholds()
     measured = _compare(fa, fb, thresholds)
     if measured is None:
         return None
-    *values, best = measured
+    *values, best, fraction = measured
     shape, hue, _, _, changed, region = values
     edge = None
     if (edges is not None and best is not None and np.isfinite(thresholds.fine_edge) and thresholds.fine_outline_holds(shape, hue, region)
             and changed <= thresholds.fine_far):
-        ea, eb = edges()
+        ea, eb = edges(fraction)
         if ea is not None and eb is not None:
             if min(eb.mask.shape) > min(ea.mask.shape):  # offsets in the larger image's pixels: b to a inverted
                 s, tx, ty = (float(v) for v in best)
@@ -710,9 +729,11 @@ def compare(fa: FineView, fb: FineView, thresholds: "Thresholds | None" = None,
 
 
 def _compare(fa: FineView, fb: FineView, thresholds: "Thresholds") -> tuple | None:
-    """compare's measures before the edges, and the transform (s, tx, ty) that aligned the two (None when only
-    their lower-level silhouettes agreed)."""
+    """compare's measures before the edges, the transform (s, tx, ty) that aligned the two (None when only their
+    lower-level silhouettes agreed) and the level fraction of JOINT_LEVELS they agreed at (None: the median level)."""
     import cv2
+
+    from curate.dedupe.features import FOREGROUND
 
     if min(fa.simple, fb.simple) < SIMPLE or not len(fa.points) or not len(fb.points):
         return None
@@ -738,17 +759,35 @@ def _compare(fa: FineView, fb: FineView, thresholds: "Thresholds") -> tuple | No
             if bright_far < far:
                 # the edge test takes one uniform offset along the normals out, which is what the brightening moved
                 far, best, (fa, fb), edges_judge = bright_far, bright_best, pair, True
+    fraction = None
+    # not for a file under FINE_SIDE: its colour is not measured, so its outline is all that tells a recoloured print
+    # from its original (at the median level the recoloured emblem often crosses the level; tuning set `small` 190: two
+    # print lookalikes' small copies joined their originals at a joint level, 75 -> 80 false pairs)
+    measures_colour = min(*fa.rgb.shape[:2], *fb.rgb.shape[:2]) >= FINE_SIDE
+    if measures_colour and thresholds.fine_shape < far <= JOINT_MAX_FAR:
+        # still apart: both taken again at the same fractions of their products' colour (a trim or an emblem whose
+        # colour lies near the half-way level crosses it in one copy and not in the other); the edge test then runs
+        # on ramps at that level, so a near twin's moved seam still counts
+        for joint in JOINT_LEVELS:
+            la, lb = (f.at_level(max(float(FOREGROUND), joint * f.product_diff)) for f in median_views)
+            if la is None or lb is None or min(la.simple, lb.simple) < SIMPLE or not len(la.points) or not len(lb.points):
+                continue
+            joint_far, joint_best = align(la, lb)
+            # taken only where the outlines agree as a copy's do: each level tried is one more chance for a near twin
+            # (framed, against a crop of the original: 0.0298 at 0.35 on the tests' long-sleeved top) to scrape under
+            if joint_far < far and joint_far <= JOINT_SHAPE_SHARE * thresholds.fine_shape:
+                far, best, fa, fb, edges_judge, fraction = joint_far, joint_best, la, lb, True, joint
     rgb_a, rgb_b, core = _aligned(fa, fb, *map(float, best))
     tone = _tone_fit(fa, fb, rgb_a, rgb_b, core, thresholds)
-    if min(*fa.rgb.shape[:2], *fb.rgb.shape[:2]) < FINE_SIDE:
+    if not measures_colour:
         # a file under FINE_SIDE (a thumbnail-sized copy) is judged on its outline and tone curve only: at its size a
         # colour boundary's JPEG-smeared chroma (half the resolution) reaches into the product's core, so the hue
         # tests refused 35 of 170 such copies of tuning set `small` 190; and its edges are too coarse for the larger
         # image's sub-pixel ramps. None: not measured (fine_outline_holds lets it through)
-        return (far, None, *tone, None, None)
+        return (far, None, *tone, None, None, fraction)
     hsv_b = cv2.cvtColor(rgb_b, cv2.COLOR_RGB2HSV_FULL)  # once, for both hue tests
     return (far, _hue_turned(fa, hsv_b, core), *tone, _turned_region(fa, hsv_b, core, thresholds.fine_saturation_jump),
-            best if edges_judge else None)
+            best if edges_judge else None, fraction)
 
 
 def _brightened_pair(fa: FineView, fb: FineView) -> tuple[FineView, FineView] | None:
@@ -817,8 +856,14 @@ def _kept(cache: collections.OrderedDict, key: object, path: str, build: Callabl
     return value
 
 
-def _edge_view(path: str) -> EdgeView | None:
-    """The edge view of one file, kept per process (EDGE_CACHE of them): pairs of one image come one after another."""
+def _edge_view(path: str, fraction: float | None = None) -> EdgeView | None:
+    """The edge view of one file, kept per process (EDGE_CACHE of them): pairs of one image come one after another.
+    One at a JOINT_LEVELS ``fraction`` is rare and built each time."""
+    if fraction is not None:
+        try:
+            return edge_view(Path(path).read_bytes(), fraction)
+        except Exception:  # noqa: BLE001 - as _kept: a file that fails now refuses nothing
+            return None
     return _kept(_EDGES, path, path, edge_view, EDGE_CACHE)  # type: ignore[return-value]
 
 
@@ -839,7 +884,7 @@ def _compare_component(item: tuple[list[str], list[tuple[int, ...]]], photos: bo
         view_of = fine_view
 
         def judge(fa, fb):  # noqa: ANN001, ANN202
-            return compare(fa, fb, thresholds, lambda: (_edge_view(files[a]), _edge_view(files[b])))
+            return compare(fa, fb, thresholds, lambda fraction: (_edge_view(files[a], fraction), _edge_view(files[b], fraction)))
     files, pairs = item
     out: list = [None] * len(pairs)
     for n in sorted(range(len(pairs)), key=pairs.__getitem__):  # pairs of one image one after another

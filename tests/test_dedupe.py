@@ -426,6 +426,8 @@ def test_cli_passes_the_tone_curve_knobs(tmp_path: Path, monkeypatch: pytest.Mon
     assert len(seen) == 10
     assert runner.invoke(app, ["dedupe", str(tmp_path), "--fine-saturation-jump", "inf"]).exit_code == 0
     assert seen[-1] == Thresholds(fine_saturation_jump=float("inf"))
+    assert runner.invoke(app, ["dedupe", str(tmp_path), "--fine-joint-levels"]).exit_code == 0
+    assert seen[-1] == Thresholds(fine_joint_levels=True)
 
 
 def test_unknown_engine_and_table_are_refused(ds: Path) -> None:
@@ -668,7 +670,8 @@ def test_fine_look_keeps_a_pale_block_a_brightened_copy_pushes_under_the_median_
     lower level (LIGHT_QUANTILE) both keep it and the look finds one outline. Without the lower level (its quantile
     set to the median's) the copy is refused on shape, unless the original is taken again at the level the copy's
     brightening maps (confirm._brightened_pair, issue 16's sixteenth round: the copy's background is white, so the
-    model applies and the block is in both there too) or both at the lower of confirm.JOINT_LEVELS (the same round)."""
+    model applies and the block is in both there too) or, with ``fine_joint_levels`` on, both at the lower of
+    confirm.JOINT_LEVELS (the same round)."""
     import curate.dedupe.confirm as confirm
     from curate.dedupe.verify import Thresholds
 
@@ -685,9 +688,8 @@ def test_fine_look_keeps_a_pale_block_a_brightened_copy_pushes_under_the_median_
     shape = confirm.compare(confirm.fine_view(original.read_bytes()), confirm.fine_view(brighter.read_bytes()))[0]
     assert shape <= limit  # the brightening's level
     monkeypatch.setattr(confirm, "_brightened_pair", lambda fa, fb: None)
-    shape = confirm.compare(confirm.fine_view(original.read_bytes()), confirm.fine_view(brighter.read_bytes()))[0]
+    shape = confirm.compare(confirm.fine_view(original.read_bytes()), confirm.fine_view(brighter.read_bytes()), Thresholds(fine_joint_levels=True))[0]
     assert shape <= limit  # the joint levels
-    monkeypatch.setattr(confirm, "JOINT_LEVELS", ())
     shape = confirm.compare(confirm.fine_view(original.read_bytes()), confirm.fine_view(brighter.read_bytes()))[0]
     assert shape > limit
 
@@ -1588,8 +1590,8 @@ def test_fine_look_matches_the_edge_levels_of_a_brightened_copy_whose_background
     old rule) and its near twin (the hem 3 % shorter) brightened the same. confirm._brightened_pair takes the darker
     image's silhouette again at the level the lighter one's median level maps to under v -> 1.3 v: the copy's outline
     lies on the original's; the twin's hem still moves it (5.4 %) and it stays apart. A darkened copy (its background
-    darkens with it) is left to the levels as they were. The joint levels (confirm.JOINT_LEVELS) are switched off
-    to see the brightening's level alone, and then on: the same groups."""
+    darkens with it) is left to the levels as they were. With the joint levels on (``fine_joint_levels``): the same
+    groups."""
     from PIL import ImageEnhance
 
     from curate.dedupe import confirm
@@ -1611,8 +1613,7 @@ def test_fine_look_matches_the_edge_levels_of_a_brightened_copy_whose_background
     assert views[0].touch.tolist() == [False, True, True, True] and views[1].background.min() == 255
     th = Thresholds()
     thumbs = [thumbnail(p) for p in paths[:3]]
-    assert find_duplicates(thumbs, paths[:3], th).groups(range(3)) == [[0, 1]]
-    monkeypatch.setattr(confirm, "JOINT_LEVELS", ())
+    assert find_duplicates(thumbs, paths[:3], Thresholds(fine_joint_levels=True)).groups(range(3)) == [[0, 1]]
     shape = [confirm.compare(views[0], v, th)[0] for v in views[1:]]
     assert shape[0] <= th.fine_shape / 10 and shape[1] > 1.5 * th.fine_shape and shape[2] <= th.fine_shape / 2, shape
     assert confirm._brightened_pair(views[0], views[3]) is None  # darker: its background is no longer white
@@ -1640,8 +1641,9 @@ def test_fine_look_takes_both_silhouettes_at_joint_levels_when_a_band_crosses_th
                                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """The banded top's contrast x1.15 copy (about mid grey: the band ends 102 off white, the navy 211, so the band
     falls under the copy's level 105.5) and its gamma 0.85 copy lose the band from their silhouettes: 9.4 % of the
-    outline off at the median levels, refused with the old rule. At confirm.JOINT_LEVELS (0.35 and 0.65 of each
-    product's colour) both silhouettes agree. The near twin (hem and band 25 px lower) stays over twice the limit.
+    outline off at the median levels, refused by default. With ``fine_joint_levels`` on, at confirm.JOINT_LEVELS (0.35
+    and 0.65 of each product's colour) both silhouettes agree. The near twin (hem and band 25 px lower) stays over
+    twice the limit.
     A file under FINE_SIDE (the contrast copy at 207 px) is not given the joint levels: its colour is not measured,
     so its outline is all that tells a recoloured print from its original."""
     from curate.dedupe import confirm
@@ -1654,7 +1656,7 @@ def test_fine_look_takes_both_silhouettes_at_joint_levels_when_a_band_crosses_th
     for path, im in zip(paths, images):
         Image.fromarray(im).save(path, quality=92)
     views = [confirm.fine_view(p.read_bytes()) for p in paths]
-    th = Thresholds()
+    th = Thresholds(fine_joint_levels=True)
     shape = [confirm.compare(views[0], v, th)[0] for v in views[1:]]
     assert max(shape[:2]) <= th.fine_shape / 10 and shape[2] > 2 * th.fine_shape, shape
     with Image.open(paths[1]) as im:
@@ -1667,10 +1669,10 @@ def test_fine_look_takes_both_silhouettes_at_joint_levels_when_a_band_crosses_th
     thumbs = [thumbnail(p) for p in paths]
     assert find_duplicates(thumbs, paths, Thresholds(fine=False)).groups(range(4)) == [[0, 1, 2, 3]]  # the twin joins
     assert find_duplicates(thumbs, paths, th).groups(range(4)) == [[0, 1, 2]]
-    monkeypatch.setattr(confirm, "JOINT_LEVELS", ())
-    shape = [confirm.compare(views[0], v, th)[0] for v in views[1:]]
+    default = Thresholds()
+    shape = [confirm.compare(views[0], v, default)[0] for v in views[1:]]
     assert min(shape[:2]) > 2 * th.fine_shape and shape[2] > 2 * th.fine_shape, shape
-    assert find_duplicates(thumbs, paths, th).groups(range(4)) == [[1, 2]]  # the two edited copies agree with each other
+    assert find_duplicates(thumbs, paths, default).groups(range(4)) == [[1, 2]]  # the two edited copies agree with each other
 
 
 def test_rescue_asks_about_a_product_copy_whose_strong_tone_edit_shifted_its_colour_when_the_gate_allows(tmp_path: Path) -> None:
@@ -1705,3 +1707,25 @@ def test_rescue_asks_about_a_product_copy_whose_strong_tone_edit_shifted_its_col
     twin_found = find_duplicates(thumbs[::2], paths[::2], wide)
     assert twin_found.groups(range(2)) == [] and twin_found.looks[(0, 1)]["fine_shape"] > 2 * th.fine_shape  # asked, apart
     assert find_duplicates(thumbs, paths, wide).groups(range(3)) == [[0, 1]]
+
+
+def _cv2_blur_sum(k: int) -> float:
+    import cv2
+
+    return float(cv2.GaussianBlur(np.full((256, 256), k % 255, np.uint8), (0, 0), 2.0).sum())
+
+
+def test_worker_pool_does_not_hang_after_opencv_ran_threaded_in_this_process() -> None:
+    """A process that ran OpenCV on its thread pool (a finer look called in process, as a notebook or the tests do)
+    and then forks the hashing pool: the workers' first parallel OpenCV call waited for threads that do not exist
+    after a fork, and the pool hung (seen as a hang of the tests `-k "pale_block or hash_option"`). engine._before_fork
+    sets one thread first. Run in a fresh process, with a time limit, so a hang fails instead of stopping the suite."""
+    import subprocess
+    import sys
+
+    code = ("import cv2, numpy as np; from curate.dedupe.engine import map_local; import tests.test_dedupe as t; "
+            "cv2.setNumThreads(2); cv2.GaussianBlur(np.zeros((2048, 2048), np.float32), (0, 0), 5.0); "
+            "print(len(map_local(t._cv2_blur_sum, list(range(16)), 2, shard=1)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0 and done.stdout.strip() == "16", done.stderr[-2000:]

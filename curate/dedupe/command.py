@@ -404,6 +404,10 @@ def dedupe_command(
                                     help="with --fine-check, max mean offset in pixels (at 768 px) of a stretch of one product's "
                                          "edges from the other's, located at the file's resolution: a near twin whose seam "
                                          "or gap moved 1-2 px; inf turns the test off (it decodes each product again)"),
+    fine_joint_levels: bool = typer.Option(_D.fine_joint_levels, "--fine-joint-levels/--no-fine-joint-levels",
+                                           help="with --fine-check, take two products' outlines that disagree again at 0.35 and "
+                                                "0.65 of their colour: joins copies whose pale band or trim crossed the edge level, "
+                                                "and merges more print recolours (docs/benchmarks/dedupe.md, sixteenth round)"),
     fine_curve: bool = typer.Option(_D.fine_curve, "--fine-curve/--no-fine-curve",
                                     help="with --fine-check, fit the tone curve again on the aligned pixels of two products whose "
                                          "thumbnail fit failed, and join them when it holds (strongly edited copies)"),
@@ -455,6 +459,7 @@ def dedupe_command(
                                                                    tonal=tonal, tonal_contrast=tonal_contrast, tonal_gamma=tonal_gamma, local=local,
                                                                    fine=fine, fine_shape=fine_shape, fine_hue=fine_hue, fine_hue_region=fine_hue_region,
                                                                    fine_saturation_jump=fine_saturation_jump, fine_edge=fine_edge,
+                                                                   fine_joint_levels=fine_joint_levels,
                                                                    fine_curve=fine_curve, fine_tone=fine_tone, fine_far=fine_far,
                                                                    fine_photos=fine_photos, fine_photo_hue=fine_photo_hue,
                                                                    fine_rescue=fine_rescue, fine_photo_far=fine_photo_far,

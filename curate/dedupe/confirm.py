@@ -764,7 +764,7 @@ def _compare(fa: FineView, fb: FineView, thresholds: "Thresholds") -> tuple | No
     # from its original (at the median level the recoloured emblem often crosses the level; tuning set `small` 190: two
     # print lookalikes' small copies joined their originals at a joint level, 75 -> 80 false pairs)
     measures_colour = min(*fa.rgb.shape[:2], *fb.rgb.shape[:2]) >= FINE_SIDE
-    if measures_colour and thresholds.fine_shape < far <= JOINT_MAX_FAR:
+    if thresholds.fine_joint_levels and measures_colour and thresholds.fine_shape < far <= JOINT_MAX_FAR:
         # still apart: both taken again at the same fractions of their products' colour (a trim or an emblem whose
         # colour lies near the half-way level crosses it in one copy and not in the other); the edge test then runs
         # on ramps at that level, so a near twin's moved seam still counts

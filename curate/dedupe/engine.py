@@ -37,6 +37,15 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would oversubscribe
 
 
+def _before_fork() -> None:
+    """OpenCV's thread pool, once this process has used it (a finer look called in process, as a notebook or a test
+    does), does not survive a fork: a worker's first parallel OpenCV call then waits for threads that are not there,
+    and the pool hangs. One thread here first: the work runs on the workers, one process per core."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 def _init_pool_worker() -> None:
     from curate.ingest.engine import exit_with_parent
 
@@ -55,6 +64,7 @@ def map_local(fn: Callable[[T], R], items: Sequence[T], workers: int, shard: int
     # shards of at most `shard` items, and at least 4 per worker: the last shard of a worker that drew a
     # slow one (a PNG decodes ~8x slower than a JPEG of its size) leaves the other idle for less time
     chunk = max(1, min(shard, -(-len(items) // (4 * workers))))
+    _before_fork()
     with ProcessPoolExecutor(workers, initializer=_init_pool_worker) as pool:
         return list(pool.map(fn, items, chunksize=chunk))
 
@@ -77,6 +87,7 @@ def imap_local(fn: Callable[[T], R], items: Iterable[T], workers: int, setup: Ca
             setup(*setup_args)
         yield from map(fn, items)
         return
+    _before_fork()
     with ProcessPoolExecutor(workers, initializer=_init_state_worker, initargs=(setup, setup_args)) as pool:
         pending: collections.deque = collections.deque()
         for x in items:

@@ -194,6 +194,11 @@ class Thresholds:
     #                                     103 / 111 / 119 / 314 print pairs and missed 21 / 8 / 4 / 0 more copy pairs when pixels
     #                                     saturated in either counted; counting those saturated in one only, 55 merges 112 and
     #                                     misses none more; inf off)
+    fine_joint_levels: bool = False  # outlines that disagree at the median and lower levels are taken again at joint
+    #                                  levels (confirm.JOINT_LEVELS): joins copies whose trim or band crossed the half-way
+    #                                  level, and print recolours whose emblem did (issue 16, sixteenth round: tuning
+    #                                  `family` 151 0.966 -> 0.969 with no trap more, but `pale` 170 merged 13 more print
+    #                                  pairs; off by default, as the rescue's colour gate, the same conflict)
     fine_edge: float = 1.0  # max mean offset (pixels at 768 px) of a stretch of one product's edges from the other's,
     #                        located to a fraction of a pixel: a near twin's seam or gap moved by 1-2 pixels (ninth
     #                        change; inf turns it off)

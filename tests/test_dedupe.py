@@ -1718,7 +1718,7 @@ def _cv2_blur_sum(k: int) -> float:
 def test_worker_pool_does_not_hang_after_opencv_ran_threaded_in_this_process() -> None:
     """A process that ran OpenCV on its thread pool (a finer look called in process, as a notebook or the tests do)
     and then forks the hashing pool: the workers' first parallel OpenCV call waited for threads that do not exist
-    after a fork, and the pool hung (seen as a hang of the tests `-k "pale_block or hash_option"`). engine._before_fork
+    after a fork, and the pool hung (seen as a hang of the tests `-k "pale_block or hash_option"`). engine._init_worker
     sets one thread first. Run in a fresh process, with a time limit, so a hang fails instead of stopping the suite."""
     import subprocess
     import sys

@@ -520,14 +520,14 @@ def edge_view(data: bytes, fraction: float | None = None) -> EdgeView | None:
     median level, or at ``fraction`` of the product's median difference (JOINT_LEVELS)."""
     import cv2
 
-    from curate.dedupe.features import FOREGROUND, decode_reduced
+    from curate.dedupe.features import decode_reduced
 
     rgb, width, height = decode_reduced(data, EDGE_SIDE)
     found = _from_background(np.ascontiguousarray(rgb))
     if found is None:
         return None
     _, diff, counts = found
-    level = max(_level(counts, 0.5), 1.0) if fraction is None else max(float(FOREGROUND), fraction * _product_diff(counts, 0.5))
+    level = max(_level(counts, 0.5), 1.0) if fraction is None else _fraction_level(_product_diff(counts, 0.5), fraction)
     # 0 at half the level, 1 at 1.5 times it: the ramp's half-way point is the silhouette's edge level
     mask = np.clip((diff.astype(np.float32) - 0.5 * level) / level, 0.0, 1.0)
     contours, _ = cv2.findContours((mask >= 0.5).view(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
@@ -733,9 +733,7 @@ def _compare(fa: FineView, fb: FineView, thresholds: "Thresholds") -> tuple | No
     lower-level silhouettes agreed) and the level fraction of JOINT_LEVELS they agreed at (None: the median level)."""
     import cv2
 
-    from curate.dedupe.features import FOREGROUND
-
-    if min(fa.simple, fb.simple) < SIMPLE or not len(fa.points) or not len(fb.points):
+    if not _judgeable(fa, fb):
         return None
     far, best = align(fa, fb)
     median_views = (fa, fb)
@@ -745,8 +743,7 @@ def _compare(fa: FineView, fb: FineView, thresholds: "Thresholds") -> tuple | No
     # the outlines disagree at the median level: a pale region may have crossed it in one copy only, so both are
     # taken again at the lower level, where it stays in (a near twin's moved sleeve moves at every level)
     la, lb = (fa.light, fb.light) if far > thresholds.fine_shape else (None, None)
-    if (la is not None and lb is not None and (la is not fa or lb is not fb) and min(la.simple, lb.simple) >= SIMPLE
-            and len(la.points) and len(lb.points)):
+    if la is not None and lb is not None and (la is not fa or lb is not fb) and _judgeable(la, lb):
         light_far, light_best = align(la, lb)
         if light_far < far:
             far, best, fa, fb = light_far, light_best, la, lb
@@ -754,7 +751,7 @@ def _compare(fa: FineView, fb: FineView, thresholds: "Thresholds") -> tuple | No
         # still apart: a brightening that clipped the background at white moved the lighter one's edges inwards,
         # so the darker one is taken again at the level its ramp has where the lighter one's median level lies
         pair = _brightened_pair(*median_views)
-        if pair is not None and min(pair[0].simple, pair[1].simple) >= SIMPLE and len(pair[0].points) and len(pair[1].points):
+        if pair is not None and _judgeable(*pair):
             bright_far, bright_best = align(*pair)
             if bright_far < far:
                 # the edge test takes one uniform offset along the normals out, which is what the brightening moved
@@ -769,8 +766,8 @@ def _compare(fa: FineView, fb: FineView, thresholds: "Thresholds") -> tuple | No
         # colour lies near the half-way level crosses it in one copy and not in the other); the edge test then runs
         # on ramps at that level, so a near twin's moved seam still counts
         for joint in JOINT_LEVELS:
-            la, lb = (f.at_level(max(float(FOREGROUND), joint * f.product_diff)) for f in median_views)
-            if la is None or lb is None or min(la.simple, lb.simple) < SIMPLE or not len(la.points) or not len(lb.points):
+            la, lb = (f.at_level(_fraction_level(f.product_diff, joint)) for f in median_views)
+            if la is None or lb is None or not _judgeable(la, lb):
                 continue
             joint_far, joint_best = align(la, lb)
             # taken only where the outlines agree as a copy's do: each level tried is one more chance for a near twin
@@ -816,6 +813,19 @@ def _brightened_pair(fa: FineView, fb: FineView) -> tuple[FineView, FineView] | 
     if again is None:
         return None
     return (again, fb) if dark is fa else (fa, again)
+
+
+def _judgeable(fa: FineView, fb: FineView) -> bool:
+    """Whether both silhouettes are simple enough (SIMPLE) and have outline points to be aligned at all."""
+    return min(fa.simple, fb.simple) >= SIMPLE and len(fa.points) > 0 and len(fb.points) > 0
+
+
+def _fraction_level(product_diff: float, fraction: float) -> float:
+    """The edge level at ``fraction`` of a product's median difference from the background (JOINT_LEVELS), not
+    under FOREGROUND."""
+    from curate.dedupe.features import FOREGROUND
+
+    return max(float(FOREGROUND), fraction * product_diff)
 
 
 def align(fa: FineView, fb: FineView) -> tuple[float, np.ndarray]:

@@ -32,15 +32,10 @@ def hash_one(path: str, extra: str | None = None) -> Thumb | str:
 
 
 def _init_worker() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would oversubscribe
-
-
-def _before_fork() -> None:
-    """OpenCV's thread pool, once this process has used it (a finer look called in process, as a notebook or a test
-    does), does not survive a fork: a worker's first parallel OpenCV call then waits for threads that are not there,
-    and the pool hangs. One thread here first: the work runs on the workers, one process per core."""
+    """OpenCV on one thread: in a worker, one process per core already (its own threads would oversubscribe); and
+    here before a pool forks, since its thread pool, once this process has used it (a finer look called in process,
+    as a notebook or a test does), does not survive a fork: a worker's first parallel OpenCV call then waits for
+    threads that are not there, and the pool hangs."""
     import cv2
 
     cv2.setNumThreads(1)
@@ -64,7 +59,7 @@ def map_local(fn: Callable[[T], R], items: Sequence[T], workers: int, shard: int
     # shards of at most `shard` items, and at least 4 per worker: the last shard of a worker that drew a
     # slow one (a PNG decodes ~8x slower than a JPEG of its size) leaves the other idle for less time
     chunk = max(1, min(shard, -(-len(items) // (4 * workers))))
-    _before_fork()
+    _init_worker()  # before the fork (see there)
     with ProcessPoolExecutor(workers, initializer=_init_pool_worker) as pool:
         return list(pool.map(fn, items, chunksize=chunk))
 
@@ -87,7 +82,7 @@ def imap_local(fn: Callable[[T], R], items: Iterable[T], workers: int, setup: Ca
             setup(*setup_args)
         yield from map(fn, items)
         return
-    _before_fork()
+    _init_worker()  # before the fork (see there)
     with ProcessPoolExecutor(workers, initializer=_init_state_worker, initargs=(setup, setup_args)) as pool:
         pending: collections.deque = collections.deque()
         for x in items:

@@ -1276,6 +1276,49 @@ def test_photo_rescue_joins_crops_the_thumbnails_refused_and_keeps_a_changed_reg
     assert off.groups(range(5)) == [[1, 2]], off.groups(range(5))  # without it the crops stay apart from the original
 
 
+def test_rescue_colour_gate_keeps_a_recoloured_photo_from_the_look_and_still_asks_about_a_tone_edited_crop(
+        tmp_path: Path, real_root: Path) -> None:
+    """A street photo, its 7 % crop under contrast x1.3, and the same crop of the shot with its garment's hue turned by
+    90 degrees: the thumbnails refuse both on structure (the crop). The tone-edited crop's colour shift (0.019) is
+    under the rescue's gate ``fine_rescue_shift`` 0.06, so it is looked at and joined; the recolour's (0.077) is over
+    it, so since issue 16's seventeenth round it costs no look (before, only two products were gated, and a photo pair
+    passed on its contrast allowance, 0.016 + 1.25 x 0.29). With the gate opened it is looked at, and the look refuses
+    it by its turned hue: the gate saves the look, it does not decide the pair."""
+    from PIL import ImageEnhance
+
+    from curate.dedupe.verify import Thresholds, verify, views
+
+    photo = Image.open(real_root / "ccp-layering" / "photos" / "0113.jpg").convert("RGB")
+    w, h = photo.size
+    crop = (int(0.07 * w), int(0.04 * h), w - int(0.035 * w), h - int(0.07 * h))
+    images = [photo, ImageEnhance.Contrast(photo.crop(crop)).enhance(1.3),
+              ImageEnhance.Contrast(Image.fromarray(_garment_turned(np.asarray(photo), 90)).crop(crop)).enhance(1.3)]
+    paths = [tmp_path / f"{k}.jpg" for k in range(3)]
+    for im, p in zip(images, paths):
+        im.save(p, quality=90)
+    thumbs = [thumbnail(p) for p in paths]
+    assert not any(t.boxed for t in thumbs)  # photos: the products' gate never applied to them
+    v = views(np.stack([t.array() for t in thumbs]), np.stack([t.detail_array() for t in thumbs]), np.array([t.aspect for t in thumbs]))
+    th, wide = Thresholds(), Thresholds(fine_rescue_shift=0.5)
+    asked = {}
+    for name, t in (("default", th), ("wide", wide)):
+        rescue: list = []
+        accepted, _ = verify(v, np.zeros(2, np.int64), np.array([1, 2]), t, None, None, rescue)
+        assert not accepted.any()
+        asked[name] = dict(rescue)
+    assert sorted(asked["default"]) == [0] and sorted(asked["wide"]) == [0, 1], asked
+    copy, recolour = asked["wide"][0], asked["wide"][1]
+    assert copy["shift"] <= th.fine_rescue_shift < recolour["shift"], asked
+    # the recolour passes every other gate of the rescue: the colour gate alone keeps it from the look
+    assert (recolour["shift"] <= th.shift + th.tonal_shift_per_contrast * recolour["contrast"]
+            and recolour["structure"] <= th.fine_rescue_structure and recolour["local"] <= th.fine_rescue_local), recolour
+    found = find_duplicates(thumbs, paths, th)
+    assert found.groups(range(3)) == [[0, 1]] and (0, 2) not in found.looks, found.looks.keys()
+    opened = find_duplicates(thumbs, paths, wide)
+    assert opened.groups(range(3)) == [[0, 1]], opened.groups(range(3))
+    assert opened.looks[(0, 2)]["fine_photo_hue"] > wide.fine_photo_hue, opened.looks[(0, 2)]  # looked at, refused by hue
+
+
 def test_rescue_fits_a_product_curve_on_the_keypoint_alignment_when_the_outline_alignment_misses_it(tmp_path: Path) -> None:
     """A printed tee and its copy cropped by 2-3 % per side, contrast x1.2 and brightness x0.9: the thumbnails
     refuse it (tone, colour shift), the outline look finds one outline and no turned hue but its curve, on the

@@ -428,8 +428,8 @@ def dedupe_command(
     fine_photo_far: float = typer.Option(_D.fine_photo_far, "--fine-photo-changed-threshold", min=0.0, max=1.0,
                                          help="max share of the aligned values that tone curve leaves changed, for such a pair to join"),
     fine_rescue_shift: float = typer.Option(_D.fine_rescue_shift, "--fine-rescue-shift", min=0.0, max=1.0,
-                                            help="with --fine-rescue, max thumbnail colour shift of two refused products for the rescue "
-                                                 "to look at them: higher joins more strongly tone-edited copies and more colour twins "
+                                            help="with --fine-rescue, max thumbnail colour shift of a refused pair (products and photos) for "
+                                                 "the rescue to look at it: higher joins more strongly tone-edited copies and more colour twins "
                                                  "(docs/benchmarks/dedupe.md: 0.12 on the tuning sets), and costs time"),
     curve_bridges: bool = typer.Option(_D.curve_bridges, "--curve-bridges/--no-curve-bridges",
                                        help="let a tone-curve link join two groups when most pairs across them (--bridge-agreement) are "

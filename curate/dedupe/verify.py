@@ -517,12 +517,12 @@ def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds, looke
             # shift) and the shape is off by what a crop does, not by what another garment does; a look that aligns
             # their pixels decides (curate.dedupe.confirm). Pairs already going to the finer tone curve are not
             # asked twice. The colour gate (fine_rescue_shift) holds for every pair, photos too: on the tuning sets
-            # family 151, frame 180, pale 170 and onmodel 110 no pair the rescue joined had a shift above 0.060 (onmodel
-            # 110's photos <= 0.020: chained tone edits of a photo barely move its mean chromaticity), while 893 of the 6,523 looks
-            # it did not join were photo pairs above 0.06, the contrast allowance below letting them through
+            # family 151, frame 180, pale 170 and onmodel 110 no pair the rescue joined had a shift above 0.060
+            # (onmodel 110's photos <= 0.020: chained tone edits of a photo barely move its mean chromaticity), while
+            # 893 of the 6,523 looks it did not join were photo pairs above 0.06 that the contrast allowance let through
+            colour_limit = np.minimum(thresholds.fine_rescue_shift, thresholds.shift + thresholds.tonal_shift_per_contrast * d.contrast)
             near = (~ok & (d.structure <= thresholds.fine_rescue_structure) & (d.detail <= thresholds.detail)
-                    & (d.local <= thresholds.fine_rescue_local) & (d.contrast <= thresholds.tonal_contrast)
-                    & (d.shift <= np.minimum(thresholds.fine_rescue_shift, thresholds.shift + thresholds.tonal_shift_per_contrast * d.contrast)))
+                    & (d.local <= thresholds.fine_rescue_local) & (d.contrast <= thresholds.tonal_contrast) & (d.shift <= colour_limit))
             near = np.flatnonzero(near & ~refitting)
             if looked is not None and looked[rows[near]].any():
                 # two products: most such pairs are other products of one cut on white, and the product look costs

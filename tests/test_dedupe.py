@@ -1038,6 +1038,53 @@ def test_tone_curve_ignores_values_a_contrast_edit_clipped_at_black(tmp_path: Pa
     assert find_duplicates(thumbs, paths, Thresholds()).groups(range(3)) == []
 
 
+def test_merged_pixel_fit_equals_the_fit_on_every_pixel_value_and_the_shortcuts_equal_their_references() -> None:
+    """The finer look fits its tone curve on the distinct (a, b) pairs of thousands of 8-bit values, each counted as
+    often as it occurs: against ``_fit_curve`` on every value (the thumbnails' path, unchanged) the distance and the
+    fitted values agree to float32 rounding, on edited copies (a curve through clipped values), colourways (no curve
+    in bounds for some gammas) and noise. The histogram median and the 16-bit labelled components equal
+    ``np.median`` and OpenCV's 32-bit labels."""
+    import cv2
+
+    from curate.dedupe.confirm import _median_of_small
+    from curate.dedupe.features import components
+    from curate.dedupe.verify import BLACK, SATURATED, Thresholds, _fit_curve
+
+    rng = np.random.default_rng(16)
+    th = Thresholds()
+    value = np.arange(256, dtype=np.float32) / np.float32(255.0)
+    for case in range(60):
+        a = np.clip(rng.normal(rng.uniform(40, 200), rng.uniform(5, 60), 3000 * 3), 0, 255).astype(np.uint8)
+        if case % 3 == 0:  # an edited copy: contrast, gamma, clipping, a little noise
+            b = np.clip(255 * (a / 255.0) ** rng.uniform(0.75, 1.3) * rng.uniform(0.8, 1.25) + rng.normal(0, 2, a.shape), 0, 255)
+        elif case % 3 == 1:  # a channel-wise colourway: no one curve
+            b = np.clip(a.reshape(-1, 3)[:, ::-1].ravel() * rng.uniform(0.5, 1.5), 0, 255)
+        else:
+            b = rng.integers(0, 256, a.shape)
+        b = b.astype(np.uint8)
+        code = a.astype(np.int64) * 256 + b
+        counts = np.bincount(code, minlength=65536)
+        distinct = np.flatnonzero(counts)
+        assert len(distinct) < len(a)
+        pair_of = np.searchsorted(distinct, code)
+        y = value[b]
+        free = ((y < SATURATED) & (y > BLACK)).astype(np.float32)
+        tone, fitted = _fit_curve(value[a][None], y[None], th)
+        merged_tone, merged = _fit_curve(value[distinct >> 8][None], value[distinct & 255][None], th, counts[distinct],
+                                         (free.sum()[None], (free * y).sum()[None]))
+        assert np.isfinite(tone[0]) == np.isfinite(merged_tone[0])
+        if np.isfinite(tone[0]):
+            np.testing.assert_allclose(merged_tone, tone, rtol=1e-6, atol=0)
+            np.testing.assert_allclose(merged[0][pair_of], fitted[0], rtol=0, atol=1e-6)
+        assert case % 3 != 0 or np.isfinite(tone[0])  # every edit has a curve in bounds: the comparison covers real fits
+        turn = rng.integers(-128, 128, int(rng.integers(1, 5000))).astype(np.int16) // int(rng.integers(1, 40))
+        assert _median_of_small(turn, -128, 127) == float(np.median(turn))
+        mask = (rng.random((int(rng.integers(20, 400)), int(rng.integers(20, 400)))) < rng.uniform(0.1, 0.7)).astype(np.uint8)
+        n, labels, stats = components(mask)
+        n32, labels32, stats32, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        assert labels.dtype == np.uint16 and n == n32 and (labels == labels32).all() and (stats == stats32).all()
+
+
 def test_fine_look_refuses_a_block_recoloured_in_lightness_and_keeps_edited_copies(tmp_path: Path) -> None:
     """A colour-block tee whose one block is darker (value x0.6) or lighter (x1.6): the thumbnails and the outline
     accept it (same cut, same hues, a tone distance under 0.08), but after one tone curve a tenth or more of the

@@ -364,9 +364,9 @@ def _silhouette(rgb: np.ndarray, diff: np.ndarray, level: float) -> dict | None:
     when there is none or it is a scene."""
     import cv2
 
-    from curate.dedupe.features import content_components
+    from curate.dedupe.features import components, content_components
 
-    n, labels, stats, _ = cv2.connectedComponentsWithStats((diff > level).view(np.uint8), connectivity=8)
+    n, labels, stats = components((diff > level).view(np.uint8))
     if n <= 1:
         return None
     kept = np.flatnonzero(content_components(stats[1:], rgb.shape)) + 1
@@ -620,6 +620,15 @@ def edge_offset(ea: EdgeView, eb: EdgeView, fa: FineView, fb: FineView, best: np
     return worst
 
 
+def _median_of_small(values: np.ndarray, low: int, high: int) -> float:
+    """``np.median`` of integers in [low, high], from their histogram: the same value (the middle one, or the
+    mean of the two middle ones) without the partition of tens of thousands of pixels."""
+    counts = np.cumsum(np.bincount(values.astype(np.int64) - low, minlength=high - low + 1))
+    n = int(counts[-1])
+    middle = np.searchsorted(counts, [(n - 1) // 2 + 1, n // 2 + 1])  # the values holding the middle ranks
+    return (float(middle[0]) + float(middle[1])) / 2.0 + low
+
+
 def _turned_region(fa: FineView, hsv_b: np.ndarray, core: np.ndarray, saturation_jump: float) -> float:
     """Share of a's aligned core covered by the largest connected region whose hue b turned by more than
     REGION_TURN against the median turn (pixels saturated and bright in both), or whose saturation b moved by more
@@ -627,6 +636,8 @@ def _turned_region(fa: FineView, hsv_b: np.ndarray, core: np.ndarray, saturation
     nearly grey print given a colour, or a colour made grey, whose hue is noise on the grey side); a 3x3 opening
     first, as _turned."""
     import cv2
+
+    from curate.dedupe.features import components
 
     top, bottom, left, right = (int(v) for v in fa.box)
     hsv_a = fa.hsv[top:bottom, left:right]
@@ -637,7 +648,7 @@ def _turned_region(fa: FineView, hsv_b: np.ndarray, core: np.ndarray, saturation
     if judged.sum() >= 20:
         # signed turn in (-128, 128]: hue is circular, so the difference wraps
         turn = (hsv_b[..., 0].astype(np.int16) - hsv_a[..., 0].astype(np.int16) + 128) % 256 - 128
-        typical = float(np.median(turn[judged]))
+        typical = _median_of_small(turn[judged], -128, 127)
         off |= (np.abs(turn - typical) > REGION_TURN) & judged
     if np.isfinite(saturation_jump):
         # a tone edit moves saturation by one curve (gamma and contrast a little, more where a colour clips) and so
@@ -646,11 +657,11 @@ def _turned_region(fa: FineView, hsv_b: np.ndarray, core: np.ndarray, saturation
         one_grey = (cv2.max(hsv_a[..., 1], hsv_b[..., 1]) >= HUE_SATURATION) & (least_saturated < HUE_SATURATION) & bright
         if one_grey.sum() >= 20:
             moved = hsv_b[..., 1].astype(np.int16) - hsv_a[..., 1].astype(np.int16)
-            off |= (np.abs(moved - float(np.median(moved[bright]))) > saturation_jump) & one_grey
+            off |= (np.abs(moved - _median_of_small(moved[bright], -255, 255)) > saturation_jump) & one_grey
     off = cv2.morphologyEx(off.view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     if not off.any():
         return 0.0
-    _, _, stats, _ = cv2.connectedComponentsWithStats(off, connectivity=8)
+    _, _, stats = components(off)
     return float(stats[1:, cv2.CC_STAT_AREA].max()) / max(cv2.countNonZero(core), 1)
 
 
@@ -662,7 +673,7 @@ def _curve_fit_pixels(rgb_a: np.ndarray, rgb_b: np.ndarray, where: np.ndarray, t
     averages a lot. ``extra``: one colour per image that counts as a tenth of the points (a product's background)."""
     import cv2
 
-    from curate.dedupe.verify import _chroma, _fit_curve
+    from curate.dedupe.verify import BLACK, SATURATED, _chroma, _fit_curve
 
     # local means, as the thumbnails' cells are: single pixels carry JPEG noise and half-pixel misalignment
     # across texture, which the log distance magnifies in the dark
@@ -673,20 +684,32 @@ def _curve_fit_pixels(rgb_a: np.ndarray, rgb_b: np.ndarray, where: np.ndarray, t
     if len(ys) < 50:
         return float("inf"), float("inf"), 1.0
     pick = np.linspace(0, len(ys) - 1, min(FIT_PIXELS, len(ys))).astype(np.int64)
-    a = (rgb_a[ys[pick], xs[pick]].astype(np.float32) / 255.0).ravel()
-    b = (rgb_b[ys[pick], xs[pick]].astype(np.float32) / 255.0).ravel()
+    a, b = rgb_a[ys[pick], xs[pick]].ravel(), rgb_b[ys[pick], xs[pick]].ravel()
     if extra is not None:
         ring = max(1, len(pick) // 10)
-        a = np.concatenate([a, np.tile(extra[0].astype(np.float32) / 255.0, ring)])
-        b = np.concatenate([b, np.tile(extra[1].astype(np.float32) / 255.0, ring)])
+        a = np.concatenate([a, np.tile(extra[0].astype(np.uint8), ring)])
+        b = np.concatenate([b, np.tile(extra[1].astype(np.uint8), ring)])
+    # thousands of 8-bit values make a few hundred distinct (a, b) pairs: the curve is fitted on those, each
+    # weighted by its count, and its values are read back for every sampled value
+    value = np.arange(256, dtype=np.float32) / np.float32(255.0)
+    code = a.astype(np.int64) * 256 + b
+    counts = np.bincount(code, minlength=256 * 256)
+    distinct = np.flatnonzero(counts)
+    pair_of = np.zeros(256 * 256, np.int64)
+    pair_of[distinct] = np.arange(len(distinct))
+    pair_of = pair_of[code]
     best, changed = (float("inf"), float("inf")), 1.0
-    for src, dst in ((a[None], b[None]), (b[None], a[None])):
-        tone, fitted = _fit_curve(src, dst, thresholds)
+    for src, dst, dst_values in ((distinct >> 8, distinct & 255, b), (distinct & 255, distinct >> 8, a)):
+        unclipped = (value[dst_values] < SATURATED) & (value[dst_values] > BLACK)
+        free = unclipped.astype(np.float32)
+        sums = free.sum()[None], (free * value[dst_values]).sum()[None]
+        tone, fitted = _fit_curve(value[src][None], value[dst][None], thresholds, counts[distinct], sums)
+        fitted, target = fitted[0][pair_of][None], value[dst_values][None]
         if tone[0] < best[0]:  # and the colour left after the curve: a desaturated or slightly turned colourway
-            best = (float(tone[0]), float(np.abs(_chroma(fitted) - _chroma(dst)).sum()))
+            best = (float(tone[0]), float(np.abs(_chroma(fitted) - _chroma(target)).sum()))
         # the changed share in the direction that explains more: values an edit clipped map back only one way
         if np.isfinite(tone[0]):
-            changed = min(changed, float((np.abs(fitted - dst) > PHOTO_FAR).mean()))
+            changed = min(changed, float((np.abs(fitted - target) > PHOTO_FAR).mean()))
     return (*best, changed)
 
 

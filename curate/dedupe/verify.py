@@ -297,10 +297,14 @@ class PairDistances:
 _DEFAULT = Thresholds()
 
 
-def _trimmed_mean(x: np.ndarray, keep: float = TRIM_KEEP, overwrite: bool = False) -> np.ndarray:
+def _trimmed_mean(x: np.ndarray, keep: float = TRIM_KEEP, overwrite: bool = False,
+                  weight: np.ndarray | None = None) -> np.ndarray:
     """Row means of the smallest ``keep`` share of each row: a watermark or the strip a crop removed
     changes a few per cent of the cells a lot, a different garment changes most cells. ``overwrite``: ``x`` is
-    a scratch array, partitioned in place instead of copied (the same result)."""
+    a scratch array, partitioned in place instead of copied (the same result). ``weight`` ([m] integer counts):
+    column ``c`` stands for ``weight[c]`` equal cells, the mean of the rows they would make."""
+    if weight is not None:
+        return _weighted_trimmed_mean(x, weight, keep)
     k = max(1, int(round(x.shape[1] * keep)))
     if len(x) == 0:
         return np.zeros(0, x.dtype)
@@ -309,6 +313,17 @@ def _trimmed_mean(x: np.ndarray, keep: float = TRIM_KEEP, overwrite: bool = Fals
     else:
         x = np.partition(x, k - 1, axis=1)
     return x[:, :k].mean(axis=1)
+
+
+def _weighted_trimmed_mean(x: np.ndarray, weight: np.ndarray, keep: float) -> np.ndarray:
+    """``_trimmed_mean`` of rows whose column ``c`` stands for ``weight[c]`` equal cells: sorted, the cells wholly
+    inside the kept share, and the kept part of the one the share ends in."""
+    k = max(1.0, float(np.round(weight.sum() * keep)))
+    order = np.argsort(x, axis=1)
+    counts = weight[order].astype(x.dtype)
+    before = np.cumsum(counts, axis=1) - counts  # cells ahead of each one
+    taken = np.clip(k - before, 0.0, counts)  # how many of its cells the kept share takes
+    return (x[np.arange(len(x))[:, None], order] * taken).sum(axis=1) / k
 
 
 def distances(v: Views, i: np.ndarray, j: np.ndarray) -> PairDistances:
@@ -393,10 +408,32 @@ def _local_colour(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.partition(across, across.shape[1] - LOCAL_CELLS, axis=1)[:, -LOCAL_CELLS:].mean(axis=1).astype(np.float32)
 
 
-def _fit_curve(x: np.ndarray, y: np.ndarray, th: Thresholds) -> tuple[np.ndarray, np.ndarray]:
+def _ridge_line(sx: np.ndarray, sxx: np.ndarray, sxy: np.ndarray, sw: np.ndarray, sy: np.ndarray,
+                lam: np.ndarray, th: Thresholds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(s, o, within the bounds?) solving the normal equations of sum w (s xg + o - y)^2 + lam ((s - 1)^2 + o^2)
+    from the weighted sums of xg, xg^2, xg y, w and y."""
+    a11, a12, a22 = sxx + lam, sx, sw + lam
+    b1, b2 = sxy + lam, sy
+    det = a11 * a22 - a12 * a12
+    s = (b1 * a22 - a12 * b2) / det
+    o = (a11 * b2 - a12 * b1) / det
+    return s, o, (np.abs(np.log(np.maximum(s, 1e-6))) <= th.tonal_gain) & (np.abs(o) <= th.tonal_offset) & (s > 0)
+
+
+def _gammas(th: Thresholds) -> list[np.float64]:
+    """The exponents tried, one np.exp each (as the fits have always taken them, so the same bits)."""
+    return [np.exp(log_g) for log_g in np.linspace(-th.tonal_gamma, th.tonal_gamma, TONAL_GAMMA_STEPS)]
+
+
+def _fit_curve(x: np.ndarray, y: np.ndarray, th: Thresholds, weight: np.ndarray | None = None,
+               free_sums: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The best y ~ clip(s * x**g + o) per row over the gamma grid, (s, o) by ridge least squares on the values
     y did not clip at either end (SATURATED, BLACK); returns (trimmed mean |log difference| of the fitted x against y, fitted x). Rows whose
-    best in-bounds curve is out of bounds get an infinite distance."""
+    best in-bounds curve is out of bounds get an infinite distance.
+
+    ``weight`` ([m] counts): each (x, y) column stands for that many equal ones (:func:`_fit_merged_curve`)."""
+    if weight is not None:
+        return _fit_merged_curve(x, y, th, weight, free_sums)  # type: ignore[arg-type]
     n, m = x.shape
     best = np.full(n, np.inf, np.float32)
     fitted = np.zeros_like(y)
@@ -411,28 +448,54 @@ def _fit_curve(x: np.ndarray, y: np.ndarray, th: Thresholds) -> tuple[np.ndarray
     # this runs for every candidate pair and twice per finer look: its temporaries are made once and written
     # into (the float64 operations of one expression each, in the same order, so the same bits)
     xg, free_xg, pred, work = (np.empty((n, m)) for _ in range(4))
-    for log_g in np.linspace(-th.tonal_gamma, th.tonal_gamma, TONAL_GAMMA_STEPS):
+    for gamma in _gammas(th):
         # x ** g as exp(g log x): one pow per value costs more than the log once and an exp per gamma (on the
         # 5k reporting set's 8,442 recorded fits every distance and fitted value came out the same float32)
-        np.exp(np.multiply(log_x, np.exp(log_g), out=xg), out=xg)
+        np.exp(np.multiply(log_x, gamma, out=xg), out=xg)
         sx = np.multiply(free, xg, out=free_xg).sum(axis=1)
         sxx = np.multiply(free_xg, xg, out=work).sum(axis=1)
         sxy = np.multiply(xg, free_y, out=work).sum(axis=1)
-        # normal equations of sum w (s xg + o - y)^2 + lam ((s - 1)^2 + o^2)
-        a11, a12, a22 = sxx + lam, sx, sw + lam
-        b1, b2 = sxy + lam, sy
-        det = a11 * a22 - a12 * a12
-        s = (b1 * a22 - a12 * b2) / det
-        o = (a11 * b2 - a12 * b1) / det
+        s, o, ok = _ridge_line(sx, sxx, sxy, sw, sy, lam, th)
         np.clip(np.add(np.multiply(s[:, None], xg, out=pred), o[:, None], out=pred), 0.0, 1.0, out=pred)
         np.log(np.add(np.multiply(pred, 255.0, out=work), 8.0, out=work), out=work)
         np.abs(np.subtract(work, log_y, out=work), out=work)
         d = _trimmed_mean(work, overwrite=True).astype(np.float32)
-        ok = (np.abs(np.log(np.maximum(s, 1e-6))) <= th.tonal_gain) & (np.abs(o) <= th.tonal_offset) & (s > 0)
         d = np.where(ok, d, np.inf).astype(np.float32)
         better = d < best
         best = np.where(better, d, best)
         fitted[better] = pred[better]
+    return best, fitted
+
+
+def _fit_merged_curve(x: np.ndarray, y: np.ndarray, th: Thresholds, weight: np.ndarray,
+                      free_sums: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``_fit_curve`` where column ``c`` of x and y stands for ``weight[c]`` equal (x, y) values, as when a finer
+    look's thousands of 8-bit pixel values are merged into their few hundred distinct pairs; every gamma at once
+    (the columns are few). ``free_sums``: the [n] count and sum of y of the unclipped values, summed in float32 over
+    the values before merging, as ``_fit_curve`` on those sums them. The float64 sums here then differ from that
+    call's by rounding alone (about 1e-16), so the two fit the same curve and give the same float32 distance (in
+    each of 400 finer looks checked, to the bit)."""
+    n, m = x.shape
+    gammas = np.array(_gammas(th))
+    sw, sy = free_sums
+    lam = TONAL_RIDGE * np.maximum(sw, 1.0)
+    free = ((y < SATURATED) & (y > BLACK)) * weight.astype(np.float64)  # [n, m]: counts of the unclipped values
+    free_y = free * y
+    log_y = np.log(255.0 * y + 8.0)
+    with np.errstate(divide="ignore"):  # log 0 = -inf, and exp(g * -inf) = 0 = 0 ** g
+        log_x = np.log(x.astype(np.float64))
+    xg = np.exp(log_x[:, None, :] * gammas[None, :, None])  # [n, gammas, m]
+    free_xg = free[:, None, :] * xg
+    sx, sxx, sxy = free_xg.sum(axis=2), (free_xg * xg).sum(axis=2), (xg * free_y[:, None, :]).sum(axis=2)
+    s, o, ok = _ridge_line(sx, sxx, sxy, sw[:, None], sy[:, None], lam[:, None], th)
+    pred = np.clip(s[..., None] * xg + o[..., None], 0.0, 1.0)
+    d = np.abs(np.log(pred * 255.0 + 8.0) - log_y[:, None, :])
+    d = _trimmed_mean(d.reshape(-1, m), weight=weight).astype(np.float32).reshape(n, len(gammas))
+    d = np.where(ok, d, np.inf).astype(np.float32)
+    first = np.argmin(d, axis=1)  # the first of equal distances, as the loop's strict "better" keeps
+    rows = np.arange(n)
+    best = d[rows, first]
+    fitted = np.where(np.isfinite(best)[:, None], pred[rows, first], 0.0).astype(y.dtype)
     return best, fitted
 
 

@@ -727,7 +727,8 @@ def compare(fa: FineView, fb: FineView, thresholds: "Thresholds | None" = None,
     turned hue, tone and colour shift after one global tone curve, the share of values that curve leaves changed
     by more than PHOTO_FAR, the share of the largest region turned against the rest, the edge offset), or None
     when either silhouette is not simple enough to judge. The two colour measures are None for a file under
-    FINE_SIDE, whose look is its outline and tone curve only. The edge offset (:func:`edge_offset`) is measured only
+    FINE_SIDE, whose look is its outline and tone curve only; the measures after the first that refuses the pair
+    (in the order outline, hue, region, tone curve) are None: not measured, since the pair is refused anyway. The edge offset (:func:`edge_offset`) is measured only
     when ``edges`` gives both images' edge views (it is called, with the level fraction the outlines agreed at or
     None for the median level, and so decodes them, only for a pair every other test let through); else it is None."""
     from curate.dedupe.verify import Thresholds
@@ -797,17 +798,27 @@ def _compare(fa: FineView, fb: FineView, thresholds: "Thresholds") -> tuple | No
             # (framed, against a crop of the original: 0.0298 at 0.35 on the tests' long-sleeved top) to scrape under
             if joint_far < far and joint_far <= JOINT_SHAPE_SHARE * thresholds.fine_shape:
                 far, best, fa, fb, edges_judge, fraction = joint_far, joint_best, la, lb, True, joint
+    # a pair the outline refuses is refused whatever else is measured (every measure must hold, and the rescue's and
+    # the edge test's further looks need the outline to hold): the rest is not measured, and so on down the tests
+    # in the order of their cost, a refused hue before the region and the region before the tone curve
+    unmeasured = (None, None, None)
+    if far > thresholds.fine_shape:
+        return (far, None, *unmeasured, None, None, fraction)
     rgb_a, rgb_b, core = _aligned(fa, fb, *map(float, best))
-    tone = _tone_fit(fa, fb, rgb_a, rgb_b, core, thresholds)
     if not measures_colour:
         # a file under FINE_SIDE (a thumbnail-sized copy) is judged on its outline and tone curve only: at its size a
         # colour boundary's JPEG-smeared chroma (half the resolution) reaches into the product's core, so the hue
         # tests refused 35 of 170 such copies of tuning set `small` 190; and its edges are too coarse for the larger
         # image's sub-pixel ramps. None: not measured (fine_outline_holds lets it through)
-        return (far, None, *tone, None, None, fraction)
+        return (far, None, *_tone_fit(fa, fb, rgb_a, rgb_b, core, thresholds), None, None, fraction)
     hsv_b = cv2.cvtColor(rgb_b, cv2.COLOR_RGB2HSV_FULL)  # once, for both hue tests
-    return (far, _hue_turned(fa, hsv_b, core), *tone, _turned_region(fa, hsv_b, core, thresholds.fine_saturation_jump),
-            best if edges_judge else None, fraction)
+    hue = _hue_turned(fa, hsv_b, core)
+    if hue > thresholds.fine_hue:
+        return (far, hue, *unmeasured, None, None, fraction)
+    region = _turned_region(fa, hsv_b, core, thresholds.fine_saturation_jump)
+    if region > thresholds.fine_hue_region:
+        return (far, hue, *unmeasured, region, None, fraction)
+    return (far, hue, *_tone_fit(fa, fb, rgb_a, rgb_b, core, thresholds), region, best if edges_judge else None, fraction)
 
 
 def _brightened_pair(fa: FineView, fb: FineView) -> tuple[FineView, FineView] | None:

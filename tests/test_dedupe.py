@@ -1084,6 +1084,12 @@ def test_merged_pixel_fit_equals_the_fit_on_every_pixel_value_and_the_shortcuts_
         n, labels, stats = components(mask)
         n32, labels32, stats32, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         assert labels.dtype == np.uint16 and n == n32 and (labels == labels32).all() and (stats == stats32).all()
+    # a mask whose 2x2 blocks outnumber 16-bit labels (a long strip's view) is labelled in 32 bits, like OpenCV's default
+    checker = np.zeros((600, 600), np.uint8)
+    checker[::2, ::2] = 1  # one pixel in each 2x2 block: 90,000 components
+    n, labels, stats = components(checker)
+    n32, labels32, stats32, _ = cv2.connectedComponentsWithStats(checker, connectivity=8)
+    assert labels.dtype == np.int32 and n == n32 > 65536 and (labels == labels32).all() and (stats == stats32).all()
 
 
 def test_fine_look_refuses_a_block_recoloured_in_lightness_and_keeps_edited_copies(tmp_path: Path) -> None:

@@ -1049,7 +1049,7 @@ def test_merged_pixel_fit_equals_the_fit_on_every_pixel_value_and_the_shortcuts_
 
     from curate.dedupe.confirm import _median_of_small
     from curate.dedupe.features import components
-    from curate.dedupe.verify import BLACK, SATURATED, Thresholds, _fit_curve
+    from curate.dedupe.verify import Thresholds, _fit_curve, _fit_merged_curve, unclipped
 
     rng = np.random.default_rng(16)
     th = Thresholds()
@@ -1069,10 +1069,10 @@ def test_merged_pixel_fit_equals_the_fit_on_every_pixel_value_and_the_shortcuts_
         assert len(distinct) < len(a)
         pair_of = np.searchsorted(distinct, code)
         y = value[b]
-        free = ((y < SATURATED) & (y > BLACK)).astype(np.float32)
+        free = unclipped(y)
         tone, fitted = _fit_curve(value[a][None], y[None], th)
-        merged_tone, merged = _fit_curve(value[distinct >> 8][None], value[distinct & 255][None], th, counts[distinct],
-                                         (free.sum()[None], (free * y).sum()[None]))
+        merged_tone, merged = _fit_merged_curve(value[distinct >> 8][None], value[distinct & 255][None], th, counts[distinct],
+                                                (free.sum()[None], (free * y).sum()[None]))
         assert np.isfinite(tone[0]) == np.isfinite(merged_tone[0])
         if np.isfinite(tone[0]):
             np.testing.assert_allclose(merged_tone, tone, rtol=1e-6, atol=0)

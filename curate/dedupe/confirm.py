@@ -675,7 +675,7 @@ def _curve_fit_pixels(rgb_a: np.ndarray, rgb_b: np.ndarray, where: np.ndarray, t
     averages a lot. ``extra``: one colour per image that counts as a tenth of the points (a product's background)."""
     import cv2
 
-    from curate.dedupe.verify import BLACK, SATURATED, _chroma, _fit_curve
+    from curate.dedupe.verify import _chroma, _fit_merged_curve, unclipped
 
     # local means, as the thumbnails' cells are: single pixels carry JPEG noise and half-pixel misalignment
     # across texture, which the log distance magnifies in the dark
@@ -702,11 +702,11 @@ def _curve_fit_pixels(rgb_a: np.ndarray, rgb_b: np.ndarray, where: np.ndarray, t
     pair_of = pair_of[code]
     best, changed = (float("inf"), float("inf")), 1.0
     for src, dst, dst_values in ((distinct >> 8, distinct & 255, b), (distinct & 255, distinct >> 8, a)):
-        unclipped = (value[dst_values] < SATURATED) & (value[dst_values] > BLACK)
-        free = unclipped.astype(np.float32)
-        sums = free.sum()[None], (free * value[dst_values]).sum()[None]
-        tone, fitted = _fit_curve(value[src][None], value[dst][None], thresholds, counts[distinct], sums)
-        fitted, target = fitted[0][pair_of][None], value[dst_values][None]
+        target = value[dst_values][None]
+        free = unclipped(target)  # summed over every sampled value, as _fit_curve on them sums it
+        sums = free.sum(axis=1), (free * target).sum(axis=1)
+        tone, fitted = _fit_merged_curve(value[src][None], value[dst][None], thresholds, counts[distinct], sums)
+        fitted = fitted[0][pair_of][None]
         if tone[0] < best[0]:  # and the colour left after the curve: a desaturated or slightly turned colourway
             best = (float(tone[0]), float(np.abs(_chroma(fitted) - _chroma(target)).sum()))
         # the changed share in the direction that explains more: values an edit clipped map back only one way

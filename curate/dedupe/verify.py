@@ -297,14 +297,10 @@ class PairDistances:
 _DEFAULT = Thresholds()
 
 
-def _trimmed_mean(x: np.ndarray, keep: float = TRIM_KEEP, overwrite: bool = False,
-                  weight: np.ndarray | None = None) -> np.ndarray:
+def _trimmed_mean(x: np.ndarray, keep: float = TRIM_KEEP, overwrite: bool = False) -> np.ndarray:
     """Row means of the smallest ``keep`` share of each row: a watermark or the strip a crop removed
     changes a few per cent of the cells a lot, a different garment changes most cells. ``overwrite``: ``x`` is
-    a scratch array, partitioned in place instead of copied (the same result). ``weight`` ([m] integer counts):
-    column ``c`` stands for ``weight[c]`` equal cells, the mean of the rows they would make."""
-    if weight is not None:
-        return _weighted_trimmed_mean(x, weight, keep)
+    a scratch array, partitioned in place instead of copied (the same result)."""
     k = max(1, int(round(x.shape[1] * keep)))
     if len(x) == 0:
         return np.zeros(0, x.dtype)
@@ -315,7 +311,7 @@ def _trimmed_mean(x: np.ndarray, keep: float = TRIM_KEEP, overwrite: bool = Fals
     return x[:, :k].mean(axis=1)
 
 
-def _weighted_trimmed_mean(x: np.ndarray, weight: np.ndarray, keep: float) -> np.ndarray:
+def _weighted_trimmed_mean(x: np.ndarray, weight: np.ndarray, keep: float = TRIM_KEEP) -> np.ndarray:
     """``_trimmed_mean`` of rows whose column ``c`` stands for ``weight[c]`` equal cells: sorted, the cells wholly
     inside the kept share, and the kept part of the one the share ends in."""
     k = max(1.0, float(np.round(weight.sum() * keep)))
@@ -425,19 +421,21 @@ def _gammas(th: Thresholds) -> list[np.float64]:
     return [np.exp(log_g) for log_g in np.linspace(-th.tonal_gamma, th.tonal_gamma, TONAL_GAMMA_STEPS)]
 
 
-def _fit_curve(x: np.ndarray, y: np.ndarray, th: Thresholds, weight: np.ndarray | None = None,
-               free_sums: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def unclipped(y: np.ndarray) -> np.ndarray:
+    """1.0 where a value in [0, 1] was clipped at neither end by an edit (SATURATED, BLACK), else 0.0 (float32): the
+    values a tone curve is fitted on."""
+    return ((y < SATURATED) & (y > BLACK)).astype(np.float32)
+
+
+def _fit_curve(x: np.ndarray, y: np.ndarray, th: Thresholds) -> tuple[np.ndarray, np.ndarray]:
     """The best y ~ clip(s * x**g + o) per row over the gamma grid, (s, o) by ridge least squares on the values
     y did not clip at either end (SATURATED, BLACK); returns (trimmed mean |log difference| of the fitted x against y, fitted x). Rows whose
-    best in-bounds curve is out of bounds get an infinite distance.
-
-    ``weight`` ([m] counts): each (x, y) column stands for that many equal ones (:func:`_fit_merged_curve`)."""
-    if weight is not None:
-        return _fit_merged_curve(x, y, th, weight, free_sums)  # type: ignore[arg-type]
+    best in-bounds curve is out of bounds get an infinite distance. ``_fit_merged_curve`` fits the same curve on
+    values merged into counted distinct pairs."""
     n, m = x.shape
     best = np.full(n, np.inf, np.float32)
     fitted = np.zeros_like(y)
-    free = ((y < SATURATED) & (y > BLACK)).astype(np.float32)
+    free = unclipped(y)
     sw = free.sum(axis=1)
     lam = TONAL_RIDGE * np.maximum(sw, 1.0)
     free_y = free * y  # free is 0 or 1, so (free * xg) * y below is xg * free_y to the bit
@@ -469,7 +467,7 @@ def _fit_curve(x: np.ndarray, y: np.ndarray, th: Thresholds, weight: np.ndarray 
 
 def _fit_merged_curve(x: np.ndarray, y: np.ndarray, th: Thresholds, weight: np.ndarray,
                       free_sums: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """``_fit_curve`` where column ``c`` of x and y stands for ``weight[c]`` equal (x, y) values, as when a finer
+    """``_fit_curve`` where column ``c`` of x and y stands for ``weight[c]`` (``[m]`` counts) equal (x, y) values, as when a finer
     look's thousands of 8-bit pixel values are merged into their few hundred distinct pairs; every gamma at once
     (the columns are few). ``free_sums``: the [n] count and sum of y of the unclipped values, summed in float32 over
     the values before merging, as ``_fit_curve`` on those sums them. The float64 sums here then differ from that
@@ -479,7 +477,7 @@ def _fit_merged_curve(x: np.ndarray, y: np.ndarray, th: Thresholds, weight: np.n
     gammas = np.array(_gammas(th))
     sw, sy = free_sums
     lam = TONAL_RIDGE * np.maximum(sw, 1.0)
-    free = ((y < SATURATED) & (y > BLACK)) * weight.astype(np.float64)  # [n, m]: counts of the unclipped values
+    free = unclipped(y) * weight.astype(np.float64)  # [n, m]: counts of the unclipped values
     free_y = free * y
     log_y = np.log(255.0 * y + 8.0)
     with np.errstate(divide="ignore"):  # log 0 = -inf, and exp(g * -inf) = 0 = 0 ** g
@@ -490,7 +488,7 @@ def _fit_merged_curve(x: np.ndarray, y: np.ndarray, th: Thresholds, weight: np.n
     s, o, ok = _ridge_line(sx, sxx, sxy, sw[:, None], sy[:, None], lam[:, None], th)
     pred = np.clip(s[..., None] * xg + o[..., None], 0.0, 1.0)
     d = np.abs(np.log(pred * 255.0 + 8.0) - log_y[:, None, :])
-    d = _trimmed_mean(d.reshape(-1, m), weight=weight).astype(np.float32).reshape(n, len(gammas))
+    d = _weighted_trimmed_mean(d.reshape(-1, m), weight).astype(np.float32).reshape(n, len(gammas))
     d = np.where(ok, d, np.inf).astype(np.float32)
     first = np.argmin(d, axis=1)  # the first of equal distances, as the loop's strict "better" keeps
     rows = np.arange(n)

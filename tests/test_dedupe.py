@@ -1381,16 +1381,14 @@ def test_rescue_colour_gate_keeps_a_recoloured_photo_from_the_look_and_still_ask
     assert opened.looks[(0, 2)]["fine_photo_hue"] > wide.fine_photo_hue, opened.looks[(0, 2)]  # looked at, refused by hue
 
 
-@pytest.mark.parametrize("seed", [0, 7, 13])
+@pytest.mark.parametrize("seed", [0, 7])
 def test_rescue_reaches_a_product_cropped_into_and_tone_edited_and_keeps_its_colourways_apart(tmp_path: Path, seed: int) -> None:
     """A solid product of the bench generator's cut ``seed`` on white, its copy cropped 8 % into the product on one side
     and given PIL's contrast x0.8, and the same edit of its darker (value x0.6) and its hue (+120 degrees) colourways.
     The crop moves the aspect past ``tonal_aspect`` and the contrast edit moves the colour past ``shift`` in every view
     pair, so neither the thumbnails nor the tone-curve path can accept the copy. Until issue 16's nineteenth round the
     cheap stage of verify dropped it for that, before the rescue was asked (these two pairs stayed apart); it now lets
-    through what the rescue's colour gate lets through, and the rescue's look joins the copy on its pixels. For seed 13
-    the copy's colour shift (0.088) is above ``fine_rescue_shift``, a cap that two products no longer have where their
-    coarse tone curve leaves no more colour shift than a refit's (REFIT_SHIFT x tonal_shift). The darker
+    through what the rescue's colour gate lets through, and the rescue's look joins the copy on its pixels. The darker
     colourway stays apart (for seed 0 it reaches a look and is refused there by its tone curve), and so does the hue
     colourway, which no look is spent on."""
     import dataclasses as dc
@@ -1419,7 +1417,7 @@ def test_rescue_reaches_a_product_cropped_into_and_tone_edited_and_keeps_its_col
     vv = views(np.stack([t.array() for t in thumbs]), np.stack([t.detail_array() for t in thumbs]), np.array([t.aspect for t in thumbs]))
     d = distances(vv, np.array([0]), np.array([1]))
     assert th.tonal_aspect < d.aspect[0] <= th.aspect, d.aspect
-    assert (d.shift[0] > th.fine_rescue_shift) == (seed == 13), d.shift
+    assert d.shift[0] <= th.fine_rescue_shift, d.shift  # under the rescue's colour gate
     assert all(np.abs(vv.chroma_mean[0, a] - vv.chroma_mean[1, b]).sum() > th.shift for a, b in VIEW_PAIRS)
     found = find_duplicates(thumbs, paths, th)
     assert found.groups(range(4)) == [[0, 1]], found.groups(range(4))
@@ -1834,11 +1832,10 @@ def test_fine_look_takes_both_silhouettes_at_joint_levels_when_a_band_crosses_th
 def test_rescue_asks_about_a_product_copy_whose_strong_tone_edit_shifted_its_colour_when_the_gate_allows(tmp_path: Path) -> None:
     """A long-sleeved top and its copy cropped by 2-3 % per side, contrast x0.75 and brightness x0.8: the thumbnails
     refuse it (tone 0.14, colour shift 0.085 against 0.016) and the rescue's gate for two products
-    (``Thresholds.fine_rescue_shift``) decided whether the finer look is asked: at 0.06 the copy stayed alone, at 0.12
-    (tried in issue 16's fifteenth round: more copies and more colour twins on the tuning sets, so the default stayed)
-    it is asked and joins. Since the nineteenth round two products above that cap are asked where their coarse tone
-    curve leaves no more colour shift than a refit's, as this copy's does, so the default joins it too. The near twin
-    (the hem 3 % of the height shorter) under the same edit is asked either way and stays apart."""
+    (``Thresholds.fine_rescue_shift``) decides whether the finer look is asked. At the default 0.06 the copy stays
+    alone; at 0.12 (tried in issue 16's fifteenth round: more copies and more colour twins on the tuning sets, so the
+    default stayed) it is asked and joins. The near twin (the hem 3 % of the height shorter) under the same edit is
+    asked at 0.12 too and stays apart."""
     from PIL import ImageEnhance
 
     from curate.dedupe.verify import Thresholds
@@ -1859,11 +1856,11 @@ def test_rescue_asks_about_a_product_copy_whose_strong_tone_edit_shifted_its_col
     d = find_duplicates(thumbs[:2], paths[:2], Thresholds(fine=False)).distances(0, 1)
     wide = Thresholds(fine_rescue_shift=0.12)
     assert d is not None and d["tone"] > th.tone and th.fine_rescue_shift < d["shift"] <= wide.fine_rescue_shift, d
-    for gate in (th, wide):
-        assert find_duplicates(thumbs[:2], paths[:2], gate).groups(range(2)) == [[0, 1]]
-        twin_found = find_duplicates(thumbs[::2], paths[::2], gate)
-        assert twin_found.groups(range(2)) == [] and twin_found.looks[(0, 1)]["fine_shape"] > 2 * th.fine_shape  # asked, apart
-        assert find_duplicates(thumbs, paths, gate).groups(range(3)) == [[0, 1]]
+    assert find_duplicates(thumbs[:2], paths[:2], th).groups(range(2)) == []
+    assert find_duplicates(thumbs[:2], paths[:2], wide).groups(range(2)) == [[0, 1]]
+    twin_found = find_duplicates(thumbs[::2], paths[::2], wide)
+    assert twin_found.groups(range(2)) == [] and twin_found.looks[(0, 1)]["fine_shape"] > 2 * th.fine_shape  # asked, apart
+    assert find_duplicates(thumbs, paths, wide).groups(range(3)) == [[0, 1]]
 
 
 def _cv2_blur_sum(k: int) -> float:

@@ -214,9 +214,8 @@ class Thresholds:
     #                        lightness colourway's background, a recoloured region; copies 0-0.003, a centred watermark
     #                        <= 0.016 on the tuning sets)
     fine_photo_far: float = 0.01  # max share of aligned values the tone curve leaves changed, for the pair to join
-    fine_rescue_shift: float = 0.06  # max colour shift of a pair the rescue looks at (photos since the seventeenth round;
-    #                                 two products from the fifth change, above it since the nineteenth round only where
-    #                                 the coarse curve leaves a refit's colour shift: see verify), and for two products
+    fine_rescue_shift: float = 0.06  # max colour shift of a pair the rescue looks at (products since the fifth change,
+    #                                 photos too since the seventeenth round: see verify), and for two products
     fine_rescue_curve_shift: float = 0.07  # max colour shift left by the 16x16 tone curve (what a look costs: see verify)
     fine_rescue_local: float = 0.2  # max local colour change (PairDistances.local) of a pair the rescue looks at: looser
     #                               than `local`, since the finer look measures hue turns pixel by pixel (a crop or a
@@ -242,13 +241,12 @@ class Thresholds:
         return ((shift <= self.shift + self.tonal_shift_per_contrast * contrast) & (contrast <= self.tonal_contrast)
                 & (aspect <= self.tonal_aspect))
 
-    def rescue_colour_holds(self, shift: np.ndarray, contrast: np.ndarray, products: np.ndarray | bool) -> np.ndarray:
+    def rescue_colour_holds(self, shift: np.ndarray, contrast: np.ndarray) -> np.ndarray:
         """The rescue's colour gate: a colour shift the contrast change accounts for (``curve_may_explain``'s allowance,
-        without its aspect term: a crop moves the aspect) and a contrast change within what chained edits do, the shift at
-        most ``fine_rescue_shift``, a cap that two products (``products``) do not have while the tone-curve path is on
-        (``tonal``): their coarse tone curve is asked as well (verify)."""
-        cap = np.where(np.logical_and(products, self.tonal), np.inf, self.fine_rescue_shift)
-        return (shift <= np.minimum(cap, self.shift + self.tonal_shift_per_contrast * contrast)) & (contrast <= self.tonal_contrast)
+        without its aspect term: a crop moves the aspect) and at most ``fine_rescue_shift``, and a contrast change
+        within what chained edits do."""
+        return ((shift <= np.minimum(self.fine_rescue_shift, self.shift + self.tonal_shift_per_contrast * contrast))
+                & (contrast <= self.tonal_contrast))
 
     def fine_outline_holds(self, shape: float, hue: float | None, region: float | None) -> bool:
         """The product look's outline and colour tests (not its tone curve): one outline, no hue turned pixel by
@@ -554,7 +552,7 @@ def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds, looke
             # and the rescue's (below): a copy both cropped into (the aspect past tonal_aspect) and tone-edited (the shift
             # past the thumbnails' limit) passes neither test above, and is what the rescue is for (issue 16,
             # nineteenth round: until then such a pair never reached it)
-            possible |= thresholds.rescue_colour_holds(shift, contrast, False if looked is None else looked)
+            possible |= thresholds.rescue_colour_holds(shift, contrast)
     survivors = np.flatnonzero(possible & (aspect <= thresholds.aspect))
     accepted = np.zeros(len(i), bool)
     kept: list[PairDistances] = []
@@ -591,31 +589,24 @@ def verify(v: Views, i: np.ndarray, j: np.ndarray, thresholds: Thresholds, looke
             # refused, but not for colour: the lightness checks hold (or a tone curve may explain the
             # shift) and the shape is off by what a crop does, not by what another garment does; a look that aligns
             # their pixels decides (curate.dedupe.confirm). Pairs already going to the finer tone curve are not
-            # asked twice. The colour gate (fine_rescue_shift) holds for every photo pair: on the tuning sets
+            # asked twice. The colour gate (fine_rescue_shift) holds for every pair, photos too: on the tuning sets
             # family 151, frame 180, pale 170 and onmodel 110 no pair the rescue joined had a shift above 0.060
             # (onmodel 110's photos <= 0.020: chained tone edits of a photo barely move its mean chromaticity), while
             # 893 of the 6,523 looks it did not join were photo pairs above 0.06 that the contrast allowance let through
-            products = False if looked is None else looked[rows]
             near = (~ok & (d.structure <= thresholds.fine_rescue_structure) & (d.detail <= thresholds.detail)
-                    & (d.local <= thresholds.fine_rescue_local) & thresholds.rescue_colour_holds(d.shift, d.contrast, products))
+                    & (d.local <= thresholds.fine_rescue_local) & thresholds.rescue_colour_holds(d.shift, d.contrast))
             near = np.flatnonzero(near & ~refitting)
             if looked is not None and looked[rows[near]].any():
                 # two products: most such pairs are other products of one cut on white, and the product look costs
                 # ~14 ms a pair, so only those whose colour the coarse tone curve nearly explains are asked (tuning
-                # seed 102: every product copy the rescue joined had shift <= 0.053 and a curve residual <= 0.068).
-                # Above fine_rescue_shift the curve must leave no more than a refit's (REFIT_SHIFT): a strong contrast
-                # edit of a saturated product, cropped, moves the mean colour further (issue 16, nineteenth round:
-                # 0.07 there merged 4 and 6 more colour twins on tuning sets family 151 and frame 180 and tripled the
-                # rescue's looks; this limit merged none more)
+                # seed 102: every product copy the rescue joined had shift <= 0.053 and a curve residual <= 0.068)
                 prod = near[looked[rows[near]]]
                 ts = d.tonal_shift[prod].copy()  # the curve fitted above where it was, fitted now for the rest
                 fresh = ~curved[prod]
                 if fresh.any():
                     views_ = np.asarray(VIEW_PAIRS)[d.view[prod[fresh]]]
                     ts[fresh] = tonal_alignment(v, i[rows][prod[fresh]], j[rows][prod[fresh]], views_[:, 0], views_[:, 1], thresholds)[1]
-                limit = np.where(d.shift[prod] <= thresholds.fine_rescue_shift, thresholds.fine_rescue_curve_shift,
-                                 REFIT_SHIFT * thresholds.tonal_shift)
-                drop = prod[~(ts <= limit)]
+                drop = prod[~(ts <= thresholds.fine_rescue_curve_shift)]
                 near = np.setdiff1d(near, drop)
             asked = d.take(near)
             rescue.extend((int(rows[r]), asked.row(m)) for m, r in enumerate(near))

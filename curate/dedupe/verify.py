@@ -234,19 +234,21 @@ class Thresholds:
             out[name] = value.lower() == "true" if kind is bool else kind(value)
         return dataclasses.replace(base, **out)
 
+    def contrast_accounts_for(self, shift: np.ndarray, contrast: np.ndarray) -> np.ndarray:
+        """A colour shift the contrast change accounts for (contrast and gamma edits move the mean chromaticity about
+        as far as they move the contrast, a hue colourway moves it with none), and a contrast change within what
+        chained edits do: the colour allowance of the tone-curve path and of the rescue."""
+        return (shift <= self.shift + self.tonal_shift_per_contrast * contrast) & (contrast <= self.tonal_contrast)
+
     def curve_may_explain(self, shift: np.ndarray, contrast: np.ndarray, aspect: np.ndarray) -> np.ndarray:
-        """Whether the tone-curve path may consider a pair: a colour shift the contrast change accounts for
-        (contrast and gamma edits move the mean chromaticity about as far as they move the contrast, a hue
-        colourway moves it with none), a contrast change within what chained edits do, the same aspect."""
-        return ((shift <= self.shift + self.tonal_shift_per_contrast * contrast) & (contrast <= self.tonal_contrast)
-                & (aspect <= self.tonal_aspect))
+        """Whether the tone-curve path may consider a pair: the contrast change accounts for its colour shift, and
+        the aspect is the same."""
+        return self.contrast_accounts_for(shift, contrast) & (aspect <= self.tonal_aspect)
 
     def rescue_colour_holds(self, shift: np.ndarray, contrast: np.ndarray) -> np.ndarray:
-        """The rescue's colour gate: a colour shift the contrast change accounts for (``curve_may_explain``'s allowance,
-        without its aspect term: a crop moves the aspect) and at most ``fine_rescue_shift``, and a contrast change
-        within what chained edits do."""
-        return ((shift <= np.minimum(self.fine_rescue_shift, self.shift + self.tonal_shift_per_contrast * contrast))
-                & (contrast <= self.tonal_contrast))
+        """The rescue's colour gate: the contrast change accounts for the colour shift (no aspect term: a crop moves
+        the aspect), which is at most ``fine_rescue_shift``."""
+        return self.contrast_accounts_for(shift, contrast) & (shift <= self.fine_rescue_shift)
 
     def fine_outline_holds(self, shape: float, hue: float | None, region: float | None) -> bool:
         """The product look's outline and colour tests (not its tone curve): one outline, no hue turned pixel by
